@@ -1,0 +1,248 @@
+#!/usr/bin/env node
+/**
+ * The command line: a thin shell that parses flags, loads config, calls the library, prints the summary and
+ * maps the outcome to an exit code. Everything it does can be called from a test through src/index.ts.
+ */
+import { Command, CommanderError, Option } from "commander";
+import { ConfigError, loadConfig, requireRunSettings, secretsOf, type Config, type Env } from "./config.js";
+import { ArchiverError } from "./errors.js";
+import { createLogger } from "./logger.js";
+import { ARCHIVER_VERSION } from "./paths.js";
+import { runArchive, type RunSummary } from "./pipeline/run.js";
+import { backfillWindow, parseDay } from "./dates.js";
+
+export const EXIT = { ok: 0, fatal: 1, usage: 2, failures: 3, sigint: 130, sigterm: 143 } as const;
+
+const ENV_HELP = `
+Configuration (flags override the environment, which overrides ./.env):
+  ENVOY_API_URL                 Envoy API base URL (default https://tryenvoy.ai/api/v1)
+  ENVOY_API_KEY                 organization API key, sent as X-API-Key (recommended for batch jobs)
+  ENVOY_API_TOKEN               short-lived JWT, sent as Authorization: Bearer (used when no API key is set)
+  ENVOY_ORGANIZATION_ID         optional X-Organization-ID header
+  ARCHIVER_S3_BUCKET            destination bucket (required)
+  ARCHIVER_S3_PREFIX            key prefix, e.g. "envoy/" (default empty)
+  ARCHIVER_S3_FORCE_PATH_STYLE  true for MinIO and most S3-compatible servers (default false)
+  ARCHIVER_DB_PATH              state DB file (default ./data/archiver.db)
+  ARCHIVER_CONCURRENCY          recordings transferred at once (default 4)
+  ARCHIVER_PAGE_SIZE            calls per list page, 1-100 (default 100)
+  ARCHIVER_READY_STATUSES       recording_status values that mean ready (default AVAILABLE,COMPLETED,READY)
+  ARCHIVER_OVERLAP_DAYS         incremental runs re-list this many days before the watermark (default 1)
+  ARCHIVER_PART_SIZE_MB         multipart part size; smaller recordings use one PUT (default 16, min 5)
+  ARCHIVER_PART_QUEUE           parts of one recording uploaded at once (default 2)
+  ARCHIVER_API_RPS              client-side cap on Envoy API requests per second (default none)
+  ARCHIVER_MAX_RETRIES          retries for transient errors per operation (default 6)
+  ARCHIVER_ALLOW_INSECURE_URLS  allow http: and loopback/private media URLs - tests and demos only (default false)
+  LOG_LEVEL                     fatal|error|warn|info|debug|trace|silent (default info)
+AWS settings come from the SDK's standard chain: AWS_REGION, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a
+profile/role, AWS_ENDPOINT_URL_S3 for MinIO or another S3-compatible endpoint.
+
+Exit codes:
+  0  done, nothing failed          2  usage or configuration error
+  1  fatal: API key rejected, bucket missing/denied, state DB unusable
+  3  done, but some recordings failed (logged, and kept in the state DB for the next run)
+  130/143  stopped by SIGINT/SIGTERM (in-flight transfers aborted, state saved)
+`;
+
+interface RunFlags {
+  since?: string;
+  until?: string;
+  concurrency?: string;
+  dryRun?: boolean;
+  json?: boolean;
+  retryFailed?: boolean;
+  db?: string;
+  bucket?: string;
+  prefix?: string;
+  envFile?: string;
+  logLevel?: string;
+}
+
+function configFrom(flags: RunFlags): Config {
+  const overrides: Partial<Record<keyof Env, string | undefined>> = {
+    ARCHIVER_CONCURRENCY: flags.concurrency,
+    ARCHIVER_DB_PATH: flags.db,
+    ARCHIVER_S3_BUCKET: flags.bucket,
+    ARCHIVER_S3_PREFIX: flags.prefix,
+    LOG_LEVEL: flags.logLevel,
+  };
+  return loadConfig({ overrides, ...(flags.envFile ? { dotenvPath: flags.envFile } : {}) });
+}
+
+function printSummary(s: RunSummary, json: boolean): void {
+  if (json) {
+    const { run_id, listed, archived, already_archived, not_ready, no_recording, failed, bytes, duration_ms } = s;
+    process.stdout.write(
+      JSON.stringify({
+        run_id,
+        listed,
+        archived,
+        already_archived,
+        not_ready,
+        no_recording,
+        failed,
+        bytes,
+        duration_ms,
+        outcome: s.outcome,
+        mode: s.mode,
+        window: s.window,
+        dry_run: s.dry_run,
+        would_archive: s.would_archive,
+        previously_failed: s.previously_failed,
+        api_requests: s.api_requests,
+        rate_limited: s.rate_limited,
+        retries: s.retries,
+        ...(s.error ? { error: s.error } : {}),
+      }) + "\n",
+    );
+    return;
+  }
+  const mb = (s.bytes / 1024 / 1024).toFixed(1);
+  const secs = (s.duration_ms / 1000).toFixed(1);
+  const window = `${s.window.startDate ?? "(beginning)"} .. ${s.window.endDate}`;
+  const lines = [
+    `envoy-archiver ${s.mode} run ${s.run_id}: ${s.outcome}${s.dry_run ? " (dry run: nothing written)" : ""}`,
+    `  window            ${window}`,
+    `  listed            ${s.listed}`,
+    s.dry_run ? `  would archive     ${s.would_archive}` : `  archived          ${s.archived} (${mb} MiB in ${secs}s)`,
+    `  already archived  ${s.already_archived}`,
+    `  not ready yet     ${s.not_ready}`,
+    `  no recording      ${s.no_recording}`,
+    `  failed            ${s.failed}${s.previously_failed ? ` (+${s.previously_failed} failed in earlier runs; --retry-failed retries them)` : ""}`,
+    `  API requests      ${s.api_requests} (${s.rate_limited} rate-limited, ${s.retries} retried)`,
+  ];
+  if (s.error) lines.push(`  error             ${s.error}`);
+  process.stdout.write(lines.join("\n") + "\n");
+}
+
+export function exitCodeFor(s: RunSummary, stopSignal: NodeJS.Signals | undefined): number {
+  switch (s.outcome) {
+    case "ok":
+      return EXIT.ok;
+    case "failures":
+      return EXIT.failures;
+    case "fatal":
+      return EXIT.fatal;
+    case "interrupted":
+      return stopSignal === "SIGINT" ? EXIT.sigint : EXIT.sigterm;
+  }
+}
+
+/** SIGINT/SIGTERM: stop taking work, abort in-flight transfers, save state; a second signal exits at once. */
+function stopOnSignals(): { signal: AbortSignal; received: () => NodeJS.Signals | undefined } {
+  const ac = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (received) process.exit(sig === "SIGINT" ? EXIT.sigint : EXIT.sigterm);
+    received = sig;
+    process.stderr.write(`\n${sig}: stopping (in-flight transfers are aborted and state is saved; send again to exit now)\n`);
+    ac.abort();
+    // Never hang on the way out: whatever is still running after 10 s is abandoned.
+    setTimeout(() => process.exit(sig === "SIGINT" ? EXIT.sigint : EXIT.sigterm), 10_000).unref();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return { signal: ac.signal, received: () => received };
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name("envoy-archiver")
+    .description("Archive Envoy call recordings into S3, byte for byte, resumably.")
+    .version(ARCHIVER_VERSION)
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText("after", ENV_HELP);
+
+  program
+    .command("run")
+    .description(
+      "Archive every recording not archived yet. Without dates: incremental (since the last run's watermark,\n" +
+        "minus ARCHIVER_OVERLAP_DAYS, plus calls still pending from earlier runs). With --since/--until: a backfill\n" +
+        "of exactly that window (inclusive UTC dates).",
+    )
+    .option("--since <date>", "backfill from this UTC date (YYYY-MM-DD), inclusive")
+    .option("--until <date>", "backfill up to this UTC date (YYYY-MM-DD), inclusive; default today")
+    .option("--concurrency <n>", "recordings transferred at once (ARCHIVER_CONCURRENCY)")
+    .option("--dry-run", "list calls and fetch recording metadata; download, upload and record nothing")
+    .option("--retry-failed", "also retry recordings that failed permanently in earlier runs")
+    .option("--json", "print one JSON summary object on stdout (logs stay on stderr)")
+    .option("--db <path>", "state DB file (ARCHIVER_DB_PATH)")
+    .option("--bucket <name>", "destination bucket (ARCHIVER_S3_BUCKET)")
+    .option("--prefix <prefix>", "key prefix (ARCHIVER_S3_PREFIX)")
+    .option("--env-file <path>", "read settings from this file instead of ./.env")
+    .addOption(
+      new Option("--log-level <level>", "log level (LOG_LEVEL)").choices([
+        "fatal",
+        "error",
+        "warn",
+        "info",
+        "debug",
+        "trace",
+        "silent",
+      ]),
+    )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  envoy-archiver run                                   # hourly from cron: only what is new
+  envoy-archiver run --since 2026-01-01 --until 2026-06-30 --concurrency 16   # a backfill
+  envoy-archiver run --dry-run --json                  # what would be archived, as JSON`,
+    )
+    .action(async (flags: RunFlags) => {
+      try {
+        if (flags.since !== undefined) parseDay(flags.since, "--since");
+        if (flags.until !== undefined) parseDay(flags.until, "--until");
+        if (flags.since !== undefined || flags.until !== undefined) backfillWindow(flags.since, flags.until, new Date());
+      } catch (err) {
+        throw new ConfigError((err as Error).message);
+      }
+      const config = configFrom(flags);
+      requireRunSettings(config);
+      const logger = createLogger({
+        level: config.logLevel,
+        pretty: process.stderr.isTTY === true,
+        secrets: secretsOf(config),
+      });
+      if (config.envoy.apiKey && config.envoy.token)
+        logger.warn("both ENVOY_API_KEY and ENVOY_API_TOKEN are set: using the API key");
+      const stop = stopOnSignals();
+      const summary = await runArchive(
+        config,
+        { since: flags.since, until: flags.until, dryRun: flags.dryRun ?? false, retryFailed: flags.retryFailed ?? false },
+        { logger, signal: stop.signal },
+      );
+      printSummary(summary, flags.json ?? false);
+      process.exitCode = exitCodeFor(summary, stop.received());
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version exit 0; unknown flags and bad values have already been printed.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`envoy-archiver: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof ArchiverError && err.kind === "fatal") {
+      process.stderr.write(`envoy-archiver: fatal: ${err.message}\n`);
+      return EXIT.fatal;
+    }
+    process.stderr.write(`envoy-archiver: fatal: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.fatal;
+  }
+}
+
+main(process.argv).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,178 @@
+/**
+ * Configuration: command-line flags, then the environment, then a `.env` file (first found wins), validated
+ * once at start. Every setting has one environment name; flags are overrides of those names.
+ */
+import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { parse as parseDotenv } from "dotenv";
+import { z } from "zod";
+import { normalizePrefix } from "./keys.js";
+
+/** A usage or configuration mistake: exit 2 with the message. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ["true", "false", "1", "0", "yes", "no", "on", "off", ""].includes(v), "must be true or false")
+  .transform((v) => ["true", "1", "yes", "on"].includes(v));
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, "must be a whole number")
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const list = z
+  .string()
+  .transform((v) =>
+    v
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
+/** The environment names, their defaults and their checks. `.env.example` documents the same list. */
+const EnvSchema = z.object({
+  ENVOY_API_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).default("https://tryenvoy.ai/api/v1"),
+  ENVOY_API_KEY: z.string().trim().optional(),
+  ENVOY_API_TOKEN: z.string().trim().optional(),
+  ENVOY_ORGANIZATION_ID: z.string().trim().optional(),
+  ARCHIVER_S3_BUCKET: z.string().trim().optional(),
+  ARCHIVER_S3_PREFIX: z.string().default(""),
+  ARCHIVER_S3_FORCE_PATH_STYLE: bool.default(false),
+  ARCHIVER_DB_PATH: z.string().trim().min(1).default("./data/archiver.db"),
+  ARCHIVER_CONCURRENCY: int(1, 256).default(4),
+  ARCHIVER_PAGE_SIZE: int(1, 100).default(100),
+  ARCHIVER_ALLOW_INSECURE_URLS: bool.default(false),
+  ARCHIVER_READY_STATUSES: list.default(["AVAILABLE", "COMPLETED", "READY"]),
+  ARCHIVER_OVERLAP_DAYS: int(0, 365).default(1),
+  ARCHIVER_PART_SIZE_MB: int(5, 5120).default(16),
+  ARCHIVER_PART_QUEUE: int(1, 64).default(2),
+  ARCHIVER_API_RPS: z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, "must be a number of requests per second")
+    .transform(Number)
+    .optional(),
+  ARCHIVER_MAX_RETRIES: int(0, 100).default(6),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+export const ENV_NAMES = Object.keys(EnvSchema.shape) as (keyof Env)[];
+
+export interface Config {
+  envoy: {
+    apiUrl: string;
+    apiKey: string | undefined;
+    token: string | undefined;
+    organizationId: string | undefined;
+    pageSize: number;
+    readyStatuses: string[];
+    rps: number | undefined;
+  };
+  s3: {
+    bucket: string | undefined;
+    prefix: string;
+    forcePathStyle: boolean;
+    partSize: number;
+    queueSize: number;
+    region: string | undefined;
+    endpoint: string | undefined;
+  };
+  dbPath: string;
+  concurrency: number;
+  allowInsecureUrls: boolean;
+  overlapDays: number;
+  maxRetries: number;
+  logLevel: string;
+}
+
+export interface LoadOptions {
+  /** Flag values, keyed by the environment name they override. Undefined values are ignored. */
+  overrides?: Partial<Record<keyof Env, string | undefined>>;
+  env?: NodeJS.ProcessEnv;
+  /** Path of the .env file; missing is fine. */
+  dotenvPath?: string;
+}
+
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  let fromFile: Record<string, string> = {};
+  const path = opts.dotenvPath ?? ".env";
+  try {
+    fromFile = parseDotenv(readFileSync(path));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new ConfigError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  const raw: Record<string, string> = {};
+  for (const name of ENV_NAMES) {
+    const v = opts.overrides?.[name] ?? env[name] ?? fromFile[name];
+    // An empty variable means "unset" (docker-compose and systemd pass empty strings for unset values).
+    if (v !== undefined && v !== "") raw[name] = v;
+  }
+  const parsed = EnvSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+  }
+  const e = parsed.data;
+  let prefix: string;
+  try {
+    prefix = normalizePrefix(e.ARCHIVER_S3_PREFIX);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration:\n  ARCHIVER_S3_PREFIX: ${(err as Error).message}`);
+  }
+  return {
+    envoy: {
+      apiUrl: e.ENVOY_API_URL.replace(/\/+$/, ""),
+      apiKey: e.ENVOY_API_KEY,
+      token: e.ENVOY_API_TOKEN,
+      organizationId: e.ENVOY_ORGANIZATION_ID,
+      pageSize: e.ARCHIVER_PAGE_SIZE,
+      readyStatuses: e.ARCHIVER_READY_STATUSES.map((s) => s.toUpperCase()),
+      rps: e.ARCHIVER_API_RPS,
+    },
+    s3: {
+      bucket: e.ARCHIVER_S3_BUCKET,
+      prefix,
+      forcePathStyle: e.ARCHIVER_S3_FORCE_PATH_STYLE,
+      partSize: e.ARCHIVER_PART_SIZE_MB * 1024 * 1024,
+      queueSize: e.ARCHIVER_PART_QUEUE,
+      region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? fromFile.AWS_REGION,
+      endpoint: env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL ?? fromFile.AWS_ENDPOINT_URL_S3,
+    },
+    dbPath: e.ARCHIVER_DB_PATH,
+    concurrency: e.ARCHIVER_CONCURRENCY,
+    allowInsecureUrls: e.ARCHIVER_ALLOW_INSECURE_URLS,
+    overlapDays: e.ARCHIVER_OVERLAP_DAYS,
+    maxRetries: e.ARCHIVER_MAX_RETRIES,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** What `run` needs beyond the defaults: credentials for Envoy and a bucket. */
+export function requireRunSettings(c: Config): void {
+  const missing: string[] = [];
+  if (!c.envoy.apiKey && !c.envoy.token) missing.push("ENVOY_API_KEY (or ENVOY_API_TOKEN)");
+  if (!c.s3.bucket) missing.push("ARCHIVER_S3_BUCKET");
+  if (missing.length > 0)
+    throw new ConfigError(`missing required settings: ${missing.join(", ")} (flags, environment or .env; see --help)`);
+}
+
+/** The secrets to scrub from every log line. */
+export function secretsOf(c: Config): string[] {
+  return [c.envoy.apiKey, c.envoy.token].filter((s): s is string => typeof s === "string" && s.length > 0);
+}
+
+/** A stable fingerprint of the settings that shape what is archived, without secrets (for the audit trail). */
+export function configFingerprint(c: Config): string {
+  const safe = { ...c, envoy: { ...c.envoy, apiKey: c.envoy.apiKey ? "set" : undefined, token: c.envoy.token ? "set" : undefined } };
+  return createHash("sha256").update(JSON.stringify(safe)).digest("hex").slice(0, 16);
+}

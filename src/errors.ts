@@ -1,0 +1,191 @@
+/**
+ * One error taxonomy for the whole archiver, modelled on rclone's fserrors: every failure, whatever raised it
+ * (Envoy API, media download, S3, state DB), is classified into exactly one kind, and the kind alone decides
+ * what happens next (see retry.ts for the policy of each kind).
+ *
+ * - retryable:   transient; try again with backoff (network errors, 5xx, 408, 429, S3 SlowDown).
+ * - refresh-url: the media URL is no longer good (401/403/410 from the media host, or about to expire);
+ *                ask the API for fresh recording metadata and continue.
+ * - permanent:   this recording cannot be archived as things stand (other 4xx, refused URL, bad metadata,
+ *                size mismatch after all retries); record it as failed and carry on with the others.
+ * - fatal:       nothing else can succeed either (API key rejected, bucket missing or access denied, state DB
+ *                corrupt); stop the run.
+ */
+export type ErrorKind = "retryable" | "refresh-url" | "permanent" | "fatal";
+
+export interface ArchiverErrorOptions {
+  status?: number;
+  retryAfterMs?: number;
+  cause?: unknown;
+}
+
+export class ArchiverError extends Error {
+  override readonly name = "ArchiverError";
+  readonly status?: number;
+  /** For 429/503 answers that said how long to wait. */
+  readonly retryAfterMs?: number;
+
+  constructor(
+    readonly kind: ErrorKind,
+    readonly code: string,
+    message: string,
+    opts: ArchiverErrorOptions = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    if (opts.status !== undefined) this.status = opts.status;
+    if (opts.retryAfterMs !== undefined) this.retryAfterMs = opts.retryAfterMs;
+  }
+}
+
+/** Thrown when the run was asked to stop (SIGINT/SIGTERM); never counted as a failure of a recording. */
+export class StopRequested extends Error {
+  override readonly name = "StopRequested";
+  constructor() {
+    super("stop requested");
+  }
+}
+
+/** Where an HTTP status came from: the same status means different things from the API and the media host. */
+export type HttpSource = "api" | "media";
+
+/** Classify an HTTP answer that was not a success. `code` is Envoy's `error.code` when the body had one. */
+export function classifyHttp(
+  source: HttpSource,
+  status: number,
+  code: string | undefined,
+  message: string,
+  retryAfterMs?: number,
+): ArchiverError {
+  const opts: ArchiverErrorOptions = { status };
+  if (retryAfterMs !== undefined) opts.retryAfterMs = retryAfterMs;
+  const errCode = code ?? `http_${status}`;
+  if (status === 429 || code === "rate_limit_exceeded") return new ArchiverError("retryable", errCode, message, opts);
+  if (status === 408 || status >= 500) return new ArchiverError("retryable", errCode, message, opts);
+  if (source === "media") {
+    // Signed URLs answer 401/403 (S3, CloudFront) or 410 once they expire.
+    if (status === 401 || status === 403 || status === 410)
+      return new ArchiverError("refresh-url", errCode, message, opts);
+    return new ArchiverError("permanent", errCode, message, opts);
+  }
+  if (status === 401 || code === "not_authenticated" || status === 403 || code === "insufficient_permissions")
+    return new ArchiverError("fatal", errCode, message, opts);
+  return new ArchiverError("permanent", errCode, message, opts);
+}
+
+const RETRYABLE_NET_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "EHOSTUNREACH",
+  "EHOSTDOWN",
+  "ENOTFOUND",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_REQ_CONTENT_LENGTH_MISMATCH",
+  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
+  "ERR_STREAM_PREMATURE_CLOSE",
+  "TimeoutError",
+]);
+
+const S3_FATAL = new Set([
+  "NoSuchBucket",
+  "AccessDenied",
+  "AllAccessDisabled",
+  "InvalidAccessKeyId",
+  "SignatureDoesNotMatch",
+  "ExpiredToken",
+  "InvalidToken",
+  "TokenRefreshRequired",
+  "AccountProblem",
+  "InvalidBucketName",
+  "CredentialsProviderError",
+  "PermanentRedirect",
+  "AuthorizationHeaderMalformed",
+]);
+
+const S3_RETRYABLE = new Set([
+  "SlowDown",
+  "InternalError",
+  "ServiceUnavailable",
+  "RequestTimeout",
+  "RequestTimeTooSkewed",
+  "Throttling",
+  "ThrottlingException",
+  "TooManyRequestsException",
+  "OperationAborted",
+  "NoSuchUpload", // the multipart upload vanished (aborted elsewhere): start the object again
+]);
+
+interface ErrorLike {
+  name?: unknown;
+  code?: unknown;
+  message?: unknown;
+  cause?: unknown;
+  $metadata?: { httpStatusCode?: number };
+  $fault?: unknown;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
+
+/** Classify anything thrown. Already-classified errors pass through unchanged. */
+export function classify(err: unknown): ArchiverError {
+  if (err instanceof ArchiverError) return err;
+  const e = (typeof err === "object" && err !== null ? err : {}) as ErrorLike;
+  const name = str(e.name) ?? "Error";
+  const code = str(e.code);
+  const message = str(e.message) ?? String(err);
+
+  if (code === "EURLREFUSED") return new ArchiverError("permanent", "url_refused", message, { cause: err });
+  if (code === "SQLITE_CORRUPT" || code === "SQLITE_NOTADB")
+    return new ArchiverError("fatal", "state_db_corrupt", `state DB is corrupt: ${message}`, { cause: err });
+  if (code === "SQLITE_FULL" || code === "ENOSPC")
+    return new ArchiverError("fatal", "disk_full", `disk full: ${message}`, { cause: err });
+
+  // AWS SDK service errors carry the S3 error code as `name` and the HTTP status in $metadata.
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined || e.$fault !== undefined) {
+    const opts: ArchiverErrorOptions = { cause: err };
+    if (status !== undefined) opts.status = status;
+    if (S3_FATAL.has(name) || status === 401)
+      return new ArchiverError("fatal", name, s3FatalMessage(name, message), opts);
+    if (status === 403) return new ArchiverError("fatal", name, s3FatalMessage("AccessDenied", message), opts);
+    if (S3_RETRYABLE.has(name) || status === undefined || status >= 500 || status === 408 || status === 429)
+      return new ArchiverError("retryable", name, message, opts);
+    if (status === 404 && name === "NotFound") return new ArchiverError("permanent", "NotFound", message, opts);
+    return new ArchiverError("permanent", name, message, opts);
+  }
+  if (S3_FATAL.has(name)) return new ArchiverError("fatal", name, s3FatalMessage(name, message), { cause: err });
+  if (name === "CredentialsProviderError" || /Region is missing/i.test(message))
+    return new ArchiverError("fatal", "aws_config", `AWS configuration: ${message}`, { cause: err });
+
+  if ((code !== undefined && RETRYABLE_NET_CODES.has(code)) || RETRYABLE_NET_CODES.has(name))
+    return new ArchiverError("retryable", code ?? name, message, { cause: err });
+  // Wrapped network errors (fetch's "TypeError: fetch failed", SDK errors with a socket cause).
+  if (e.cause !== undefined && e.cause !== err) {
+    const inner = classify(e.cause);
+    if (inner.kind === "retryable") return new ArchiverError("retryable", inner.code, message, { cause: err });
+  }
+  return new ArchiverError("permanent", code ?? name, message, { cause: err });
+}
+
+function s3FatalMessage(name: string, message: string): string {
+  switch (name) {
+    case "NoSuchBucket":
+      return `S3 bucket does not exist (check ARCHIVER_S3_BUCKET and AWS_REGION): ${message}`;
+    case "AccessDenied":
+    case "AllAccessDisabled":
+      return `S3 access denied (the credentials need s3:PutObject, s3:GetObject and s3:ListBucket on the bucket): ${message}`;
+    default:
+      return `S3 rejected the credentials or request (${name}): ${message}`;
+  }
+}

@@ -1,0 +1,395 @@
+/**
+ * The run: plan the window, page the calls, and move each recording that is not archived yet through
+ * metadata → download → S3 → sidecar → state, with bounded concurrency. State is written after the bytes are
+ * stored and counted, never before, so a kill at any instant costs at most a re-transfer, never a recording.
+ */
+import pLimit from "p-limit";
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import { configFingerprint, type Config } from "../config.js";
+import { backfillWindow, incrementalWindow, type Window } from "../dates.js";
+import { ArchiverError, classify, StopRequested } from "../errors.js";
+import { isValidCallId, recordingKey, sidecarKey } from "../keys.js";
+import { ARCHIVER_VERSION } from "../paths.js";
+import { RateGate } from "../rate-limit.js";
+import { redactText } from "../redact.js";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../retry.js";
+import { createS3Client, S3Sink, type ObjectParams } from "../sink/s3.js";
+import { EnvoyClient, type Call, type ListedCall } from "../source/envoy-client.js";
+import { MediaFetcher } from "../source/media.js";
+import { StateDb, type RunCounts } from "../state/db.js";
+import { refreshingOpener } from "./url-refresh.js";
+
+export interface RunOptions {
+  since?: string | undefined;
+  until?: string | undefined;
+  dryRun?: boolean;
+  /** Also retry recordings that failed permanently in earlier runs. */
+  retryFailed?: boolean;
+}
+
+export type RunOutcome = "ok" | "failures" | "fatal" | "interrupted";
+
+export interface RunSummary extends RunCounts {
+  run_id: string;
+  mode: "incremental" | "backfill";
+  window: Window;
+  dry_run: boolean;
+  /** Dry run only: recordings that a real run would download. */
+  would_archive: number;
+  /** Calls that failed permanently in an earlier run and were left alone (see --retry-failed). */
+  previously_failed: number;
+  api_requests: number;
+  rate_limited: number;
+  retries: number;
+  duration_ms: number;
+  outcome: RunOutcome;
+  error?: string;
+}
+
+export interface RunDeps {
+  logger: Logger;
+  /** Aborting it stops the run gracefully: no new work, in-flight transfers aborted, state saved. */
+  signal?: AbortSignal;
+  now?: () => Date;
+  policy?: RetryPolicy;
+  /** Progress callback for the CLI's live line (bytes received so far, counts). */
+  onProgress?: (s: Readonly<RunSummary>) => void;
+}
+
+const WATERMARK = "watermark";
+
+function newRunId(d: Date): string {
+  return `${d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
+}
+
+/** Content types are `type/subtype[; params]`; anything else is malformed metadata. */
+const CONTENT_TYPE_RE = /^[a-z0-9][\w.+-]*\/[\w.+-]+(\s*;.*)?$/i;
+
+export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps): Promise<RunSummary> {
+  const started = deps.now?.() ?? new Date();
+  const t0 = performance.now();
+  const { logger } = deps;
+  const policy: RetryPolicy = { ...(deps.policy ?? DEFAULT_RETRY_POLICY), retries: config.maxRetries };
+  const backfill = opts.since !== undefined || opts.until !== undefined;
+  const dryRun = opts.dryRun ?? false;
+
+  const state = StateDb.open(config.dbPath);
+  const window = backfill
+    ? backfillWindow(opts.since, opts.until, started)
+    : incrementalWindow(state.getMeta(WATERMARK), config.overlapDays, started);
+
+  const runId = newRunId(started);
+  const summary: RunSummary = {
+    run_id: runId,
+    mode: backfill ? "backfill" : "incremental",
+    window,
+    dry_run: dryRun,
+    listed: 0,
+    archived: 0,
+    already_archived: 0,
+    not_ready: 0,
+    no_recording: 0,
+    failed: 0,
+    bytes: 0,
+    would_archive: 0,
+    previously_failed: 0,
+    api_requests: 0,
+    rate_limited: 0,
+    retries: 0,
+    duration_ms: 0,
+    outcome: "ok",
+  };
+
+  // Internal abort: a fatal error anywhere stops every worker; the caller's signal does the same for SIGTERM.
+  const fatalAbort = new AbortController();
+  const signal = deps.signal ? AbortSignal.any([deps.signal, fatalAbort.signal]) : fatalAbort.signal;
+  let fatal: ArchiverError | undefined;
+
+  const gate = new RateGate(config.envoy.rps);
+  const client = new EnvoyClient({
+    baseUrl: config.envoy.apiUrl,
+    apiKey: config.envoy.apiKey,
+    token: config.envoy.token,
+    organizationId: config.envoy.organizationId,
+    gate,
+    policy,
+    logger,
+    userAgent: `envoy-archiver/${ARCHIVER_VERSION}`,
+    signal,
+    connections: config.concurrency + 2,
+  });
+  const media = new MediaFetcher({
+    policy: { allowInsecure: config.allowInsecureUrls },
+    userAgent: `envoy-archiver/${ARCHIVER_VERSION}`,
+    connections: config.concurrency,
+  });
+  const s3 = createS3Client({
+    forcePathStyle: config.s3.forcePathStyle,
+    maxSockets: config.concurrency * (config.s3.queueSize + 1) + 4,
+    region: config.s3.region,
+  });
+  const sink = new S3Sink(
+    s3,
+    { bucket: config.s3.bucket ?? "", partSize: config.s3.partSize, queueSize: config.s3.queueSize },
+    policy,
+    logger,
+    signal,
+  );
+  const objectParams: ObjectParams = {};
+  const readySet = new Set(config.envoy.readyStatuses);
+
+  if (!dryRun) {
+    state.startRun({
+      id: runId,
+      command: "run",
+      mode: summary.mode,
+      windowStart: window.startDate ?? null,
+      windowEnd: window.endDate,
+      dryRun,
+      version: ARCHIVER_VERSION,
+      configFingerprint: configFingerprint(config),
+      host: hostname(),
+    });
+  }
+  logger.info({ run_id: runId, mode: summary.mode, window, dry_run: dryRun }, "run started");
+
+  const setFatal = (err: ArchiverError) => {
+    if (!fatal) {
+      fatal = err;
+      logger.error({ code: err.code, err }, err.message);
+      fatalAbort.abort(err);
+    }
+  };
+
+  const fail = (callId: string, err: unknown, key?: string) => {
+    if (err instanceof StopRequested || signal.aborted) return;
+    let c = classify(err);
+    if (c.kind === "fatal") return setFatal(c);
+    // A size that still disagrees after every retry is a fact about the source, not a transient fault.
+    if (c.code === "size_mismatch") c = new ArchiverError("permanent", c.code, c.message);
+    const kind = c.kind === "permanent" ? "permanent" : "retryable";
+    const message = redactText(c.message, [config.envoy.apiKey ?? "", config.envoy.token ?? ""]);
+    summary.failed++;
+    if (!dryRun) state.markStatus(callId, "failed", { kind, message });
+    logger.error({ call_id: callId, key, code: c.code, kind }, `recording failed: ${message}`);
+  };
+
+  /** Everything that happens to one call whose recording is not archived yet. */
+  const processCall = async (call: Call, raw: unknown): Promise<void> => {
+    const id = call.id;
+    let key: string | undefined;
+    try {
+      const rec = await client.getRecording(id);
+      if (rec === null) {
+        summary.no_recording++;
+        if (!dryRun) state.markStatus(id, "no_recording");
+        logger.debug({ call_id: id }, "no recording");
+        return;
+      }
+      const status = (rec.recording_status ?? "").toUpperCase();
+      if (!rec.url || !readySet.has(status)) {
+        summary.not_ready++;
+        if (!dryRun) state.markStatus(id, "not_ready", { kind: "not_ready", message: `recording_status ${status || "(none)"}` });
+        logger.debug({ call_id: id, recording_status: rec.recording_status }, "recording not ready");
+        return;
+      }
+      const contentType = rec.content_type ?? "application/octet-stream";
+      if (!CONTENT_TYPE_RE.test(contentType))
+        throw new ArchiverError("permanent", "bad_content_type", `content_type ${JSON.stringify(contentType.slice(0, 80))} is not a media type`);
+      const objectKey = recordingKey({
+        prefix: config.s3.prefix,
+        callId: id,
+        recordingStartTime: rec.recording_start_time ?? null,
+        callTime: call.call_time ?? null,
+        contentType,
+      });
+      key = objectKey;
+      if (dryRun) {
+        summary.would_archive++;
+        logger.info({ call_id: id, key, bytes: rec.file_size_bytes }, "would archive");
+        return;
+      }
+      const opener = refreshingOpener({
+        initial: rec,
+        refresh: async () => {
+          const fresh = await client.getRecording(id);
+          if (!fresh?.url) throw new ArchiverError("permanent", "recording_gone", "recording disappeared while refreshing its URL");
+          return fresh;
+        },
+        media,
+        maxRefreshes: policy.urlRefreshes,
+        signal,
+        onRefresh: (reason) => logger.info({ call_id: id, reason }, "refreshing media URL"),
+      });
+      const metadata: Record<string, string> = { "call-id": id };
+      if (rec.recording_start_time) metadata["recording-start-time"] = rec.recording_start_time;
+      if (rec.duration_seconds !== null && rec.duration_seconds !== undefined)
+        metadata["duration-seconds"] = String(rec.duration_seconds);
+      const result = await sink.transfer({
+        key: objectKey,
+        contentType,
+        metadata,
+        objectParams,
+        open: opener.open,
+        expectedBytes: rec.file_size_bytes ?? null,
+        signal,
+        onBytes: (n) => {
+          summary.bytes += n;
+        },
+      });
+      const archivedAt = new Date().toISOString();
+      const { url: _url, ...recordingWithoutUrl } = opener.current();
+      await sink.putJson(
+        sidecarKey(objectKey),
+        {
+          call: raw,
+          recording: recordingWithoutUrl,
+          archive: {
+            sha256: result.sha256,
+            bytes: result.bytes,
+            key: objectKey,
+            content_type: contentType,
+            etag: result.etag,
+            version_id: result.versionId,
+            archived_at: archivedAt,
+            archiver_version: ARCHIVER_VERSION,
+            run_id: runId,
+          },
+        },
+        objectParams,
+        { "call-id": id, sha256: result.sha256 },
+      );
+      state.markArchived(id, {
+        key: objectKey,
+        contentType,
+        recordingStartTime: rec.recording_start_time ?? null,
+        durationSeconds: rec.duration_seconds ?? null,
+        sha256: result.sha256,
+        bytes: result.bytes,
+        etag: result.etag,
+        versionId: result.versionId,
+      });
+      summary.archived++;
+      logger.debug({ call_id: id, key: objectKey, bytes: result.bytes, sha256: result.sha256 }, "archived");
+    } catch (err) {
+      fail(id, err, key);
+    } finally {
+      deps.onProgress?.(summary);
+    }
+  };
+
+  // Bounded concurrency, and bounded look-ahead: listing never runs more than a few pages ahead of the workers.
+  const limit = pLimit(config.concurrency);
+  const inflight = new Set<Promise<void>>();
+  const schedule = async (call: Call, raw: unknown) => {
+    const p: Promise<void> = limit(() => (signal.aborted ? Promise.resolve() : processCall(call, raw))).finally(() =>
+      inflight.delete(p),
+    );
+    inflight.add(p);
+    while (inflight.size >= config.concurrency * 4) await Promise.race(inflight);
+  };
+
+  /** Decide what to do with one listed call. Returns the call to process, or null when there is nothing to do. */
+  const triage = (listed: ListedCall): Call | null => {
+    const rawId = (listed.raw as { id?: unknown } | null)?.id;
+    if (!listed.call || !isValidCallId(listed.call.id)) {
+      const shown = JSON.stringify(rawId ?? null).slice(0, 80);
+      summary.listed++;
+      summary.failed++;
+      // Never build a key, a path or a state row from an id that is not call_<uuid>.
+      logger.error({ call_id: shown, problem: listed.problem }, `listed call has an invalid id ${shown}: skipped`);
+      return null;
+    }
+    const call = listed.call;
+    const { previous, duplicate } = dryRun
+      ? { previous: state.getCall(call.id), duplicate: false }
+      : state.recordListed(call.id, call.call_time ?? null, JSON.stringify(listed.raw), runId);
+    if (duplicate) return null;
+    summary.listed++;
+    switch (previous?.status) {
+      case "archived":
+        summary.already_archived++;
+        return null;
+      case "no_recording":
+        summary.no_recording++;
+        return null;
+      case "failed":
+        if (previous.error_kind === "permanent" && !opts.retryFailed) {
+          summary.previously_failed++;
+          return null;
+        }
+    }
+    return call;
+  };
+
+  let outcomeError: string | undefined;
+  try {
+    if (!dryRun) await sink.checkBucket();
+    for await (const page of client.iterateCalls(window, config.envoy.pageSize)) {
+      for (const listed of page) {
+        if (signal.aborted) break;
+        const call = triage(listed);
+        if (call) await schedule(call, listed.raw);
+      }
+      deps.onProgress?.(summary);
+      if (signal.aborted) break;
+    }
+    // Calls from earlier runs that are still waiting (not ready, failed retryably) but were not in this window.
+    if (!dryRun && !signal.aborted) {
+      for (const row of leftoverBatches(state, runId, opts.retryFailed ?? false)) {
+        if (signal.aborted) break;
+        state.markSeen(row.call_id, runId);
+        const raw = JSON.parse(row.call_json) as unknown;
+        await schedule({ ...(raw as Call), id: row.call_id }, raw);
+      }
+    }
+    await Promise.all(inflight);
+  } catch (err) {
+    await Promise.allSettled(inflight);
+    if (!(err instanceof StopRequested) && !signal.aborted) setFatal(classify(err));
+    else if (err instanceof ArchiverError && err.kind === "fatal") setFatal(err);
+  } finally {
+    await Promise.allSettled([client.close(), media.close()]);
+    s3.destroy();
+  }
+
+  const interrupted = deps.signal?.aborted === true && !fatal;
+  summary.outcome = fatal ? "fatal" : interrupted ? "interrupted" : summary.failed > 0 ? "failures" : "ok";
+  if (fatal) outcomeError = fatal.message;
+  if (outcomeError) summary.error = outcomeError;
+  summary.api_requests = client.stats.requests;
+  summary.rate_limited = client.stats.rateLimited;
+  summary.retries = client.stats.retries;
+  summary.duration_ms = Math.round(performance.now() - t0);
+
+  if (!dryRun) {
+    if (summary.mode === "incremental" && !fatal && !interrupted) state.setMeta(WATERMARK, started.toISOString());
+    state.finishRun(runId, summary, summary.outcome, outcomeError ?? null);
+  }
+  state.close();
+  logger.info({ ...summary }, `run ${summary.outcome}`);
+  return summary;
+}
+
+/** Leftover calls in batches, so no SQLite cursor stays open while workers write state. */
+function* leftoverBatches(state: StateDb, runId: string, retryFailed: boolean) {
+  for (;;) {
+    const batch = [...takeN(state.leftovers(runId, retryFailed), 200)];
+    if (batch.length === 0) return;
+    yield* batch;
+  }
+}
+
+function* takeN<T>(it: IterableIterator<T>, n: number): Generator<T> {
+  let i = 0;
+  for (const x of it) {
+    yield x;
+    if (++i >= n) {
+      it.return?.();
+      return;
+    }
+  }
+}
+

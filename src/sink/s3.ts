@@ -1,0 +1,393 @@
+/**
+ * The S3 sink: streams a recording into one object while hashing it, never holding more than
+ * partSize × (queueSize + 1) bytes of it in memory.
+ *
+ * Recordings smaller than partSize (the usual call) go up in a single PutObject after the whole body has been
+ * read, so the object is created with its final SHA-256 in metadata. Larger ones use a multipart upload; S3 fixes
+ * user metadata when the upload is created, before the hash is known, so the finished object is copied onto
+ * itself (server side, no re-upload) to attach `sha256`. A transfer that fails part way aborts its multipart
+ * upload, so no partial object ever becomes visible and no parts are orphaned.
+ */
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  HeadBucketCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+  type CompletedPart,
+  type StorageClass,
+} from "@aws-sdk/client-s3";
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import { createHash, type Hash } from "node:crypto";
+import type { Logger } from "pino";
+import { ArchiverError, classify, StopRequested } from "../errors.js";
+import { withRetry, type RetryPolicy } from "../retry.js";
+import type { OpenedMedia } from "../source/media.js";
+
+/** CopyObject refuses sources above 5 GiB. */
+const MAX_COPY_BYTES = 5 * 1024 ** 3;
+const MIN_PART_SIZE = 5 * 1024 ** 2;
+
+export interface S3ClientSettings {
+  forcePathStyle: boolean;
+  maxSockets: number;
+  region?: string | undefined;
+}
+
+export function createS3Client(s: S3ClientSettings): S3Client {
+  const agentOpts = { keepAlive: true, maxSockets: s.maxSockets };
+  return new S3Client({
+    ...(s.region ? { region: s.region } : {}),
+    forcePathStyle: s.forcePathStyle,
+    // One retry policy for the whole archiver (retry.ts): the SDK must not retry underneath it.
+    maxAttempts: 1,
+    // Only send/validate checksums when the operation requires them: S3-compatible servers (MinIO releases,
+    // s3rver, Ceph) differ in what they accept. Integrity is ours: SHA-256 of every byte, checked end to end.
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+    requestHandler: {
+      httpAgent: new HttpAgent(agentOpts),
+      httpsAgent: new HttpsAgent(agentOpts),
+      connectionTimeout: 10_000,
+      requestTimeout: 120_000,
+    },
+  });
+}
+
+/** Extra object parameters applied to every object written (encryption, storage class, lock, tags). */
+export type ObjectParams = Partial<{
+  ServerSideEncryption: "AES256" | "aws:kms";
+  SSEKMSKeyId: string;
+  StorageClass: StorageClass;
+  ObjectLockMode: "GOVERNANCE" | "COMPLIANCE";
+  ObjectLockRetainUntilDate: Date;
+  ObjectLockLegalHoldStatus: "ON" | "OFF";
+  Tagging: string;
+}>;
+
+export interface SinkSettings {
+  bucket: string;
+  partSize: number;
+  queueSize: number;
+}
+
+export interface TransferInput {
+  key: string;
+  contentType: string;
+  /** User metadata except sha256, which the sink adds once it is known. */
+  metadata: Record<string, string>;
+  objectParams: ObjectParams;
+  /** Open the source at a byte offset (resuming after a reset or a refreshed URL). */
+  open: (offset: number) => Promise<OpenedMedia>;
+  /** The size the source promised (file_size_bytes), checked against what arrives. */
+  expectedBytes: number | null;
+  signal?: AbortSignal | undefined;
+  /** Progress: bytes received from the source. */
+  onBytes?: (n: number) => void;
+}
+
+export interface TransferResult {
+  bytes: number;
+  sha256: string;
+  etag: string | null;
+  versionId: string | null;
+  multipart: boolean;
+}
+
+export class S3Sink {
+  constructor(
+    readonly client: S3Client,
+    readonly settings: SinkSettings,
+    private readonly policy: RetryPolicy,
+    private readonly logger: Logger,
+    private readonly signal?: AbortSignal,
+  ) {
+    if (settings.partSize < MIN_PART_SIZE) throw new Error(`part size must be at least ${MIN_PART_SIZE} bytes`);
+  }
+
+  /** Check the bucket exists and is reachable with these credentials; fatal otherwise. */
+  async checkBucket(): Promise<void> {
+    await this.s3("check bucket", () => this.client.send(new HeadBucketCommand({ Bucket: this.settings.bucket })), {
+      notFound: () =>
+        new ArchiverError(
+          "fatal",
+          "NoSuchBucket",
+          `S3 bucket "${this.settings.bucket}" does not exist (or is in another region): create it or fix ARCHIVER_S3_BUCKET / AWS_REGION`,
+        ),
+    });
+  }
+
+  /** Write a small JSON document (sidecars, manifests). */
+  async putJson(key: string, value: unknown, objectParams: ObjectParams, metadata: Record<string, string> = {}) {
+    const body = Buffer.from(JSON.stringify(value, null, 2) + "\n");
+    return this.s3(`put ${key}`, () =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.settings.bucket,
+          Key: key,
+          Body: body,
+          ContentLength: body.length,
+          ContentType: "application/json",
+          Metadata: metadata,
+          ...objectParams,
+        }),
+      ),
+    );
+  }
+
+  /** Stream one recording into `key`. Resolves only when every byte is stored and counted. */
+  async transfer(input: TransferInput): Promise<TransferResult> {
+    const { bucket } = this.settings;
+    const t = new Transfer(this, input);
+    try {
+      await withRetry(() => t.attempt(), this.policy, {
+        signal: input.signal ?? this.signal,
+        onRetry: (err, attempt) => {
+          this.logger.warn({ key: input.key, attempt, code: err.code }, `transfer interrupted (${err.message}); resuming at byte ${t.checkpoint.offset}`);
+          if (err.code === "size_mismatch") t.restart();
+        },
+      });
+      const sha256 = t.hash.digest("hex");
+      const metadata = { ...input.metadata, sha256 };
+      if (!t.uploadId) {
+        const body = Buffer.concat(t.buffer, t.bufferLen);
+        const out = await this.s3(`put ${input.key}`, () =>
+          this.client.send(
+            new PutObjectCommand({
+              Bucket: bucket,
+              Key: input.key,
+              Body: body,
+              ContentLength: body.length,
+              ContentType: input.contentType,
+              Metadata: metadata,
+              ...input.objectParams,
+            }),
+          ),
+        );
+        return { bytes: t.offset, sha256, etag: out.ETag ?? null, versionId: out.VersionId ?? null, multipart: false };
+      }
+      if (t.bufferLen > 0) t.flushPart();
+      await t.drain();
+      const parts = [...t.parts].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+      const uploadId = t.uploadId;
+      let out: { ETag?: string | undefined; VersionId?: string | undefined } = await this.s3(
+        `complete ${input.key}`,
+        () =>
+          this.client.send(
+            new CompleteMultipartUploadCommand({
+              Bucket: bucket,
+              Key: input.key,
+              UploadId: uploadId,
+              MultipartUpload: { Parts: parts },
+            }),
+          ),
+      );
+      t.uploadId = undefined; // completed: nothing left to abort
+      if (t.offset <= MAX_COPY_BYTES) {
+        const copy = await this.s3(`set metadata ${input.key}`, () =>
+          this.client.send(
+            new CopyObjectCommand({
+              Bucket: bucket,
+              Key: input.key,
+              CopySource: `${bucket}/${input.key.split("/").map(encodeURIComponent).join("/")}`,
+              MetadataDirective: "REPLACE",
+              ContentType: input.contentType,
+              Metadata: metadata,
+              ...input.objectParams,
+            }),
+          ),
+        );
+        out = { ETag: copy.CopyObjectResult?.ETag, VersionId: copy.VersionId };
+      } else {
+        this.logger.warn({ key: input.key, bytes: t.offset }, "object above 5 GiB: sha256 kept in the sidecar and state only");
+      }
+      return { bytes: t.offset, sha256, etag: out.ETag ?? null, versionId: out.VersionId ?? null, multipart: true };
+    } catch (err) {
+      await t.abort();
+      throw err;
+    }
+  }
+
+  /** Run one S3 request under the retry policy; `notFound` maps a 404 to a specific error. */
+  s3<T>(what: string, fn: () => Promise<T>, opts: { notFound?: () => ArchiverError } = {}): Promise<T> {
+    return withRetry(
+      async () => {
+        try {
+          return await fn();
+        } catch (err) {
+          const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+          if (status === 404 && opts.notFound) throw opts.notFound();
+          throw err;
+        }
+      },
+      this.policy,
+      {
+        signal: this.signal,
+        onRetry: (err, attempt) => this.logger.warn({ what, attempt, code: err.code, status: err.status }, `S3 ${what}: retrying`),
+      },
+    );
+  }
+}
+
+/** The mutable state of one object's transfer: bytes hashed, parts uploaded, and where to resume from. */
+class Transfer {
+  hash: Hash = createHash("sha256");
+  offset = 0;
+  buffer: Buffer[] = [];
+  bufferLen = 0;
+  uploadId: string | undefined;
+  parts: CompletedPart[] = [];
+  nextPart = 1;
+  /** Position and hash state at the start of the buffered (not yet uploaded) bytes. */
+  checkpoint: { offset: number; hash: Hash } = { offset: 0, hash: createHash("sha256") };
+  private readonly inflight = new Set<Promise<void>>();
+  private partError: unknown;
+
+  constructor(
+    private readonly sink: S3Sink,
+    private readonly input: TransferInput,
+  ) {}
+
+  /** One pass over the source from the last checkpoint to its end. */
+  async attempt(): Promise<void> {
+    this.offset = this.checkpoint.offset;
+    this.hash = this.checkpoint.hash.copy();
+    this.buffer = [];
+    this.bufferLen = 0;
+    const media = await this.input.open(this.offset);
+    const { expectedBytes, key } = this.input;
+    if (media.totalBytes !== null && expectedBytes !== null && media.totalBytes !== expectedBytes) {
+      media.body.destroy();
+      throw sizeMismatch(key, `media is ${media.totalBytes} bytes but Envoy reported file_size_bytes ${expectedBytes}`);
+    }
+    const partSize = this.sink.settings.partSize;
+    let skip = media.skip;
+    for await (const raw of media.body) {
+      let chunk = raw as Buffer;
+      if (skip > 0) {
+        if (chunk.length <= skip) {
+          skip -= chunk.length;
+          continue;
+        }
+        chunk = chunk.subarray(skip);
+        skip = 0;
+      }
+      this.hash.update(chunk);
+      this.buffer.push(chunk);
+      this.bufferLen += chunk.length;
+      this.offset += chunk.length;
+      this.input.onBytes?.(chunk.length);
+      if (this.bufferLen >= partSize) {
+        if (!this.uploadId) await this.createUpload();
+        this.flushPart();
+        await this.waitForRoom();
+      }
+    }
+    if (media.totalBytes !== null && this.offset !== media.totalBytes)
+      throw new ArchiverError("retryable", "short_body", `media for ${key} ended at byte ${this.offset} of ${media.totalBytes}`);
+    if (expectedBytes !== null && this.offset !== expectedBytes)
+      throw sizeMismatch(key, `received ${this.offset} bytes but Envoy reported file_size_bytes ${expectedBytes}`);
+  }
+
+  /** Forget everything and start from byte 0 (the source's size disagreed; earlier parts may be wrong too). */
+  restart(): void {
+    void this.abort();
+    this.parts = [];
+    this.nextPart = 1;
+    this.checkpoint = { offset: 0, hash: createHash("sha256") };
+  }
+
+  private async createUpload(): Promise<void> {
+    const { bucket } = this.sink.settings;
+    const out = await this.sink.s3(`create multipart ${this.input.key}`, () =>
+      this.sink.client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: bucket,
+          Key: this.input.key,
+          ContentType: this.input.contentType,
+          Metadata: this.input.metadata,
+          ...this.input.objectParams,
+        }),
+      ),
+    );
+    if (!out.UploadId) throw new ArchiverError("retryable", "no_upload_id", "S3 returned no UploadId");
+    this.uploadId = out.UploadId;
+  }
+
+  /** Hand the buffered bytes to S3 as the next part (in the background, at most queueSize at once). */
+  flushPart(): void {
+    const body = Buffer.concat(this.buffer, this.bufferLen);
+    const partNumber = this.nextPart++;
+    const uploadId = this.uploadId!;
+    const { bucket } = this.sink.settings;
+    this.buffer = [];
+    this.bufferLen = 0;
+    this.checkpoint = { offset: this.offset, hash: this.hash.copy() };
+    const p = this.sink
+      .s3(`upload part ${partNumber} of ${this.input.key}`, () =>
+        this.sink.client.send(
+          new UploadPartCommand({
+            Bucket: bucket,
+            Key: this.input.key,
+            UploadId: uploadId,
+            PartNumber: partNumber,
+            Body: body,
+            ContentLength: body.length,
+          }),
+        ),
+      )
+      .then(
+        (out) => {
+          this.parts.push({ PartNumber: partNumber, ETag: out.ETag });
+        },
+        (err: unknown) => {
+          this.partError ??= err;
+        },
+      )
+      .finally(() => this.inflight.delete(p));
+    this.inflight.add(p);
+  }
+
+  /** Back-pressure: wait while queueSize parts are in flight; surface a failed part. */
+  private async waitForRoom(): Promise<void> {
+    while (this.inflight.size >= this.sink.settings.queueSize) await Promise.race(this.inflight);
+    this.throwPartError();
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.inflight);
+    this.throwPartError();
+  }
+
+  private throwPartError(): void {
+    if (this.partError === undefined) return;
+    const err = this.partError;
+    this.partError = undefined;
+    // A part that failed after all its retries cannot be resumed from a checkpoint past it.
+    if (err instanceof StopRequested) throw err;
+    const c = classify(err);
+    throw c.kind === "fatal" ? c : new ArchiverError("permanent", "part_failed", `upload of a part failed: ${c.message}`, { cause: err });
+  }
+
+  /** Abort the multipart upload (if any) so no parts are left behind. Never throws. */
+  async abort(): Promise<void> {
+    const uploadId = this.uploadId;
+    if (!uploadId) return;
+    this.uploadId = undefined;
+    await Promise.allSettled(this.inflight);
+    const { bucket } = this.sink.settings;
+    try {
+      await this.sink.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: this.input.key, UploadId: uploadId }));
+    } catch {
+      // Left for the orphan sweep at the start of the next run.
+    }
+  }
+}
+
+function sizeMismatch(key: string, detail: string): ArchiverError {
+  return new ArchiverError("retryable", "size_mismatch", `size mismatch for ${key}: ${detail}`);
+}

@@ -1,0 +1,315 @@
+/**
+ * The state DB: SQLite in WAL mode through better-sqlite3. The schema lives in migrations/NNN_name.sql, applied in
+ * order and recorded in schema_migrations. Every state transition is one statement or one transaction, so a run
+ * killed at any instant leaves either the old state or the new one, never half of each.
+ */
+import Database from "better-sqlite3";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { packageRoot } from "../paths.js";
+import { ArchiverError } from "../errors.js";
+
+export type CallStatus = "pending" | "archived" | "not_ready" | "no_recording" | "failed";
+export const CALL_STATUSES: readonly CallStatus[] = ["archived", "pending", "not_ready", "no_recording", "failed"];
+
+export interface CallRow {
+  call_id: string;
+  call_time: string | null;
+  call_json: string;
+  status: CallStatus;
+  error_kind: string | null;
+  last_error: string | null;
+  attempts: number;
+  key: string | null;
+  content_type: string | null;
+  recording_start_time: string | null;
+  duration_seconds: number | null;
+  sha256: string | null;
+  bytes: number | null;
+  etag: string | null;
+  version_id: string | null;
+  first_seen_at: string;
+  updated_at: string;
+  archived_at: string | null;
+  last_run_id: string | null;
+}
+
+export interface RunCounts {
+  listed: number;
+  archived: number;
+  already_archived: number;
+  not_ready: number;
+  no_recording: number;
+  failed: number;
+  bytes: number;
+}
+
+export interface RunRow extends RunCounts {
+  id: string;
+  command: string;
+  mode: string;
+  window_start: string | null;
+  window_end: string | null;
+  dry_run: number;
+  started_at: string;
+  finished_at: string | null;
+  outcome: string;
+  error: string | null;
+  pid: number | null;
+  host: string | null;
+  archiver_version: string | null;
+  config_fingerprint: string | null;
+}
+
+export interface ArchivedFields {
+  key: string;
+  contentType: string;
+  recordingStartTime: string | null;
+  durationSeconds: number | null;
+  sha256: string;
+  bytes: number;
+  etag: string | null;
+  versionId: string | null;
+}
+
+const now = () => new Date().toISOString();
+
+export class StateDb {
+  readonly db: Database.Database;
+
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+  }
+
+  /** Prepared statements are compiled once per connection. */
+  private st(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  /** Open (creating if needed) and migrate. A file that is not a usable SQLite DB is a fatal error. */
+  static open(path: string): StateDb {
+    try {
+      if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+      const db = new Database(path, { timeout: 5000 });
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      db.pragma("foreign_keys = ON");
+      const check = db.pragma("quick_check", { simple: true });
+      if (check !== "ok") throw Object.assign(new Error(`quick_check: ${String(check)}`), { code: "SQLITE_CORRUPT" });
+      const state = new StateDb(db);
+      state.migrate();
+      return state;
+    } catch (err) {
+      if (err instanceof ArchiverError) throw err;
+      const e = err as { code?: string; message?: string };
+      throw new ArchiverError(
+        "fatal",
+        "state_db_unusable",
+        `state DB ${path} is unusable: ${e.message ?? String(err)} (move it aside and run \`envoy-archiver reconcile\`, or restore a backup)`,
+        { cause: err },
+      );
+    }
+  }
+
+  private migrate(): void {
+    this.db.exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    );
+    const applied = new Set(
+      this.db
+        .prepare("SELECT version FROM schema_migrations")
+        .pluck()
+        .all()
+        .map((v) => Number(v)),
+    );
+    const dir = join(packageRoot(), "migrations");
+    const files = readdirSync(dir)
+      .filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f))
+      .sort();
+    for (const file of files) {
+      const version = Number(file.slice(0, 3));
+      if (applied.has(version)) continue;
+      const sql = readFileSync(join(dir, file), "utf8");
+      this.db.transaction(() => {
+        this.db.exec(sql);
+        this.db
+          .prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
+          .run(version, file, now());
+      })();
+    }
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- runs -------------------------------------------------------------------------------------------------
+
+  startRun(run: {
+    id: string;
+    command: string;
+    mode: string;
+    windowStart: string | null;
+    windowEnd: string | null;
+    dryRun: boolean;
+    version: string;
+    configFingerprint: string;
+    host: string;
+  }): void {
+    this.db
+      .prepare(
+        `INSERT INTO runs (id, command, mode, window_start, window_end, dry_run, started_at, pid, host, archiver_version, config_fingerprint)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        run.id,
+        run.command,
+        run.mode,
+        run.windowStart,
+        run.windowEnd,
+        run.dryRun ? 1 : 0,
+        now(),
+        process.pid,
+        run.host,
+        run.version,
+        run.configFingerprint,
+      );
+  }
+
+  finishRun(id: string, counts: RunCounts, outcome: string, error: string | null): void {
+    this.db
+      .prepare(
+        `UPDATE runs SET finished_at = ?, outcome = ?, error = ?, listed = ?, archived = ?, already_archived = ?,
+           not_ready = ?, no_recording = ?, failed = ?, bytes = ? WHERE id = ?`,
+      )
+      .run(
+        now(),
+        outcome,
+        error,
+        counts.listed,
+        counts.archived,
+        counts.already_archived,
+        counts.not_ready,
+        counts.no_recording,
+        counts.failed,
+        counts.bytes,
+        id,
+      );
+  }
+
+  recentRuns(limit: number): RunRow[] {
+    return this.db.prepare("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?").all(limit) as RunRow[];
+  }
+
+  getMeta(key: string): string | null {
+    const v = this.db.prepare("SELECT value FROM meta WHERE key = ?").pluck().get(key);
+    return typeof v === "string" ? v : null;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db
+      .prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+      .run(key, value);
+  }
+
+  // ---- calls ------------------------------------------------------------------------------------------------
+
+  getCall(callId: string): CallRow | undefined {
+    return this.st("SELECT * FROM calls WHERE call_id = ?").get(callId) as CallRow | undefined;
+  }
+
+  /**
+   * Record a call seen in a listing. Returns its row as it stood before, and whether this run had already seen
+   * it (a call can be listed twice when new calls shift pages while we page).
+   */
+  recordListed(
+    callId: string,
+    callTime: string | null,
+    callJson: string,
+    runId: string,
+  ): { previous: CallRow | undefined; duplicate: boolean } {
+    return this.db.transaction(() => {
+      const previous = this.getCall(callId);
+      if (previous?.last_run_id === runId) return { previous, duplicate: true };
+      const t = now();
+      this.st(
+          `INSERT INTO calls (call_id, call_time, call_json, first_seen_at, updated_at, last_run_id)
+           VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (call_id) DO UPDATE SET call_time = excluded.call_time, call_json = excluded.call_json,
+             last_run_id = excluded.last_run_id`,
+        )
+        .run(callId, callTime, callJson, t, t, runId);
+      return { previous, duplicate: false };
+    })();
+  }
+
+  /** Calls left over from earlier runs that this run has not listed: not ready yet, or failed retryably. */
+  *leftovers(runId: string, includePermanentFailures: boolean): IterableIterator<CallRow> {
+    const rows = this.st(
+        `SELECT * FROM calls
+         WHERE (last_run_id IS NULL OR last_run_id <> ?)
+           AND (status IN ('pending', 'not_ready')
+                OR (status = 'failed' AND (error_kind <> 'permanent' OR ?)))
+         ORDER BY call_time DESC`,
+      )
+      .iterate(runId, includePermanentFailures ? 1 : 0) as IterableIterator<CallRow>;
+    yield* rows;
+  }
+
+  markSeen(callId: string, runId: string): void {
+    this.st("UPDATE calls SET last_run_id = ? WHERE call_id = ?").run(runId, callId);
+  }
+
+  markArchived(callId: string, f: ArchivedFields): void {
+    const t = now();
+    this.st(
+        `UPDATE calls SET status = 'archived', error_kind = NULL, last_error = NULL, attempts = attempts + 1,
+           key = ?, content_type = ?, recording_start_time = ?, duration_seconds = ?, sha256 = ?, bytes = ?,
+           etag = ?, version_id = ?, archived_at = ?, updated_at = ?
+         WHERE call_id = ?`,
+      )
+      .run(
+        f.key,
+        f.contentType,
+        f.recordingStartTime,
+        f.durationSeconds,
+        f.sha256,
+        f.bytes,
+        f.etag,
+        f.versionId,
+        t,
+        t,
+        callId,
+      );
+  }
+
+  markStatus(
+    callId: string,
+    status: Exclude<CallStatus, "archived">,
+    error?: { kind: string; message: string },
+  ): void {
+    this.st(
+        `UPDATE calls SET status = ?, error_kind = ?, last_error = ?, attempts = attempts + 1, updated_at = ?
+         WHERE call_id = ? AND status <> 'archived'`,
+      )
+      .run(status, error?.kind ?? null, error?.message ?? null, now(), callId);
+  }
+
+  countsByStatus(): Record<CallStatus, { count: number; bytes: number }> {
+    const out = Object.fromEntries(CALL_STATUSES.map((s) => [s, { count: 0, bytes: 0 }])) as Record<
+      CallStatus,
+      { count: number; bytes: number }
+    >;
+    const rows = this.st("SELECT status, COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM calls GROUP BY status")
+      .all() as { status: CallStatus; n: number; b: number }[];
+    for (const r of rows) out[r.status] = { count: r.n, bytes: r.b };
+    return out;
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * End-to-end test rig: the Envoy simulator and a real S3 server (s3rver) on loopback, a temp state DB, and the
+ * built CLI run as a child process exactly as a user runs it.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
+import { startLocalS3, type LocalS3 } from "../../scripts/local-s3.js";
+import { startSimulator, type Simulator, type SimulatorOptions } from "../../simulator/server.js";
+
+export const CLI = resolve(import.meta.dirname, "../../src/cli.js");
+export const BUCKET = "recordings";
+
+export interface Rig {
+  sim: Simulator;
+  s3: LocalS3;
+  client: S3Client;
+  dir: string;
+  dbPath: string;
+  /** Environment for the CLI: simulator URL and key, s3rver endpoint, temp DB. */
+  env: Record<string, string>;
+  run(args: string[], extraEnv?: Record<string, string>): Promise<CliResult>;
+  spawn(args: string[], extraEnv?: Record<string, string>): ChildProcess;
+  listKeys(prefix?: string): Promise<string[]>;
+  getObject(key: string): Promise<{ body: Buffer; metadata: Record<string, string>; contentType: string | undefined }>;
+  head(key: string): Promise<{ size: number; metadata: Record<string, string> } | null>;
+  multipartUploads(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export async function startRig(simOpts: SimulatorOptions = {}): Promise<Rig> {
+  const dir = mkdtempSync(join(tmpdir(), "envoy-archiver-test-"));
+  const sim = await startSimulator(simOpts);
+  const s3 = await startLocalS3({ buckets: [BUCKET], directory: join(dir, "s3") });
+  const dbPath = join(dir, "state.db");
+  const env: Record<string, string> = {
+    ...s3.env,
+    ENVOY_API_URL: sim.apiUrl,
+    ENVOY_API_KEY: sim.apiKey,
+    ARCHIVER_S3_BUCKET: BUCKET,
+    ARCHIVER_DB_PATH: dbPath,
+    ARCHIVER_ALLOW_INSECURE_URLS: "true",
+    LOG_LEVEL: "info",
+  };
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+  });
+  const childEnv = (extra: Record<string, string>) => {
+    // A clean environment: nothing from the developer's shell (AWS profiles, real keys) leaks into tests.
+    const base: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: dir, NODE_OPTIONS: "" };
+    return { ...base, ...env, ...extra };
+  };
+  const rig: Rig = {
+    sim,
+    s3,
+    client,
+    dir,
+    dbPath,
+    env,
+    spawn(args, extraEnv = {}) {
+      return spawn(process.execPath, [CLI, ...args], { env: childEnv(extraEnv), cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    },
+    run(args, extraEnv = {}) {
+      const child = rig.spawn(args, extraEnv);
+      return collect(child);
+    },
+    async listKeys(prefix = "") {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const out = await client.send(
+          new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }),
+        );
+        for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
+        token = out.NextContinuationToken;
+      } while (token);
+      return keys.sort();
+    },
+    async getObject(key) {
+      const out = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+      const body = Buffer.from(await out.Body!.transformToByteArray());
+      return { body, metadata: out.Metadata ?? {}, contentType: out.ContentType };
+    },
+    async head(key) {
+      try {
+        const out = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+        return { size: out.ContentLength ?? -1, metadata: out.Metadata ?? {} };
+      } catch (err) {
+        if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return null;
+        throw err;
+      }
+    },
+    async multipartUploads() {
+      const out = await client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
+      return out.Uploads?.length ?? 0;
+    },
+    async close() {
+      client.destroy();
+      await sim.close();
+      await s3.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return rig;
+}
+
+export function collect(child: ChildProcess): Promise<CliResult> {
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolvePromise, reject) => {
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
+  });
+}
+
+export function sha256(buf: Buffer): string {
+  return createHash("sha256").update(buf).digest("hex");
+}
+
+/** The single JSON object a `--json` run prints. */
+export function summaryOf(r: CliResult): Record<string, unknown> {
+  const lines = r.stdout.trim().split("\n");
+  if (lines.length !== 1) throw new Error(`expected exactly one line on stdout, got ${lines.length}:\n${r.stdout}\n${r.stderr}`);
+  return JSON.parse(lines[0]!) as Record<string, unknown>;
+}
+
+/** Pino JSON log records from stderr. */
+export function logsOf(r: CliResult): Record<string, unknown>[] {
+  return r.stderr
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
