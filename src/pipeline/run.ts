@@ -59,6 +59,43 @@ export interface RunDeps {
 }
 
 const WATERMARK = "watermark";
+const HEARTBEAT_MS = 5_000;
+/** A lock held from another host is presumed dead after this long without a heartbeat. */
+const LOCK_STALE_MS = 60_000;
+/** Uploads under our prefix that no state DB tracks (a lost DB, another shard) are left this long before abort. */
+const UNTRACKED_UPLOAD_MAX_AGE_MS = 24 * 3600_000;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Abort multipart uploads left by runs that died: every upload this state DB still tracks (no other run can be
+ * using them: we hold the lock), and untracked ones under our prefix older than a day.
+ */
+async function sweepOrphanedUploads(state: StateDb, sink: S3Sink, prefix: string, logger: Logger): Promise<number> {
+  let aborted = 0;
+  const tracked = state.trackedUploads();
+  for (const u of tracked) {
+    if (await sink.abortUpload(u.key, u.upload_id)) {
+      state.untrackUpload(u.upload_id);
+      aborted++;
+    }
+  }
+  const trackedIds = new Set(tracked.map((u) => u.upload_id));
+  const cutoff = Date.now() - UNTRACKED_UPLOAD_MAX_AGE_MS;
+  for (const u of await sink.listUploads(prefix)) {
+    if (trackedIds.has(u.uploadId) || !u.initiated || u.initiated.getTime() > cutoff) continue;
+    if (await sink.abortUpload(u.key, u.uploadId)) aborted++;
+  }
+  if (aborted > 0) logger.info({ aborted }, "aborted multipart uploads left by an interrupted run");
+  return aborted;
+}
 
 function newRunId(d: Date): string {
   return `${d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
@@ -76,11 +113,25 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   const dryRun = opts.dryRun ?? false;
 
   const state = StateDb.open(config.dbPath);
+  const runId = newRunId(started);
+  const host = hostname();
+  if (!dryRun) {
+    const holder = state.acquireLock(runId, host, LOCK_STALE_MS, pidAlive);
+    if (holder) {
+      state.close();
+      throw new ArchiverError(
+        "fatal",
+        "locked",
+        `another run holds the state DB ${config.dbPath}: run ${holder.run_id}, pid ${holder.pid} on ${holder.host}, started ${holder.acquired_at}, last heartbeat ${holder.heartbeat_at}. Wait for it to finish (a lock left by a dead process is taken over automatically).`,
+      );
+    }
+  }
+  const heartbeat = dryRun ? undefined : setInterval(() => state.heartbeat(runId), HEARTBEAT_MS);
+  heartbeat?.unref();
   const window = backfill
     ? backfillWindow(opts.since, opts.until, started)
     : incrementalWindow(state.getMeta(WATERMARK), config.overlapDays, started);
 
-  const runId = newRunId(started);
   const summary: RunSummary = {
     run_id: runId,
     mode: backfill ? "backfill" : "incremental",
@@ -150,7 +201,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
       dryRun,
       version: ARCHIVER_VERSION,
       configFingerprint: configFingerprint(config),
-      host: hostname(),
+      host,
     });
   }
   logger.info({ run_id: runId, mode: summary.mode, window, dry_run: dryRun }, "run started");
@@ -238,6 +289,8 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         onBytes: (n) => {
           summary.bytes += n;
         },
+        onUploadStarted: (uploadId) => state.trackUpload({ uploadId, key: objectKey, callId: id, runId }),
+        onUploadEnded: (uploadId) => state.untrackUpload(uploadId),
       });
       const archivedAt = new Date().toISOString();
       const { url: _url, ...recordingWithoutUrl } = opener.current();
@@ -326,7 +379,10 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
 
   let outcomeError: string | undefined;
   try {
-    if (!dryRun) await sink.checkBucket();
+    if (!dryRun) {
+      await sink.checkBucket();
+      await sweepOrphanedUploads(state, sink, `${config.s3.prefix}recordings/`, logger);
+    }
     for await (const page of client.iterateCalls(window, config.envoy.pageSize)) {
       for (const listed of page) {
         if (signal.aborted) break;
@@ -353,6 +409,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   } finally {
     await Promise.allSettled([client.close(), media.close()]);
     s3.destroy();
+    if (heartbeat) clearInterval(heartbeat);
   }
 
   const interrupted = deps.signal?.aborted === true && !fatal;
@@ -367,6 +424,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   if (!dryRun) {
     if (summary.mode === "incremental" && !fatal && !interrupted) state.setMeta(WATERMARK, started.toISOString());
     state.finishRun(runId, summary, summary.outcome, outcomeError ?? null);
+    state.releaseLock(runId);
   }
   state.close();
   logger.info({ ...summary }, `run ${summary.outcome}`);

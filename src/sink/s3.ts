@@ -14,6 +14,7 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   HeadBucketCommand,
+  ListMultipartUploadsCommand,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -88,6 +89,9 @@ export interface TransferInput {
   signal?: AbortSignal | undefined;
   /** Progress: bytes received from the source. */
   onBytes?: (n: number) => void;
+  /** A multipart upload was created / finished (completed or aborted): the state DB tracks the ones open. */
+  onUploadStarted?: (uploadId: string) => void;
+  onUploadEnded?: (uploadId: string) => void;
 }
 
 export interface TransferResult {
@@ -187,6 +191,7 @@ export class S3Sink {
           ),
       );
       t.uploadId = undefined; // completed: nothing left to abort
+      input.onUploadEnded?.(uploadId);
       if (t.offset <= MAX_COPY_BYTES) {
         const copy = await this.s3(`set metadata ${input.key}`, () =>
           this.client.send(
@@ -209,6 +214,43 @@ export class S3Sink {
     } catch (err) {
       await t.abort();
       throw err;
+    }
+  }
+
+  /** Abort a multipart upload; true when it is gone (aborted now or already). Never throws. */
+  async abortUpload(key: string, uploadId: string): Promise<boolean> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: key, UploadId: uploadId }));
+      return true;
+    } catch (err) {
+      const c = classify(err);
+      if (c.code === "NoSuchUpload" || c.status === 404) return true;
+      this.logger.warn({ key, code: c.code }, "could not abort a multipart upload; the next run retries");
+      return false;
+    }
+  }
+
+  /** Multipart uploads in progress under a prefix, with their start times. */
+  async listUploads(prefix: string): Promise<{ key: string; uploadId: string; initiated: Date | undefined }[]> {
+    const out: { key: string; uploadId: string; initiated: Date | undefined }[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const page = await this.s3("list multipart uploads", () =>
+        this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.settings.bucket,
+            Prefix: prefix,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
+        ),
+      );
+      for (const u of page.Uploads ?? [])
+        if (u.Key && u.UploadId) out.push({ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated });
+      if (!page.IsTruncated) return out;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
     }
   }
 
@@ -316,6 +358,7 @@ class Transfer {
     );
     if (!out.UploadId) throw new ArchiverError("retryable", "no_upload_id", "S3 returned no UploadId");
     this.uploadId = out.UploadId;
+    this.input.onUploadStarted?.(out.UploadId);
   }
 
   /** Hand the buffered bytes to S3 as the next part (in the background, at most queueSize at once). */
@@ -380,11 +423,7 @@ class Transfer {
     this.uploadId = undefined;
     await Promise.allSettled(this.inflight);
     const { bucket } = this.sink.settings;
-    try {
-      await this.sink.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: this.input.key, UploadId: uploadId }));
-    } catch {
-      // Left for the orphan sweep at the start of the next run.
-    }
+    if (await this.sink.abortUpload(this.input.key, uploadId)) this.input.onUploadEnded?.(uploadId);
   }
 }
 

@@ -61,6 +61,14 @@ export interface RunRow extends RunCounts {
   config_fingerprint: string | null;
 }
 
+export interface LockHolder {
+  run_id: string;
+  pid: number;
+  host: string;
+  acquired_at: string;
+  heartbeat_at: string;
+}
+
 export interface ArchivedFields {
   key: string;
   contentType: string;
@@ -300,6 +308,63 @@ export class StateDb {
          WHERE call_id = ? AND status <> 'archived'`,
       )
       .run(status, error?.kind ?? null, error?.message ?? null, now(), callId);
+  }
+
+  // ---- run lock ---------------------------------------------------------------------------------------------
+
+  /**
+   * Take the run lock, or say who holds it. A holder on this host whose pid is gone, or any holder whose
+   * heartbeat is older than `staleMs`, is dead: its lock is taken over.
+   */
+  acquireLock(runId: string, host: string, staleMs: number, isAlive: (pid: number) => boolean): LockHolder | null {
+    return this.db.transaction((): LockHolder | null => {
+      const held = this.st("SELECT * FROM run_lock WHERE id = 1").get() as LockHolder | undefined;
+      if (held) {
+        const age = Date.now() - Date.parse(held.heartbeat_at);
+        const dead = held.host === host ? !isAlive(held.pid) || held.pid === process.pid : age > staleMs;
+        if (!dead) return held;
+      }
+      const t = now();
+      this.st(
+        `INSERT INTO run_lock (id, run_id, pid, host, acquired_at, heartbeat_at) VALUES (1, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET run_id = excluded.run_id, pid = excluded.pid, host = excluded.host,
+           acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at`,
+      ).run(runId, process.pid, host, t, t);
+      return null;
+    }).immediate();
+  }
+
+  heartbeat(runId: string): void {
+    this.st("UPDATE run_lock SET heartbeat_at = ? WHERE id = 1 AND run_id = ?").run(now(), runId);
+  }
+
+  releaseLock(runId: string): void {
+    this.st("DELETE FROM run_lock WHERE id = 1 AND run_id = ?").run(runId);
+  }
+
+  // ---- multipart uploads in flight ---------------------------------------------------------------------------
+
+  trackUpload(u: { uploadId: string; key: string; callId: string; runId: string }): void {
+    this.st("INSERT OR REPLACE INTO uploads (upload_id, key, call_id, run_id, started_at) VALUES (?, ?, ?, ?, ?)").run(
+      u.uploadId,
+      u.key,
+      u.callId,
+      u.runId,
+      now(),
+    );
+  }
+
+  untrackUpload(uploadId: string): void {
+    this.st("DELETE FROM uploads WHERE upload_id = ?").run(uploadId);
+  }
+
+  trackedUploads(): { upload_id: string; key: string; call_id: string; run_id: string }[] {
+    return this.st("SELECT upload_id, key, call_id, run_id FROM uploads").all() as {
+      upload_id: string;
+      key: string;
+      call_id: string;
+      run_id: string;
+    }[];
   }
 
   countsByStatus(): Record<CallStatus, { count: number; bytes: number }> {

@@ -1,0 +1,65 @@
+/** S3 key templates. Pure: no I/O, and never a key built from an id that is not `call_<uuid>`. */
+
+export const CALL_ID_RE = /^call_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export class KeyError extends Error {
+  override readonly name = "KeyError";
+}
+
+export function isValidCallId(id: unknown): id is string {
+  return typeof id === "string" && CALL_ID_RE.test(id);
+}
+
+/** '' stays ''; otherwise no leading '/', exactly one trailing '/', no '..' or empty segments. */
+export function normalizePrefix(prefix: string | undefined): string {
+  if (!prefix) return "";
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(prefix)) throw new Error("prefix contains control characters");
+  const p = prefix.replace(/^\/+/, "").replace(/\/+$/, "");
+  if (p === "") return "";
+  const segments = p.split("/");
+  if (segments.some((s) => s === "" || s === "." || s === ".."))
+    throw new Error(`prefix "${prefix}" has an empty, "." or ".." segment`);
+  return `${p}/`;
+}
+
+export function extensionFor(contentType: string | null | undefined): "m4a" | "mp4" | "bin" {
+  const base = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
+  if (base === "audio/mp4") return "m4a";
+  if (base === "video/mp4") return "mp4";
+  return "bin";
+}
+
+/** UTC yyyy/mm/dd of an ISO timestamp or date; null when it does not parse. */
+function datePath(value: string | null | undefined): string | null {
+  if (!value) return null;
+  const v = value.trim();
+  if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/i.test(v)) return null;
+  const ms = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : v);
+  if (Number.isNaN(ms)) return null;
+  const iso = new Date(ms).toISOString();
+  if (/^\d{4}-\d{2}-\d{2}$/.test(v) && iso.slice(0, 10) !== v) return null; // 2026-02-30 rolls over: reject
+  return `${iso.slice(0, 4)}/${iso.slice(5, 7)}/${iso.slice(8, 10)}`;
+}
+
+export function recordingKey(input: {
+  prefix: string;
+  callId: string;
+  recordingStartTime?: string | null;
+  callTime?: string | null;
+  contentType?: string | null;
+}): string {
+  if (!isValidCallId(input.callId))
+    throw new KeyError(`call id ${JSON.stringify(String(input.callId).slice(0, 80))} is not call_<uuid>`);
+  const day = datePath(input.recordingStartTime) ?? datePath(input.callTime);
+  if (!day) throw new KeyError(`call ${input.callId} has no usable recording_start_time or call_time`);
+  return `${input.prefix}recordings/${day}/${input.callId}.${extensionFor(input.contentType)}`;
+}
+
+export function sidecarKey(recordingKey: string): string {
+  return `${recordingKey}.json`;
+}
+
+export function manifestKey(prefix: string, name: string): string {
+  return `${prefix}manifests/${name}`;
+}

@@ -1,0 +1,118 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ArchiverError, StopRequested } from "../../src/errors.js";
+import { DEFAULT_RETRY_POLICY, parseRetryAfter, withRetry, type RetryPolicy } from "../../src/retry.js";
+import { RateGate } from "../../src/rate-limit.js";
+
+const fast: RetryPolicy = { ...DEFAULT_RETRY_POLICY, retries: 3, minDelayMs: 1, maxDelayMs: 5, defaultRetryAfterMs: 5 };
+
+test("Retry-After: delta seconds, HTTP dates, garbage", () => {
+  const now = Date.parse("2026-11-24T12:00:00Z");
+  assert.equal(parseRetryAfter("3", now), 3000);
+  assert.equal(parseRetryAfter(" 0 ", now), 0);
+  assert.equal(parseRetryAfter("1.5", now), 1500);
+  assert.equal(parseRetryAfter("Tue, 24 Nov 2026 12:00:10 GMT", now), 10_000);
+  assert.equal(parseRetryAfter("Tue, 24 Nov 2026 11:00:00 GMT", now), 0, "a date in the past means now");
+  assert.equal(parseRetryAfter("soon", now), undefined);
+  assert.equal(parseRetryAfter("-1", now), undefined);
+  assert.equal(parseRetryAfter("", now), undefined);
+  assert.equal(parseRetryAfter(undefined, now), undefined);
+});
+
+test("retryable errors are retried until success", async () => {
+  let n = 0;
+  const out = await withRetry(async () => {
+    if (++n < 3) throw Object.assign(new Error("reset"), { code: "ECONNRESET" });
+    return "ok";
+  }, fast);
+  assert.equal(out, "ok");
+  assert.equal(n, 3);
+});
+
+test("permanent and fatal errors are not retried", async () => {
+  for (const kind of ["permanent", "fatal", "refresh-url"] as const) {
+    let n = 0;
+    await assert.rejects(
+      withRetry(async () => {
+        n++;
+        throw new ArchiverError(kind, "x", "no");
+      }, fast),
+      (e: unknown) => e instanceof ArchiverError && e.kind === kind,
+    );
+    assert.equal(n, 1, kind);
+  }
+});
+
+test("retries are bounded and the last error comes out classified", async () => {
+  let n = 0;
+  await assert.rejects(
+    withRetry(async () => {
+      n++;
+      throw Object.assign(new Error("down"), { code: "ECONNREFUSED" });
+    }, fast),
+    (e: unknown) => e instanceof ArchiverError && e.kind === "retryable" && e.code === "ECONNREFUSED",
+  );
+  assert.equal(n, fast.retries + 1);
+});
+
+test("429s honour Retry-After, do not use up retries, and report the pause", async () => {
+  let n = 0;
+  const pauses: number[] = [];
+  const t0 = Date.now();
+  const out = await withRetry(
+    async () => {
+      n++;
+      if (n <= 5) throw new ArchiverError("retryable", "rate_limit_exceeded", "slow down", { status: 429, retryAfterMs: 20 });
+      return n;
+    },
+    { ...fast, retries: 1 },
+    { onRateLimit: (_e, ms) => pauses.push(ms) },
+  );
+  assert.equal(out, 6, "five 429s with only one retry allowed");
+  assert.deepEqual(pauses, [20, 20, 20, 20, 20]);
+  assert.ok(Date.now() - t0 >= 100, "waited for Retry-After each time");
+});
+
+test("an aborted signal stops retrying with StopRequested", async () => {
+  const ac = new AbortController();
+  let n = 0;
+  const p = withRetry(
+    async () => {
+      n++;
+      if (n === 2) ac.abort();
+      throw Object.assign(new Error("reset"), { code: "ECONNRESET" });
+    },
+    { ...fast, retries: 50 },
+    { signal: ac.signal },
+  );
+  await assert.rejects(p, (e: unknown) => e instanceof StopRequested);
+  assert.ok(n <= 3);
+});
+
+test("RateGate: one 429 pauses everyone; an exhausted budget waits for the reset", async () => {
+  const gate = new RateGate(undefined);
+  const t0 = Date.now();
+  gate.pause(40);
+  gate.pause(10); // a shorter pause never shortens a longer one
+  assert.equal(gate.pauses, 1);
+  await Promise.all([gate.wait(), gate.wait(), gate.wait()]);
+  assert.ok(Date.now() - t0 >= 35, "all three waited");
+  const g2 = new RateGate(undefined);
+  g2.observe({ get: (n) => ({ "x-ratelimit-remaining": "0", "x-ratelimit-reset": "0.05" })[n] });
+  const t1 = Date.now();
+  await g2.wait();
+  assert.ok(Date.now() - t1 >= 40, "waited for the advertised reset");
+  const g3 = new RateGate(undefined);
+  g3.observe({ get: (n) => ({ "x-ratelimit-remaining": "5", "x-ratelimit-reset": "10" })[n] });
+  const t2 = Date.now();
+  await g3.wait();
+  assert.ok(Date.now() - t2 < 20, "budget left: no wait");
+});
+
+test("RateGate with a real clock: 20 requests at 100/s take about 190 ms", async () => {
+  const gate = new RateGate(100);
+  const t0 = Date.now();
+  for (let i = 0; i < 20; i++) await gate.wait();
+  const ms = Date.now() - t0;
+  assert.ok(ms >= 180 && ms < 600, `took ${ms} ms`);
+});
