@@ -19,7 +19,9 @@ const bucket = "envoy-recordings";
 rmSync(demoDir, { recursive: true, force: true });
 mkdirSync(demoDir, { recursive: true });
 
-const sim = await startSimulator({ calls: { count: 24, seed: 42, days: 7, notReadyEvery: 8, noRecordingEvery: 11 } });
+const sim = await startSimulator({
+  calls: { count: 24, seed: 42, days: 7, notReadyEvery: 8, noRecordingEvery: 11 },
+});
 const s3 = await startLocalS3({ buckets: [bucket], directory: join(demoDir, "s3") });
 const env = {
   PATH: process.env.PATH ?? "",
@@ -49,22 +51,37 @@ try {
   if (code !== 0) throw new Error(`first run exited ${code}`);
 
   // Check what landed in S3, byte for byte, through the S3 API.
-  const client = new S3Client({ endpoint: s3.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } });
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+  });
   const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
   const keys = (listed.Contents ?? []).map((o) => o.Key!).filter((k) => !k.endsWith(".json"));
   let verified = 0;
   for (const key of keys) {
-    const id = key.split("/").pop()!.replace(/\.\w+$/, "");
+    const id = key
+      .split("/")
+      .pop()!
+      .replace(/\.\w+$/, "");
     const call = sim.calls.find((c) => c.id === id)!;
     const obj = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    const got = createHash("sha256").update(await obj.Body!.transformToByteArray()).digest("hex");
-    if (got !== (await expectedSha256(call)) || got !== obj.Metadata?.sha256) throw new Error(`${key}: checksum mismatch`);
+    const got = createHash("sha256")
+      .update(await obj.Body!.transformToByteArray())
+      .digest("hex");
+    if (got !== (await expectedSha256(call)) || got !== obj.Metadata?.sha256)
+      throw new Error(`${key}: checksum mismatch`);
     verified++;
   }
   client.destroy();
-  process.stdout.write(`\nVerified ${verified} recordings in S3 against the source: every SHA-256 matches.\n`);
+  process.stdout.write(
+    `\nVerified ${verified} recordings in S3 against the source: every SHA-256 matches.\n`,
+  );
   process.stdout.write(`Example: s3://${bucket}/${keys[0]} (+ sidecar ${keys[0]}.json)\n`);
-  process.stdout.write(`Files on disk (s3rver): ${join(demoDir, "s3", bucket)}\nState DB: ${env.ARCHIVER_DB_PATH}\n`);
+  process.stdout.write(
+    `Files on disk (s3rver): ${join(demoDir, "s3", bucket)}\nState DB: ${env.ARCHIVER_DB_PATH}\n`,
+  );
 
   code = step("second run: resumes with nothing to do", ["run"]);
   if (code !== 0) throw new Error(`second run exited ${code}`);

@@ -3,7 +3,7 @@
  * credentials: any access key is accepted.
  */
 import S3rver from "s3rver";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -15,7 +15,11 @@ export interface LocalS3 {
   close(opts?: { keepFiles?: boolean }): Promise<void>;
 }
 
-export async function startLocalS3(opts: { buckets: string[]; directory?: string; port?: number }): Promise<LocalS3> {
+export async function startLocalS3(opts: {
+  buckets: string[];
+  directory?: string;
+  port?: number;
+}): Promise<LocalS3> {
   const directory = opts.directory ?? mkdtempSync(join(tmpdir(), "envoy-archiver-s3-"));
   const server = new S3rver({
     address: "127.0.0.1",
@@ -24,6 +28,9 @@ export async function startLocalS3(opts: { buckets: string[]; directory?: string
     directory,
     configureBuckets: opts.buckets.map((name) => ({ name })),
   });
+  // s3rver 3.7 answers 501/405 to ListMultipartUploads and AbortMultipartUpload; real S3 and MinIO have both,
+  // and the archiver's orphan sweep uses both. Serve them from s3rver's own upload directory.
+  (server as unknown as { middleware: Middleware[] }).middleware.unshift(multipartExtras(directory));
   const addr = await server.run();
   const endpoint = `http://127.0.0.1:${addr.port}`;
   return {
@@ -41,5 +48,66 @@ export async function startLocalS3(opts: { buckets: string[]; directory?: string
       await server.close();
       if (!keepFiles) rmSync(directory, { recursive: true, force: true });
     },
+  };
+}
+
+interface KoaContext {
+  method: string;
+  path: string;
+  query: Record<string, string | string[] | undefined>;
+  status: number;
+  body: unknown;
+  type: string;
+}
+type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
+
+const xml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+function multipartExtras(root: string): Middleware {
+  const uploadsDir = (bucket: string) => join(root, bucket, "._S3rver_uploads");
+  return async (ctx, next) => {
+    const m = /^\/([^/]+)(?:\/(.*))?$/.exec(ctx.path);
+    const bucket = m?.[1];
+    if (!m || !bucket) return next();
+    if (ctx.method === "DELETE" && m[2] && typeof ctx.query.uploadId === "string") {
+      const dir = join(uploadsDir(bucket), ctx.query.uploadId);
+      if (!/^[\w-]+$/.test(ctx.query.uploadId) || !existsSync(dir)) {
+        ctx.status = 404;
+        ctx.type = "application/xml";
+        ctx.body =
+          "<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>";
+        return;
+      }
+      rmSync(dir, { recursive: true, force: true });
+      ctx.status = 204;
+      return;
+    }
+    if (ctx.method === "GET" && !m[2] && "uploads" in ctx.query) {
+      const prefix = typeof ctx.query.prefix === "string" ? ctx.query.prefix : "";
+      const dir = uploadsDir(bucket);
+      const uploads = existsSync(dir)
+        ? readdirSync(dir)
+            .map((id) => ({
+              id,
+              key: readFileSync(join(dir, id, "key"), "utf8"),
+              at: statSync(join(dir, id)).mtime,
+            }))
+            .filter((u) => u.key.startsWith(prefix))
+        : [];
+      ctx.status = 200;
+      ctx.type = "application/xml";
+      ctx.body =
+        `<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
+        `<Bucket>${xml(bucket)}</Bucket><Prefix>${xml(prefix)}</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>` +
+        uploads
+          .map(
+            (u) =>
+              `<Upload><Key>${xml(u.key)}</Key><UploadId>${u.id}</UploadId><Initiated>${u.at.toISOString()}</Initiated><StorageClass>STANDARD</StorageClass></Upload>`,
+          )
+          .join("") +
+        `</ListMultipartUploadsResult>`;
+      return;
+    }
+    return next();
   };
 }

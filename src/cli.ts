@@ -10,6 +10,11 @@ import { createLogger } from "./logger.js";
 import { ARCHIVER_VERSION } from "./paths.js";
 import { runArchive, type RunSummary } from "./pipeline/run.js";
 import { backfillWindow, parseDay } from "./dates.js";
+import { formatStatus, readStatus } from "./status.js";
+
+// The AWS SDK prints a multi-line deprecation notice on Node 20 at every start; cron would mail it hourly.
+// We say it once, in our own log (see run's "node" warning), instead.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 export const EXIT = { ok: 0, fatal: 1, usage: 2, failures: 3, sigint: 130, sigterm: 143 } as const;
 
@@ -70,7 +75,17 @@ function configFrom(flags: RunFlags): Config {
 
 function printSummary(s: RunSummary, json: boolean): void {
   if (json) {
-    const { run_id, listed, archived, already_archived, not_ready, no_recording, failed, bytes, duration_ms } = s;
+    const {
+      run_id,
+      listed,
+      archived,
+      already_archived,
+      not_ready,
+      no_recording,
+      failed,
+      bytes,
+      duration_ms,
+    } = s;
     process.stdout.write(
       JSON.stringify({
         run_id,
@@ -103,7 +118,9 @@ function printSummary(s: RunSummary, json: boolean): void {
     `envoy-archiver ${s.mode} run ${s.run_id}: ${s.outcome}${s.dry_run ? " (dry run: nothing written)" : ""}`,
     `  window            ${window}`,
     `  listed            ${s.listed}`,
-    s.dry_run ? `  would archive     ${s.would_archive}` : `  archived          ${s.archived} (${mb} MiB in ${secs}s)`,
+    s.dry_run
+      ? `  would archive     ${s.would_archive}`
+      : `  archived          ${s.archived} (${mb} MiB in ${secs}s)`,
     `  already archived  ${s.already_archived}`,
     `  not ready yet     ${s.not_ready}`,
     `  no recording      ${s.no_recording}`,
@@ -134,7 +151,9 @@ function stopOnSignals(): { signal: AbortSignal; received: () => NodeJS.Signals 
   const onSignal = (sig: NodeJS.Signals) => {
     if (received) process.exit(sig === "SIGINT" ? EXIT.sigint : EXIT.sigterm);
     received = sig;
-    process.stderr.write(`\n${sig}: stopping (in-flight transfers are aborted and state is saved; send again to exit now)\n`);
+    process.stderr.write(
+      `\n${sig}: stopping (in-flight transfers are aborted and state is saved; send again to exit now)\n`,
+    );
     ac.abort();
     // Never hang on the way out: whatever is still running after 10 s is abandoned.
     setTimeout(() => process.exit(sig === "SIGINT" ? EXIT.sigint : EXIT.sigterm), 10_000).unref();
@@ -193,7 +212,8 @@ Examples:
       try {
         if (flags.since !== undefined) parseDay(flags.since, "--since");
         if (flags.until !== undefined) parseDay(flags.until, "--until");
-        if (flags.since !== undefined || flags.until !== undefined) backfillWindow(flags.since, flags.until, new Date());
+        if (flags.since !== undefined || flags.until !== undefined)
+          backfillWindow(flags.since, flags.until, new Date());
       } catch (err) {
         throw new ConfigError((err as Error).message);
       }
@@ -204,16 +224,43 @@ Examples:
         pretty: process.stderr.isTTY === true,
         secrets: secretsOf(config),
       });
+      if (Number(process.versions.node.split(".")[0]) < 22)
+        logger.info(
+          { node: process.version },
+          "Node 20 is end-of-life: AWS SDK releases from 2027 need Node 22 or later",
+        );
       if (config.envoy.apiKey && config.envoy.token)
         logger.warn("both ENVOY_API_KEY and ENVOY_API_TOKEN are set: using the API key");
       const stop = stopOnSignals();
       const summary = await runArchive(
         config,
-        { since: flags.since, until: flags.until, dryRun: flags.dryRun ?? false, retryFailed: flags.retryFailed ?? false },
+        {
+          since: flags.since,
+          until: flags.until,
+          dryRun: flags.dryRun ?? false,
+          retryFailed: flags.retryFailed ?? false,
+        },
         { logger, signal: stop.signal },
       );
       printSummary(summary, flags.json ?? false);
       process.exitCode = exitCodeFor(summary, stop.received());
+    });
+
+  program
+    .command("status")
+    .description(
+      "Show what the state DB knows: recordings by state, bytes archived, the watermark, recent runs.",
+    )
+    .option("--json", "print the report as one JSON object")
+    .option("--db <path>", "state DB file (ARCHIVER_DB_PATH)")
+    .option("--runs <n>", "how many recent runs to show", "10")
+    .option("--env-file <path>", "read settings from this file instead of ./.env")
+    .action((flags: { json?: boolean; db?: string; runs: string; envFile?: string }) => {
+      const config = configFrom(flags);
+      const runs = Number(flags.runs);
+      if (!Number.isInteger(runs) || runs < 0) throw new ConfigError("--runs must be a whole number");
+      const report = readStatus(config.dbPath, runs);
+      process.stdout.write(flags.json ? JSON.stringify(report) + "\n" : formatStatus(report));
     });
 
   return program;

@@ -17,7 +17,10 @@ const bool = z
   .string()
   .trim()
   .toLowerCase()
-  .refine((v) => ["true", "false", "1", "0", "yes", "no", "on", "off", ""].includes(v), "must be true or false")
+  .refine(
+    (v) => ["true", "false", "1", "0", "yes", "no", "on", "off", ""].includes(v),
+    "must be true or false",
+  )
   .transform((v) => ["true", "1", "yes", "on"].includes(v));
 
 const int = (min: number, max: number) =>
@@ -28,18 +31,18 @@ const int = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
-const list = z
-  .string()
-  .transform((v) =>
-    v
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean),
-  );
+const list = z.string().transform((v) =>
+  v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 
 /** The environment names, their defaults and their checks. `.env.example` documents the same list. */
 const EnvSchema = z.object({
-  ENVOY_API_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).default("https://tryenvoy.ai/api/v1"),
+  ENVOY_API_URL: z
+    .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
+    .default("https://tryenvoy.ai/api/v1"),
   ENVOY_API_KEY: z.string().trim().optional(),
   ENVOY_API_TOKEN: z.string().trim().optional(),
   ENVOY_ORGANIZATION_ID: z.string().trim().optional(),
@@ -109,7 +112,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   try {
     fromFile = parseDotenv(readFileSync(path));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new ConfigError(`cannot read ${path}: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+      throw new ConfigError(`cannot read ${path}: ${(err as Error).message}`);
   }
   const raw: Record<string, string> = {};
   for (const name of ENV_NAMES) {
@@ -163,7 +167,9 @@ export function requireRunSettings(c: Config): void {
   if (!c.envoy.apiKey && !c.envoy.token) missing.push("ENVOY_API_KEY (or ENVOY_API_TOKEN)");
   if (!c.s3.bucket) missing.push("ARCHIVER_S3_BUCKET");
   if (missing.length > 0)
-    throw new ConfigError(`missing required settings: ${missing.join(", ")} (flags, environment or .env; see --help)`);
+    throw new ConfigError(
+      `missing required settings: ${missing.join(", ")} (flags, environment or .env; see --help)`,
+    );
 }
 
 /** The secrets to scrub from every log line. */
@@ -173,6 +179,13 @@ export function secretsOf(c: Config): string[] {
 
 /** A stable fingerprint of the settings that shape what is archived, without secrets (for the audit trail). */
 export function configFingerprint(c: Config): string {
-  const safe = { ...c, envoy: { ...c.envoy, apiKey: c.envoy.apiKey ? "set" : undefined, token: c.envoy.token ? "set" : undefined } };
+  const safe = {
+    ...c,
+    envoy: {
+      ...c.envoy,
+      apiKey: c.envoy.apiKey ? "set" : undefined,
+      token: c.envoy.token ? "set" : undefined,
+    },
+  };
   return createHash("sha256").update(JSON.stringify(safe)).digest("hex").slice(0, 16);
 }

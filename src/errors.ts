@@ -59,7 +59,8 @@ export function classifyHttp(
   const opts: ArchiverErrorOptions = { status };
   if (retryAfterMs !== undefined) opts.retryAfterMs = retryAfterMs;
   const errCode = code ?? `http_${status}`;
-  if (status === 429 || code === "rate_limit_exceeded") return new ArchiverError("retryable", errCode, message, opts);
+  if (status === 429 || code === "rate_limit_exceeded")
+    return new ArchiverError("retryable", errCode, message, opts);
   if (status === 408 || status >= 500) return new ArchiverError("retryable", errCode, message, opts);
   if (source === "media") {
     // Signed URLs answer 401/403 (S3, CloudFront) or 410 once they expire.
@@ -158,13 +159,18 @@ export function classify(err: unknown): ArchiverError {
     if (status !== undefined) opts.status = status;
     if (S3_FATAL.has(name) || status === 401)
       return new ArchiverError("fatal", name, s3FatalMessage(name, message), opts);
-    if (status === 403) return new ArchiverError("fatal", name, s3FatalMessage("AccessDenied", message), opts);
+    if (status === 403)
+      return new ArchiverError("fatal", name, s3FatalMessage("AccessDenied", message), opts);
+    // 501 NotImplemented: the endpoint lacks the operation; asking again will not help.
+    if (status === 501) return new ArchiverError("permanent", name, message, opts);
     if (S3_RETRYABLE.has(name) || status === undefined || status >= 500 || status === 408 || status === 429)
       return new ArchiverError("retryable", name, message, opts);
-    if (status === 404 && name === "NotFound") return new ArchiverError("permanent", "NotFound", message, opts);
+    if (status === 404 && name === "NotFound")
+      return new ArchiverError("permanent", "NotFound", message, opts);
     return new ArchiverError("permanent", name, message, opts);
   }
-  if (S3_FATAL.has(name)) return new ArchiverError("fatal", name, s3FatalMessage(name, message), { cause: err });
+  if (S3_FATAL.has(name))
+    return new ArchiverError("fatal", name, s3FatalMessage(name, message), { cause: err });
   if (name === "CredentialsProviderError" || /Region is missing/i.test(message))
     return new ArchiverError("fatal", "aws_config", `AWS configuration: ${message}`, { cause: err });
 
@@ -173,7 +179,8 @@ export function classify(err: unknown): ArchiverError {
   // Wrapped network errors (fetch's "TypeError: fetch failed", SDK errors with a socket cause).
   if (e.cause !== undefined && e.cause !== err) {
     const inner = classify(e.cause);
-    if (inner.kind === "retryable") return new ArchiverError("retryable", inner.code, message, { cause: err });
+    if (inner.kind === "retryable")
+      return new ArchiverError("retryable", inner.code, message, { cause: err });
   }
   return new ArchiverError("permanent", code ?? name, message, { cause: err });
 }

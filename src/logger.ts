@@ -24,7 +24,10 @@ export function createLogger(opts: {
     formatters: { log: (obj) => scrub(obj) as Record<string, unknown> },
     hooks: {
       logMethod(args, method) {
-        method.apply(this, args.map((a) => (typeof a === "string" ? redactText(a, secrets) : a)) as Parameters<typeof method>);
+        method.apply(
+          this,
+          args.map((a) => (typeof a === "string" ? redactText(a, secrets) : a)) as Parameters<typeof method>,
+        );
       },
     },
   };

@@ -31,7 +31,8 @@ export class RateGate {
       const now = this.now();
       const at = Math.max(this.pausedUntil, this.nextSlot, now);
       if (at <= now) {
-        if (this.intervalMs > 0) this.nextSlot = Math.max(this.nextSlot, now - this.intervalMs) + this.intervalMs;
+        if (this.intervalMs > 0)
+          this.nextSlot = Math.max(this.nextSlot, now - this.intervalMs) + this.intervalMs;
         return;
       }
       await sleep(at - now, signal);

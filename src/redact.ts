@@ -1,7 +1,8 @@
 /** Secret hygiene: nothing that can authenticate (API key, JWT, signed-URL query) reaches a log line. */
 
 const URL_RE = /\bhttps?:\/\/[^\s"'<>]+/gi;
-const PARAM_RE = /\b(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|sig|signature|token|access_token|Signature|Key-Pair-Id|Policy)=[^&\s"'<>]+/gi;
+const PARAM_RE =
+  /\b(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|sig|signature|token|access_token|Signature|Key-Pair-Id|Policy)=[^&\s"'<>]+/gi;
 const BEARER_RE = /\bBearer\s+[A-Za-z0-9._~+/=-]+/g;
 
 /** Scheme, host, port and path; a query becomes ?REDACTED; userinfo and fragment dropped. */

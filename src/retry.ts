@@ -6,7 +6,10 @@ import pRetry, { AbortError } from "p-retry";
 import { ArchiverError, classify, StopRequested, type ErrorKind } from "./errors.js";
 
 /** Parse a Retry-After header (delta-seconds or HTTP-date) into milliseconds from `now`; undefined if absent/bad. */
-export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
+export function parseRetryAfter(
+  value: string | null | undefined,
+  now: number = Date.now(),
+): number | undefined {
   if (value === null || value === undefined) return undefined;
   const v = value.trim();
   if (v === "") return undefined;
@@ -82,7 +85,8 @@ export async function withRetry<T>(
         try {
           return await fn(attempt);
         } catch (err) {
-          if (err instanceof StopRequested || hooks.signal?.aborted) throw new AbortError(new StopRequested());
+          if (err instanceof StopRequested || hooks.signal?.aborted)
+            throw new AbortError(new StopRequested());
           const c = classify(err);
           if (!isRetryable(c.kind)) throw new AbortError(c);
           throw c;

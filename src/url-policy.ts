@@ -7,7 +7,8 @@ import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "nod
 import type { LookupFunction } from "node:net";
 import ipaddr from "ipaddr.js";
 
-export type AddressVerdict = "public" | "private" | "loopback" | "link-local" | "metadata" | "unspecified" | "reserved";
+export type AddressVerdict =
+  "public" | "private" | "loopback" | "link-local" | "metadata" | "unspecified" | "reserved";
 
 export interface UrlPolicy {
   allowInsecure: boolean;
@@ -31,7 +32,10 @@ export function classifyAddress(ip: string): AddressVerdict {
   }
   const normalized = addr.toNormalizedString();
   if (METADATA_IPS.has(addr.toString()) || METADATA_IPS.has(normalized)) return "metadata";
-  if (addr.kind() === "ipv6" && (addr as ipaddr.IPv6).toNormalizedString() === ipaddr.parse("fd00:ec2::254").toNormalizedString())
+  if (
+    addr.kind() === "ipv6" &&
+    (addr as ipaddr.IPv6).toNormalizedString() === ipaddr.parse("fd00:ec2::254").toNormalizedString()
+  )
     return "metadata";
   switch (addr.range()) {
     case "unicast":
@@ -67,7 +71,10 @@ function refusalFor(v: AddressVerdict): string {
   }
 }
 
-export function checkUrl(raw: string, policy: UrlPolicy): { ok: true; url: URL } | { ok: false; reason: string } {
+export function checkUrl(
+  raw: string,
+  policy: UrlPolicy,
+): { ok: true; url: URL } | { ok: false; reason: string } {
   let url: URL;
   try {
     url = new URL(raw);
@@ -76,13 +83,19 @@ export function checkUrl(raw: string, policy: UrlPolicy): { ok: true; url: URL }
   }
   if (url.protocol === "http:") {
     if (!policy.allowInsecure)
-      return { ok: false, reason: "refused: http: URLs are not allowed (set ARCHIVER_ALLOW_INSECURE_URLS=true for local testing)" };
+      return {
+        ok: false,
+        reason:
+          "refused: http: URLs are not allowed (set ARCHIVER_ALLOW_INSECURE_URLS=true for local testing)",
+      };
   } else if (url.protocol !== "https:") {
     return { ok: false, reason: `refused: ${url.protocol} URLs are never allowed` };
   }
-  if (url.username || url.password) return { ok: false, reason: "refused: URLs with credentials are not allowed" };
+  if (url.username || url.password)
+    return { ok: false, reason: "refused: URLs with credentials are not allowed" };
   const host = url.hostname.toLowerCase().replace(/\.$/, "");
-  if (METADATA_HOSTS.has(host)) return { ok: false, reason: "refused: cloud metadata hosts are never allowed" };
+  if (METADATA_HOSTS.has(host))
+    return { ok: false, reason: "refused: cloud metadata hosts are never allowed" };
   if (host === "localhost" || host.endsWith(".localhost")) {
     return policy.allowInsecure ? { ok: true, url } : { ok: false, reason: refusalFor("loopback") };
   }
@@ -94,20 +107,29 @@ export function checkUrl(raw: string, policy: UrlPolicy): { ok: true; url: URL }
   return { ok: true, url };
 }
 
-type BaseLookup = (hostname: string, options: LookupOptions & { all: true }, cb: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+type BaseLookup = (
+  hostname: string,
+  options: LookupOptions & { all: true },
+  cb: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
 
 /**
  * A dns.lookup for undici's connect options: resolves, then refuses any address the policy refuses, so a host
  * that passed checkUrl cannot resolve (or re-resolve: DNS rebinding) to a forbidden address.
  */
-export function guardedLookup(policy: UrlPolicy, base: BaseLookup = dnsLookup as unknown as BaseLookup): LookupFunction {
+export function guardedLookup(
+  policy: UrlPolicy,
+  base: BaseLookup = dnsLookup as unknown as BaseLookup,
+): LookupFunction {
   return ((hostname: string, options: LookupOptions, callback: (...args: unknown[]) => void) => {
     base(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err);
       const refused = addresses.find((a) => !verdictAllowed(classifyAddress(a.address), policy));
       if (refused || addresses.length === 0) {
         const v = refused ? classifyAddress(refused.address) : "reserved";
-        const e = Object.assign(new Error(`${hostname} resolves to a ${v} address: ${refusalFor(v)}`), { code: "EURLREFUSED" });
+        const e = Object.assign(new Error(`${hostname} resolves to a ${v} address: ${refusalFor(v)}`), {
+          code: "EURLREFUSED",
+        });
         return callback(e);
       }
       if (options.all) return callback(null, addresses);

@@ -78,7 +78,12 @@ function pidAlive(pid: number): boolean {
  * Abort multipart uploads left by runs that died: every upload this state DB still tracks (no other run can be
  * using them: we hold the lock), and untracked ones under our prefix older than a day.
  */
-async function sweepOrphanedUploads(state: StateDb, sink: S3Sink, prefix: string, logger: Logger): Promise<number> {
+async function sweepOrphanedUploads(
+  state: StateDb,
+  sink: S3Sink,
+  prefix: string,
+  logger: Logger,
+): Promise<number> {
   let aborted = 0;
   const tracked = state.trackedUploads();
   for (const u of tracked) {
@@ -89,7 +94,18 @@ async function sweepOrphanedUploads(state: StateDb, sink: S3Sink, prefix: string
   }
   const trackedIds = new Set(tracked.map((u) => u.upload_id));
   const cutoff = Date.now() - UNTRACKED_UPLOAD_MAX_AGE_MS;
-  for (const u of await sink.listUploads(prefix)) {
+  let open: Awaited<ReturnType<S3Sink["listUploads"]>> = [];
+  try {
+    open = await sink.listUploads(prefix);
+  } catch (err) {
+    const c = classify(err);
+    if (c.kind === "fatal") throw c;
+    logger.warn(
+      { code: c.code },
+      "the S3 endpoint cannot list multipart uploads: untracked leftovers are not swept",
+    );
+  }
+  for (const u of open) {
     if (trackedIds.has(u.uploadId) || !u.initiated || u.initiated.getTime() > cutoff) continue;
     if (await sink.abortUpload(u.key, u.uploadId)) aborted++;
   }
@@ -98,7 +114,10 @@ async function sweepOrphanedUploads(state: StateDb, sink: S3Sink, prefix: string
 }
 
 function newRunId(d: Date): string {
-  return `${d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
+  return `${d
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
 }
 
 /** Content types are `type/subtype[; params]`; anything else is malformed metadata. */
@@ -242,13 +261,21 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
       const status = (rec.recording_status ?? "").toUpperCase();
       if (!rec.url || !readySet.has(status)) {
         summary.not_ready++;
-        if (!dryRun) state.markStatus(id, "not_ready", { kind: "not_ready", message: `recording_status ${status || "(none)"}` });
+        if (!dryRun)
+          state.markStatus(id, "not_ready", {
+            kind: "not_ready",
+            message: `recording_status ${status || "(none)"}`,
+          });
         logger.debug({ call_id: id, recording_status: rec.recording_status }, "recording not ready");
         return;
       }
       const contentType = rec.content_type ?? "application/octet-stream";
       if (!CONTENT_TYPE_RE.test(contentType))
-        throw new ArchiverError("permanent", "bad_content_type", `content_type ${JSON.stringify(contentType.slice(0, 80))} is not a media type`);
+        throw new ArchiverError(
+          "permanent",
+          "bad_content_type",
+          `content_type ${JSON.stringify(contentType.slice(0, 80))} is not a media type`,
+        );
       const objectKey = recordingKey({
         prefix: config.s3.prefix,
         callId: id,
@@ -266,7 +293,12 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         initial: rec,
         refresh: async () => {
           const fresh = await client.getRecording(id);
-          if (!fresh?.url) throw new ArchiverError("permanent", "recording_gone", "recording disappeared while refreshing its URL");
+          if (!fresh?.url)
+            throw new ArchiverError(
+              "permanent",
+              "recording_gone",
+              "recording disappeared while refreshing its URL",
+            );
           return fresh;
         },
         media,
@@ -337,9 +369,9 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   const limit = pLimit(config.concurrency);
   const inflight = new Set<Promise<void>>();
   const schedule = async (call: Call, raw: unknown) => {
-    const p: Promise<void> = limit(() => (signal.aborted ? Promise.resolve() : processCall(call, raw))).finally(() =>
-      inflight.delete(p),
-    );
+    const p: Promise<void> = limit(() =>
+      signal.aborted ? Promise.resolve() : processCall(call, raw),
+    ).finally(() => inflight.delete(p));
     inflight.add(p);
     while (inflight.size >= config.concurrency * 4) await Promise.race(inflight);
   };
@@ -352,7 +384,10 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
       summary.listed++;
       summary.failed++;
       // Never build a key, a path or a state row from an id that is not call_<uuid>.
-      logger.error({ call_id: shown, problem: listed.problem }, `listed call has an invalid id ${shown}: skipped`);
+      logger.error(
+        { call_id: shown, problem: listed.problem },
+        `listed call has an invalid id ${shown}: skipped`,
+      );
       return null;
     }
     const call = listed.call;
@@ -422,7 +457,8 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   summary.duration_ms = Math.round(performance.now() - t0);
 
   if (!dryRun) {
-    if (summary.mode === "incremental" && !fatal && !interrupted) state.setMeta(WATERMARK, started.toISOString());
+    if (summary.mode === "incremental" && !fatal && !interrupted)
+      state.setMeta(WATERMARK, started.toISOString());
     state.finishRun(runId, summary, summary.outcome, outcomeError ?? null);
     state.releaseLock(runId);
   }
@@ -450,4 +486,3 @@ function* takeN<T>(it: IterableIterator<T>, n: number): Generator<T> {
     }
   }
 }
-

@@ -13,7 +13,11 @@ const PESSIMISTIC_BYTES_PER_MS = (2 * 1024 * 1024) / 1000;
  * Should this URL be replaced before (re)starting a download of `remainingBytes`? True when it has expired or
  * would probably expire before the transfer finishes. A missing or unparseable expires_at is trusted as-is.
  */
-export function needsRefresh(expiresAt: string | null | undefined, remainingBytes: number | null, now: number): boolean {
+export function needsRefresh(
+  expiresAt: string | null | undefined,
+  remainingBytes: number | null,
+  now: number,
+): boolean {
   if (!expiresAt) return false;
   const at = Date.parse(expiresAt);
   if (Number.isNaN(at)) return false;
@@ -39,7 +43,11 @@ export function refreshingOpener(opts: {
   const now = opts.now ?? Date.now;
   const refresh = async (reason: string) => {
     if (refreshes >= opts.maxRefreshes)
-      throw new ArchiverError("permanent", "url_refresh_exhausted", `media URL still refused after ${refreshes} refreshes (${reason})`);
+      throw new ArchiverError(
+        "permanent",
+        "url_refresh_exhausted",
+        `media URL still refused after ${refreshes} refreshes (${reason})`,
+      );
     refreshes++;
     opts.onRefresh?.(reason);
     rec = await opts.refresh();
@@ -47,7 +55,8 @@ export function refreshingOpener(opts: {
   const open = async (offset: number): Promise<OpenedMedia> => {
     for (;;) {
       const size = rec.file_size_bytes ?? null;
-      if (needsRefresh(rec.expires_at, size === null ? null : size - offset, now())) await refresh("URL expires too soon");
+      if (needsRefresh(rec.expires_at, size === null ? null : size - offset, now()))
+        await refresh("URL expires too soon");
       if (!rec.url) throw new ArchiverError("permanent", "recording_gone", "recording no longer has a URL");
       try {
         return await opts.media.open(rec.url, offset, opts.signal);

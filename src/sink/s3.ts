@@ -110,23 +110,33 @@ export class S3Sink {
     private readonly logger: Logger,
     private readonly signal?: AbortSignal,
   ) {
-    if (settings.partSize < MIN_PART_SIZE) throw new Error(`part size must be at least ${MIN_PART_SIZE} bytes`);
+    if (settings.partSize < MIN_PART_SIZE)
+      throw new Error(`part size must be at least ${MIN_PART_SIZE} bytes`);
   }
 
   /** Check the bucket exists and is reachable with these credentials; fatal otherwise. */
   async checkBucket(): Promise<void> {
-    await this.s3("check bucket", () => this.client.send(new HeadBucketCommand({ Bucket: this.settings.bucket })), {
-      notFound: () =>
-        new ArchiverError(
-          "fatal",
-          "NoSuchBucket",
-          `S3 bucket "${this.settings.bucket}" does not exist (or is in another region): create it or fix ARCHIVER_S3_BUCKET / AWS_REGION`,
-        ),
-    });
+    await this.s3(
+      "check bucket",
+      () => this.client.send(new HeadBucketCommand({ Bucket: this.settings.bucket })),
+      {
+        notFound: () =>
+          new ArchiverError(
+            "fatal",
+            "NoSuchBucket",
+            `S3 bucket "${this.settings.bucket}" does not exist (or is in another region): create it or fix ARCHIVER_S3_BUCKET / AWS_REGION`,
+          ),
+      },
+    );
   }
 
   /** Write a small JSON document (sidecars, manifests). */
-  async putJson(key: string, value: unknown, objectParams: ObjectParams, metadata: Record<string, string> = {}) {
+  async putJson(
+    key: string,
+    value: unknown,
+    objectParams: ObjectParams,
+    metadata: Record<string, string> = {},
+  ) {
     const body = Buffer.from(JSON.stringify(value, null, 2) + "\n");
     return this.s3(`put ${key}`, () =>
       this.client.send(
@@ -151,7 +161,10 @@ export class S3Sink {
       await withRetry(() => t.attempt(), this.policy, {
         signal: input.signal ?? this.signal,
         onRetry: (err, attempt) => {
-          this.logger.warn({ key: input.key, attempt, code: err.code }, `transfer interrupted (${err.message}); resuming at byte ${t.checkpoint.offset}`);
+          this.logger.warn(
+            { key: input.key, attempt, code: err.code },
+            `transfer interrupted (${err.message}); resuming at byte ${t.checkpoint.offset}`,
+          );
           if (err.code === "size_mismatch") t.restart();
         },
       });
@@ -172,7 +185,13 @@ export class S3Sink {
             }),
           ),
         );
-        return { bytes: t.offset, sha256, etag: out.ETag ?? null, versionId: out.VersionId ?? null, multipart: false };
+        return {
+          bytes: t.offset,
+          sha256,
+          etag: out.ETag ?? null,
+          versionId: out.VersionId ?? null,
+          multipart: false,
+        };
       }
       if (t.bufferLen > 0) t.flushPart();
       await t.drain();
@@ -208,9 +227,18 @@ export class S3Sink {
         );
         out = { ETag: copy.CopyObjectResult?.ETag, VersionId: copy.VersionId };
       } else {
-        this.logger.warn({ key: input.key, bytes: t.offset }, "object above 5 GiB: sha256 kept in the sidecar and state only");
+        this.logger.warn(
+          { key: input.key, bytes: t.offset },
+          "object above 5 GiB: sha256 kept in the sidecar and state only",
+        );
       }
-      return { bytes: t.offset, sha256, etag: out.ETag ?? null, versionId: out.VersionId ?? null, multipart: true };
+      return {
+        bytes: t.offset,
+        sha256,
+        etag: out.ETag ?? null,
+        versionId: out.VersionId ?? null,
+        multipart: true,
+      };
     } catch (err) {
       await t.abort();
       throw err;
@@ -220,7 +248,9 @@ export class S3Sink {
   /** Abort a multipart upload; true when it is gone (aborted now or already). Never throws. */
   async abortUpload(key: string, uploadId: string): Promise<boolean> {
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: key, UploadId: uploadId }));
+      await this.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: key, UploadId: uploadId }),
+      );
       return true;
     } catch (err) {
       const c = classify(err);
@@ -231,7 +261,9 @@ export class S3Sink {
   }
 
   /** Multipart uploads in progress under a prefix, with their start times. */
-  async listUploads(prefix: string): Promise<{ key: string; uploadId: string; initiated: Date | undefined }[]> {
+  async listUploads(
+    prefix: string,
+  ): Promise<{ key: string; uploadId: string; initiated: Date | undefined }[]> {
     const out: { key: string; uploadId: string; initiated: Date | undefined }[] = [];
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
@@ -269,7 +301,8 @@ export class S3Sink {
       this.policy,
       {
         signal: this.signal,
-        onRetry: (err, attempt) => this.logger.warn({ what, attempt, code: err.code, status: err.status }, `S3 ${what}: retrying`),
+        onRetry: (err, attempt) =>
+          this.logger.warn({ what, attempt, code: err.code, status: err.status }, `S3 ${what}: retrying`),
       },
     );
   }
@@ -304,7 +337,10 @@ class Transfer {
     const { expectedBytes, key } = this.input;
     if (media.totalBytes !== null && expectedBytes !== null && media.totalBytes !== expectedBytes) {
       media.body.destroy();
-      throw sizeMismatch(key, `media is ${media.totalBytes} bytes but Envoy reported file_size_bytes ${expectedBytes}`);
+      throw sizeMismatch(
+        key,
+        `media is ${media.totalBytes} bytes but Envoy reported file_size_bytes ${expectedBytes}`,
+      );
     }
     const partSize = this.sink.settings.partSize;
     let skip = media.skip;
@@ -330,9 +366,16 @@ class Transfer {
       }
     }
     if (media.totalBytes !== null && this.offset !== media.totalBytes)
-      throw new ArchiverError("retryable", "short_body", `media for ${key} ended at byte ${this.offset} of ${media.totalBytes}`);
+      throw new ArchiverError(
+        "retryable",
+        "short_body",
+        `media for ${key} ended at byte ${this.offset} of ${media.totalBytes}`,
+      );
     if (expectedBytes !== null && this.offset !== expectedBytes)
-      throw sizeMismatch(key, `received ${this.offset} bytes but Envoy reported file_size_bytes ${expectedBytes}`);
+      throw sizeMismatch(
+        key,
+        `received ${this.offset} bytes but Envoy reported file_size_bytes ${expectedBytes}`,
+      );
   }
 
   /** Forget everything and start from byte 0 (the source's size disagreed; earlier parts may be wrong too). */
@@ -413,7 +456,11 @@ class Transfer {
     // A part that failed after all its retries cannot be resumed from a checkpoint past it.
     if (err instanceof StopRequested) throw err;
     const c = classify(err);
-    throw c.kind === "fatal" ? c : new ArchiverError("permanent", "part_failed", `upload of a part failed: ${c.message}`, { cause: err });
+    throw c.kind === "fatal"
+      ? c
+      : new ArchiverError("permanent", "part_failed", `upload of a part failed: ${c.message}`, {
+          cause: err,
+        });
   }
 
   /** Abort the multipart upload (if any) so no parts are left behind. Never throws. */
@@ -422,7 +469,6 @@ class Transfer {
     if (!uploadId) return;
     this.uploadId = undefined;
     await Promise.allSettled(this.inflight);
-    const { bucket } = this.sink.settings;
     if (await this.sink.abortUpload(this.input.key, uploadId)) this.input.onUploadEnded?.(uploadId);
   }
 }

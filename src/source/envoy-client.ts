@@ -115,7 +115,11 @@ export class EnvoyClient {
       const c = CallSchema.safeParse(raw);
       return c.success ? { raw, call: c.data } : { raw, call: null, problem: z.prettifyError(c.error) };
     });
-    return { calls, hasNext: parsed.data.pagination.has_next, totalCount: parsed.data.pagination.total_count ?? null };
+    return {
+      calls,
+      hasNext: parsed.data.pagination.has_next,
+      totalCount: parsed.data.pagination.total_count ?? null,
+    };
   }
 
   /** Page through every call in the window, newest first. */
@@ -129,9 +133,11 @@ export class EnvoyClient {
 
   /** GET /calls/{id}/recording; null when Envoy says there is no recording (404). */
   async getRecording(callId: string): Promise<Recording | null> {
-    const { status, body } = await this.getJson(`/calls/${encodeURIComponent(callId)}/recording`, "get recording", [
-      404,
-    ]);
+    const { status, body } = await this.getJson(
+      `/calls/${encodeURIComponent(callId)}/recording`,
+      "get recording",
+      [404],
+    );
     if (status === 404) return null;
     const parsed = RecordingSchema.safeParse(body);
     if (!parsed.success)
@@ -150,7 +156,11 @@ export class EnvoyClient {
   }
 
   /** GET a JSON document with retries; `accept` lists non-2xx statuses returned to the caller, not thrown. */
-  private getJson(path: string, what: string, accept: number[] = []): Promise<{ status: number; body: unknown }> {
+  private getJson(
+    path: string,
+    what: string,
+    accept: number[] = [],
+  ): Promise<{ status: number; body: unknown }> {
     const { gate, policy, signal, logger } = this.opts;
     return withRetry(
       async () => {
@@ -185,7 +195,10 @@ export class EnvoyClient {
         signal,
         onRetry: (err, attempt) => {
           this.stats.retries++;
-          logger.warn({ what, attempt, code: err.code, status: err.status }, `${what}: retrying after ${err.code}`);
+          logger.warn(
+            { what, attempt, code: err.code, status: err.status },
+            `${what}: retrying after ${err.code}`,
+          );
         },
         onRateLimit: (_err, delayMs) => {
           this.stats.rateLimited++;
@@ -196,9 +209,20 @@ export class EnvoyClient {
     );
   }
 
-  private httpError(status: number, text: string, retryAfter: string | undefined, what: string): ArchiverError {
+  private httpError(
+    status: number,
+    text: string,
+    retryAfter: string | undefined,
+    what: string,
+  ): ArchiverError {
     const { code, message } = parseErrorBody(text);
-    const err = classifyHttp("api", status, code, `${what}: ${status} ${code ?? ""} ${message}`.replace(/\s+/g, " "), parseRetryAfter(retryAfter));
+    const err = classifyHttp(
+      "api",
+      status,
+      code,
+      `${what}: ${status} ${code ?? ""} ${message}`.replace(/\s+/g, " "),
+      parseRetryAfter(retryAfter),
+    );
     if (err.kind === "fatal" && (status === 401 || code === "not_authenticated")) {
       const hint = this.opts.apiKey
         ? "Envoy rejected the API key (401 not_authenticated): check ENVOY_API_KEY."
@@ -228,7 +252,11 @@ async function readText(body: Dispatcher.ResponseData["body"]): Promise<string> 
     size += (chunk as Buffer).length;
     if (size > MAX_JSON_BYTES) {
       body.destroy();
-      throw new ArchiverError("permanent", "response_too_large", `response larger than ${MAX_JSON_BYTES} bytes`);
+      throw new ArchiverError(
+        "permanent",
+        "response_too_large",
+        `response larger than ${MAX_JSON_BYTES} bytes`,
+      );
     }
     chunks.push(chunk as Buffer);
   }

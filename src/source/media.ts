@@ -50,8 +50,12 @@ export class MediaFetcher {
    */
   async open(rawUrl: string, offset: number, signal?: AbortSignal): Promise<OpenedMedia> {
     const verdict = checkUrl(rawUrl, this.opts.policy);
-    if (!verdict.ok) throw new ArchiverError("permanent", "url_refused", `media URL ${redactUrl(rawUrl)} ${verdict.reason}`);
-    const headers: Record<string, string> = { "user-agent": this.opts.userAgent, "accept-encoding": "identity" };
+    if (!verdict.ok)
+      throw new ArchiverError("permanent", "url_refused", `media URL ${redactUrl(rawUrl)} ${verdict.reason}`);
+    const headers: Record<string, string> = {
+      "user-agent": this.opts.userAgent,
+      "accept-encoding": "identity",
+    };
     if (offset > 0) headers.range = `bytes=${offset}-`;
     const res = await request(verdict.url, {
       method: "GET",
@@ -77,7 +81,11 @@ export class MediaFetcher {
       const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res.headers["content-range"]) ?? "");
       if (!m || Number(m[1]) !== offset) {
         res.body.destroy();
-        throw new ArchiverError("retryable", "bad_range", `media answered a range that is not the one asked for`);
+        throw new ArchiverError(
+          "retryable",
+          "bad_range",
+          `media answered a range that is not the one asked for`,
+        );
       }
       totalBytes = m[3] === "*" ? null : Number(m[3]);
     }

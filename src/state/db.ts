@@ -10,7 +10,13 @@ import { packageRoot } from "../paths.js";
 import { ArchiverError } from "../errors.js";
 
 export type CallStatus = "pending" | "archived" | "not_ready" | "no_recording" | "failed";
-export const CALL_STATUSES: readonly CallStatus[] = ["archived", "pending", "not_ready", "no_recording", "failed"];
+export const CALL_STATUSES: readonly CallStatus[] = [
+  "archived",
+  "pending",
+  "not_ready",
+  "no_recording",
+  "failed",
+];
 
 export interface CallRow {
   call_id: string;
@@ -110,7 +116,8 @@ export class StateDb {
       db.pragma("synchronous = NORMAL");
       db.pragma("foreign_keys = ON");
       const check = db.pragma("quick_check", { simple: true });
-      if (check !== "ok") throw Object.assign(new Error(`quick_check: ${String(check)}`), { code: "SQLITE_CORRUPT" });
+      if (check !== "ok")
+        throw Object.assign(new Error(`quick_check: ${String(check)}`), { code: "SQLITE_CORRUPT" });
       const state = new StateDb(db);
       state.migrate();
       return state;
@@ -213,7 +220,9 @@ export class StateDb {
   }
 
   recentRuns(limit: number): RunRow[] {
-    return this.db.prepare("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?").all(limit) as RunRow[];
+    return this.db
+      .prepare("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?")
+      .all(limit) as RunRow[];
   }
 
   getMeta(key: string): string | null {
@@ -223,7 +232,9 @@ export class StateDb {
 
   setMeta(key: string, value: string): void {
     this.db
-      .prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+      .prepare(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      )
       .run(key, value);
   }
 
@@ -248,12 +259,11 @@ export class StateDb {
       if (previous?.last_run_id === runId) return { previous, duplicate: true };
       const t = now();
       this.st(
-          `INSERT INTO calls (call_id, call_time, call_json, first_seen_at, updated_at, last_run_id)
+        `INSERT INTO calls (call_id, call_time, call_json, first_seen_at, updated_at, last_run_id)
            VALUES (?, ?, ?, ?, ?, ?)
            ON CONFLICT (call_id) DO UPDATE SET call_time = excluded.call_time, call_json = excluded.call_json,
              last_run_id = excluded.last_run_id`,
-        )
-        .run(callId, callTime, callJson, t, t, runId);
+      ).run(callId, callTime, callJson, t, t, runId);
       return { previous, duplicate: false };
     })();
   }
@@ -261,13 +271,12 @@ export class StateDb {
   /** Calls left over from earlier runs that this run has not listed: not ready yet, or failed retryably. */
   *leftovers(runId: string, includePermanentFailures: boolean): IterableIterator<CallRow> {
     const rows = this.st(
-        `SELECT * FROM calls
+      `SELECT * FROM calls
          WHERE (last_run_id IS NULL OR last_run_id <> ?)
            AND (status IN ('pending', 'not_ready')
                 OR (status = 'failed' AND (error_kind <> 'permanent' OR ?)))
          ORDER BY call_time DESC`,
-      )
-      .iterate(runId, includePermanentFailures ? 1 : 0) as IterableIterator<CallRow>;
+    ).iterate(runId, includePermanentFailures ? 1 : 0) as IterableIterator<CallRow>;
     yield* rows;
   }
 
@@ -278,24 +287,23 @@ export class StateDb {
   markArchived(callId: string, f: ArchivedFields): void {
     const t = now();
     this.st(
-        `UPDATE calls SET status = 'archived', error_kind = NULL, last_error = NULL, attempts = attempts + 1,
+      `UPDATE calls SET status = 'archived', error_kind = NULL, last_error = NULL, attempts = attempts + 1,
            key = ?, content_type = ?, recording_start_time = ?, duration_seconds = ?, sha256 = ?, bytes = ?,
            etag = ?, version_id = ?, archived_at = ?, updated_at = ?
          WHERE call_id = ?`,
-      )
-      .run(
-        f.key,
-        f.contentType,
-        f.recordingStartTime,
-        f.durationSeconds,
-        f.sha256,
-        f.bytes,
-        f.etag,
-        f.versionId,
-        t,
-        t,
-        callId,
-      );
+    ).run(
+      f.key,
+      f.contentType,
+      f.recordingStartTime,
+      f.durationSeconds,
+      f.sha256,
+      f.bytes,
+      f.etag,
+      f.versionId,
+      t,
+      t,
+      callId,
+    );
   }
 
   markStatus(
@@ -304,10 +312,9 @@ export class StateDb {
     error?: { kind: string; message: string },
   ): void {
     this.st(
-        `UPDATE calls SET status = ?, error_kind = ?, last_error = ?, attempts = attempts + 1, updated_at = ?
+      `UPDATE calls SET status = ?, error_kind = ?, last_error = ?, attempts = attempts + 1, updated_at = ?
          WHERE call_id = ? AND status <> 'archived'`,
-      )
-      .run(status, error?.kind ?? null, error?.message ?? null, now(), callId);
+    ).run(status, error?.kind ?? null, error?.message ?? null, now(), callId);
   }
 
   // ---- run lock ---------------------------------------------------------------------------------------------
@@ -316,22 +323,29 @@ export class StateDb {
    * Take the run lock, or say who holds it. A holder on this host whose pid is gone, or any holder whose
    * heartbeat is older than `staleMs`, is dead: its lock is taken over.
    */
-  acquireLock(runId: string, host: string, staleMs: number, isAlive: (pid: number) => boolean): LockHolder | null {
-    return this.db.transaction((): LockHolder | null => {
-      const held = this.st("SELECT * FROM run_lock WHERE id = 1").get() as LockHolder | undefined;
-      if (held) {
-        const age = Date.now() - Date.parse(held.heartbeat_at);
-        const dead = held.host === host ? !isAlive(held.pid) || held.pid === process.pid : age > staleMs;
-        if (!dead) return held;
-      }
-      const t = now();
-      this.st(
-        `INSERT INTO run_lock (id, run_id, pid, host, acquired_at, heartbeat_at) VALUES (1, ?, ?, ?, ?, ?)
+  acquireLock(
+    runId: string,
+    host: string,
+    staleMs: number,
+    isAlive: (pid: number) => boolean,
+  ): LockHolder | null {
+    return this.db
+      .transaction((): LockHolder | null => {
+        const held = this.st("SELECT * FROM run_lock WHERE id = 1").get() as LockHolder | undefined;
+        if (held) {
+          const age = Date.now() - Date.parse(held.heartbeat_at);
+          const dead = held.host === host ? !isAlive(held.pid) || held.pid === process.pid : age > staleMs;
+          if (!dead) return held;
+        }
+        const t = now();
+        this.st(
+          `INSERT INTO run_lock (id, run_id, pid, host, acquired_at, heartbeat_at) VALUES (1, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET run_id = excluded.run_id, pid = excluded.pid, host = excluded.host,
            acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at`,
-      ).run(runId, process.pid, host, t, t);
-      return null;
-    }).immediate();
+        ).run(runId, process.pid, host, t, t);
+        return null;
+      })
+      .immediate();
   }
 
   heartbeat(runId: string): void {
@@ -345,13 +359,9 @@ export class StateDb {
   // ---- multipart uploads in flight ---------------------------------------------------------------------------
 
   trackUpload(u: { uploadId: string; key: string; callId: string; runId: string }): void {
-    this.st("INSERT OR REPLACE INTO uploads (upload_id, key, call_id, run_id, started_at) VALUES (?, ?, ?, ?, ?)").run(
-      u.uploadId,
-      u.key,
-      u.callId,
-      u.runId,
-      now(),
-    );
+    this.st(
+      "INSERT OR REPLACE INTO uploads (upload_id, key, call_id, run_id, started_at) VALUES (?, ?, ?, ?, ?)",
+    ).run(u.uploadId, u.key, u.callId, u.runId, now());
   }
 
   untrackUpload(uploadId: string): void {
@@ -372,8 +382,9 @@ export class StateDb {
       CallStatus,
       { count: number; bytes: number }
     >;
-    const rows = this.st("SELECT status, COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM calls GROUP BY status")
-      .all() as { status: CallStatus; n: number; b: number }[];
+    const rows = this.st(
+      "SELECT status, COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM calls GROUP BY status",
+    ).all() as { status: CallStatus; n: number; b: number }[];
     for (const r of rows) out[r.status] = { count: r.n, bytes: r.b };
     return out;
   }

@@ -35,7 +35,17 @@ describe("archive run against the simulator and s3rver", () => {
     assert.equal(s.not_ready, notReady.length);
     assert.equal(s.no_recording, none.length);
     assert.equal(s.failed, 0);
-    for (const k of ["run_id", "listed", "archived", "already_archived", "not_ready", "no_recording", "failed", "bytes", "duration_ms"])
+    for (const k of [
+      "run_id",
+      "listed",
+      "archived",
+      "already_archived",
+      "not_ready",
+      "no_recording",
+      "failed",
+      "bytes",
+      "duration_ms",
+    ])
       assert.ok(k in s, `summary has ${k}`);
 
     const keys = await rig.listKeys();
@@ -54,7 +64,10 @@ describe("archive run against the simulator and s3rver", () => {
       assert.equal(obj.metadata["sha256"], want);
       assert.equal(obj.metadata["call-id"], c.id);
       bytes += obj.body.length;
-      const sidecar = JSON.parse((await rig.getObject(`${key}.json`)).body.toString()) as Record<string, Record<string, unknown>>;
+      const sidecar = JSON.parse((await rig.getObject(`${key}.json`)).body.toString()) as Record<
+        string,
+        Record<string, unknown>
+      >;
       assert.equal(sidecar.call!.id, c.id);
       assert.equal(sidecar.archive!.sha256, want);
       assert.equal(sidecar.archive!.bytes, c.recording.size);
@@ -66,19 +79,28 @@ describe("archive run against the simulator and s3rver", () => {
     assert.deepEqual(rig.sim.stats.orgHeaders, ["org_test"], "X-Organization-ID sent");
 
     const db = new Database(rig.dbPath, { readonly: true });
-    const rows = db.prepare("SELECT status, COUNT(*) n FROM calls GROUP BY status").all() as { status: string; n: number }[];
+    const rows = db.prepare("SELECT status, COUNT(*) n FROM calls GROUP BY status").all() as {
+      status: string;
+      n: number;
+    }[];
     db.close();
     const byStatus = Object.fromEntries(rows.map((r) => [r.status, r.n]));
-    assert.deepEqual(byStatus, { archived: ready.length, not_ready: notReady.length, no_recording: none.length });
+    assert.deepEqual(byStatus, {
+      archived: ready.length,
+      not_ready: notReady.length,
+      no_recording: none.length,
+    });
   });
 
   test("a second run downloads and uploads nothing", async () => {
     const mediaBefore = rig.sim.stats.mediaRequests;
     const keysBefore = await rig.listKeys();
-    const r = await rig.run(["run", "--json"]);
+    // Re-list the whole history (overlap of a year), so every archived call is seen again.
+    const r = await rig.run(["run", "--json"], { ARCHIVER_OVERLAP_DAYS: "365" });
     assert.equal(r.code, 0, r.stderr);
     const s = summaryOf(r);
     assert.equal(s.archived, 0);
+    assert.equal(s.listed, rig.sim.calls.length);
     assert.equal(s.already_archived, keysBefore.length / 2);
     assert.equal(rig.sim.stats.mediaRequests, mediaBefore, "no media fetched");
     assert.deepEqual(await rig.listKeys(), keysBefore);
@@ -110,7 +132,11 @@ describe("backfill windows, readiness and errors", () => {
     const s = summaryOf(r);
     assert.equal(s.listed, inWindow.length);
     assert.equal(s.archived, inWindow.length);
-    const ids = new Set((await rig.listKeys()).filter((k) => !k.endsWith(".json")).map((k) => k.split("/").pop()!.split(".")[0]));
+    const ids = new Set(
+      (await rig.listKeys())
+        .filter((k) => !k.endsWith(".json"))
+        .map((k) => k.split("/").pop()!.split(".")[0]),
+    );
     assert.deepEqual([...ids].sort(), inWindow.map((c) => c.id).sort());
   });
 

@@ -7,7 +7,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createHash } from "node:crypto";
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  ListMultipartUploadsCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { startLocalS3, type LocalS3 } from "../../scripts/local-s3.js";
 import { startSimulator, type Simulator, type SimulatorOptions } from "../../simulator/server.js";
 
@@ -25,7 +31,9 @@ export interface Rig {
   run(args: string[], extraEnv?: Record<string, string>): Promise<CliResult>;
   spawn(args: string[], extraEnv?: Record<string, string>): ChildProcess;
   listKeys(prefix?: string): Promise<string[]>;
-  getObject(key: string): Promise<{ body: Buffer; metadata: Record<string, string>; contentType: string | undefined }>;
+  getObject(
+    key: string,
+  ): Promise<{ body: Buffer; metadata: Record<string, string>; contentType: string | undefined }>;
   head(key: string): Promise<{ size: number; metadata: Record<string, string> } | null>;
   multipartUploads(): Promise<number>;
   close(): Promise<void>;
@@ -71,7 +79,11 @@ export async function startRig(simOpts: SimulatorOptions = {}): Promise<Rig> {
     dbPath,
     env,
     spawn(args, extraEnv = {}) {
-      return spawn(process.execPath, [CLI, ...args], { env: childEnv(extraEnv), cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+      return spawn(process.execPath, [CLI, ...args], {
+        env: childEnv(extraEnv),
+        cwd: dir,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
     },
     run(args, extraEnv = {}) {
       const child = rig.spawn(args, extraEnv);
@@ -99,7 +111,8 @@ export async function startRig(simOpts: SimulatorOptions = {}): Promise<Rig> {
         const out = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
         return { size: out.ContentLength ?? -1, metadata: out.Metadata ?? {} };
       } catch (err) {
-        if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return null;
+        if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
+          return null;
         throw err;
       }
     },
@@ -135,7 +148,8 @@ export function sha256(buf: Buffer): string {
 /** The single JSON object a `--json` run prints. */
 export function summaryOf(r: CliResult): Record<string, unknown> {
   const lines = r.stdout.trim().split("\n");
-  if (lines.length !== 1) throw new Error(`expected exactly one line on stdout, got ${lines.length}:\n${r.stdout}\n${r.stderr}`);
+  if (lines.length !== 1)
+    throw new Error(`expected exactly one line on stdout, got ${lines.length}:\n${r.stdout}\n${r.stderr}`);
   return JSON.parse(lines[0]!) as Record<string, unknown>;
 }
 

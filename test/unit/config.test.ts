@@ -3,7 +3,13 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { ConfigError, ENV_NAMES, configFingerprint, loadConfig, requireRunSettings } from "../../src/config.js";
+import {
+  ConfigError,
+  ENV_NAMES,
+  configFingerprint,
+  loadConfig,
+  requireRunSettings,
+} from "../../src/config.js";
 
 const noFile = join(tmpdir(), "definitely-missing.env");
 
@@ -16,15 +22,25 @@ test("defaults", () => {
   assert.equal(c.s3.prefix, "");
   assert.equal(c.allowInsecureUrls, false);
   assert.deepEqual(c.envoy.readyStatuses, ["AVAILABLE", "COMPLETED", "READY"]);
-  assert.throws(() => requireRunSettings(c), (e: unknown) => e instanceof ConfigError && /ENVOY_API_KEY.*ARCHIVER_S3_BUCKET/.test(e.message));
+  assert.throws(
+    () => requireRunSettings(c),
+    (e: unknown) => e instanceof ConfigError && /ENVOY_API_KEY.*ARCHIVER_S3_BUCKET/.test(e.message),
+  );
 });
 
 test("flags override the environment, which overrides .env", () => {
   const dir = mkdtempSync(join(tmpdir(), "cfg-"));
   const file = join(dir, ".env");
-  writeFileSync(file, "ARCHIVER_CONCURRENCY=2\nARCHIVER_PAGE_SIZE=50\nARCHIVER_S3_BUCKET=from-file\nENVOY_API_KEY=k\n");
+  writeFileSync(
+    file,
+    "ARCHIVER_CONCURRENCY=2\nARCHIVER_PAGE_SIZE=50\nARCHIVER_S3_BUCKET=from-file\nENVOY_API_KEY=k\n",
+  );
   const c = loadConfig({
-    env: { ARCHIVER_PAGE_SIZE: "60", ARCHIVER_S3_PREFIX: "/envoy", ARCHIVER_READY_STATUSES: "available, done" },
+    env: {
+      ARCHIVER_PAGE_SIZE: "60",
+      ARCHIVER_S3_PREFIX: "/envoy",
+      ARCHIVER_READY_STATUSES: "available, done",
+    },
     dotenvPath: file,
     overrides: { ARCHIVER_CONCURRENCY: "9", ARCHIVER_DB_PATH: undefined },
   });
@@ -40,12 +56,19 @@ test("invalid values are reported together, by name", () => {
   assert.throws(
     () =>
       loadConfig({
-        env: { ARCHIVER_CONCURRENCY: "0", ARCHIVER_PAGE_SIZE: "500", ARCHIVER_S3_FORCE_PATH_STYLE: "maybe", ENVOY_API_URL: "ftp://x" },
+        env: {
+          ARCHIVER_CONCURRENCY: "0",
+          ARCHIVER_PAGE_SIZE: "500",
+          ARCHIVER_S3_FORCE_PATH_STYLE: "maybe",
+          ENVOY_API_URL: "ftp://x",
+        },
         dotenvPath: noFile,
       }),
     (e: unknown) =>
       e instanceof ConfigError &&
-      ["ARCHIVER_CONCURRENCY", "ARCHIVER_PAGE_SIZE", "ARCHIVER_S3_FORCE_PATH_STYLE", "ENVOY_API_URL"].every((n) => e.message.includes(n)),
+      ["ARCHIVER_CONCURRENCY", "ARCHIVER_PAGE_SIZE", "ARCHIVER_S3_FORCE_PATH_STYLE", "ENVOY_API_URL"].every(
+        (n) => e.message.includes(n),
+      ),
   );
   assert.throws(() => loadConfig({ env: { ARCHIVER_S3_PREFIX: "a/../b" }, dotenvPath: noFile }), ConfigError);
 });
@@ -53,12 +76,16 @@ test("invalid values are reported together, by name", () => {
 test("the fingerprint never contains secrets and changes with settings", () => {
   const a = loadConfig({ env: { ENVOY_API_KEY: "envai_live_secret" }, dotenvPath: noFile });
   const b = loadConfig({ env: { ENVOY_API_KEY: "envai_live_other" }, dotenvPath: noFile });
-  const c = loadConfig({ env: { ENVOY_API_KEY: "envai_live_secret", ARCHIVER_CONCURRENCY: "8" }, dotenvPath: noFile });
+  const c = loadConfig({
+    env: { ENVOY_API_KEY: "envai_live_secret", ARCHIVER_CONCURRENCY: "8" },
+    dotenvPath: noFile,
+  });
   assert.equal(configFingerprint(a), configFingerprint(b), "the key's value does not matter");
   assert.notEqual(configFingerprint(a), configFingerprint(c));
 });
 
 test(".env.example documents every setting", () => {
   const example = readFileSync(resolve(import.meta.dirname, "../../../.env.example"), "utf8");
-  for (const name of ENV_NAMES) assert.match(example, new RegExp(`^#? ?${name}=`, "m"), `${name} missing from .env.example`);
+  for (const name of ENV_NAMES)
+    assert.match(example, new RegExp(`^#? ?${name}=`, "m"), `${name} missing from .env.example`);
 });

@@ -25,16 +25,26 @@ test("media statuses: expired URLs are refreshed, not failed", () => {
 });
 
 test("network errors are retryable, wrapped or not", () => {
-  for (const code of ["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "UND_ERR_SOCKET", "UND_ERR_BODY_TIMEOUT", "EAI_AGAIN"])
+  for (const code of [
+    "ECONNRESET",
+    "ECONNREFUSED",
+    "ETIMEDOUT",
+    "UND_ERR_SOCKET",
+    "UND_ERR_BODY_TIMEOUT",
+    "EAI_AGAIN",
+  ])
     assert.equal(classify(Object.assign(new Error("boom"), { code })).kind, "retryable", code);
-  const wrapped = new TypeError("fetch failed", { cause: Object.assign(new Error("reset"), { code: "ECONNRESET" }) });
+  const wrapped = new TypeError("fetch failed", {
+    cause: Object.assign(new Error("reset"), { code: "ECONNRESET" }),
+  });
   assert.equal(classify(wrapped).kind, "retryable");
   assert.equal(classify(new Error("something odd")).kind, "permanent");
   assert.equal(classify("a string").kind, "permanent");
 });
 
 test("S3 errors: missing bucket and denied access are fatal, throttling and 5xx retryable", () => {
-  const s3err = (name: string, status: number) => Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status }, $fault: "client" });
+  const s3err = (name: string, status: number) =>
+    Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status }, $fault: "client" });
   assert.equal(classify(s3err("NoSuchBucket", 404)).kind, "fatal");
   assert.match(classify(s3err("NoSuchBucket", 404)).message, /does not exist/);
   assert.equal(classify(s3err("AccessDenied", 403)).kind, "fatal");
@@ -56,12 +66,17 @@ test("classified errors pass through unchanged", () => {
 });
 
 test("error bodies of every shape parse without throwing", () => {
-  assert.deepEqual(parseErrorBody('{"error":{"code":"not_found","message":"Call not found","param":"call_id"}}'), {
-    code: "not_found",
-    message: "Call not found",
-  });
+  assert.deepEqual(
+    parseErrorBody('{"error":{"code":"not_found","message":"Call not found","param":"call_id"}}'),
+    {
+      code: "not_found",
+      message: "Call not found",
+    },
+  );
   assert.deepEqual(parseErrorBody('{"detail":"Not authenticated"}'), { message: "Not authenticated" });
-  assert.deepEqual(parseErrorBody('{"detail":[{"loc":["query"],"msg":"bad"}]}'), { message: '[{"loc":["query"],"msg":"bad"}]' });
+  assert.deepEqual(parseErrorBody('{"detail":[{"loc":["query"],"msg":"bad"}]}'), {
+    message: '[{"loc":["query"],"msg":"bad"}]',
+  });
   assert.deepEqual(parseErrorBody("Bad Gateway"), { message: "Bad Gateway" });
   assert.deepEqual(parseErrorBody(""), { message: "(empty body)" });
   assert.deepEqual(parseErrorBody('{"error":"nope"}'), { message: "nope" });

@@ -4,7 +4,13 @@ import { ArchiverError, StopRequested } from "../../src/errors.js";
 import { DEFAULT_RETRY_POLICY, parseRetryAfter, withRetry, type RetryPolicy } from "../../src/retry.js";
 import { RateGate } from "../../src/rate-limit.js";
 
-const fast: RetryPolicy = { ...DEFAULT_RETRY_POLICY, retries: 3, minDelayMs: 1, maxDelayMs: 5, defaultRetryAfterMs: 5 };
+const fast: RetryPolicy = {
+  ...DEFAULT_RETRY_POLICY,
+  retries: 3,
+  minDelayMs: 1,
+  maxDelayMs: 5,
+  defaultRetryAfterMs: 5,
+};
 
 test("Retry-After: delta seconds, HTTP dates, garbage", () => {
   const now = Date.parse("2026-11-24T12:00:00Z");
@@ -62,7 +68,11 @@ test("429s honour Retry-After, do not use up retries, and report the pause", asy
   const out = await withRetry(
     async () => {
       n++;
-      if (n <= 5) throw new ArchiverError("retryable", "rate_limit_exceeded", "slow down", { status: 429, retryAfterMs: 20 });
+      if (n <= 5)
+        throw new ArchiverError("retryable", "rate_limit_exceeded", "slow down", {
+          status: 429,
+          retryAfterMs: 20,
+        });
       return n;
     },
     { ...fast, retries: 1 },

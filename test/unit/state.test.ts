@@ -13,8 +13,14 @@ test("migrations apply once and are recorded", () => {
   const path = join(tmp(), "a.db");
   StateDb.open(path).close();
   const s = StateDb.open(path);
-  const rows = s.db.prepare("SELECT version, name FROM schema_migrations ORDER BY version").all() as { version: number; name: string }[];
-  assert.deepEqual(rows.map((r) => r.version), [1, 2]);
+  const rows = s.db.prepare("SELECT version, name FROM schema_migrations ORDER BY version").all() as {
+    version: number;
+    name: string;
+  }[];
+  assert.deepEqual(
+    rows.map((r) => r.version),
+    [1, 2],
+  );
   assert.equal(s.db.pragma("journal_mode", { simple: true }), "wal");
   s.close();
 });
@@ -26,8 +32,21 @@ test("call lifecycle: listed, duplicate within a run, archived, leftovers", () =
   assert.equal(first.duplicate, false);
   assert.equal(s.recordListed(ID, "2026-11-01T00:00:00Z", "{}", "run1").duplicate, true);
   s.markStatus(ID, "not_ready", { kind: "not_ready", message: "PROCESSING" });
-  assert.deepEqual([...s.leftovers("run2", false)].map((r) => r.call_id), [ID], "not ready: retried by later runs");
-  s.markArchived(ID, { key: "k", contentType: "audio/mp4", recordingStartTime: null, durationSeconds: 3, sha256: "ab", bytes: 10, etag: null, versionId: null });
+  assert.deepEqual(
+    [...s.leftovers("run2", false)].map((r) => r.call_id),
+    [ID],
+    "not ready: retried by later runs",
+  );
+  s.markArchived(ID, {
+    key: "k",
+    contentType: "audio/mp4",
+    recordingStartTime: null,
+    durationSeconds: 3,
+    sha256: "ab",
+    bytes: 10,
+    etag: null,
+    versionId: null,
+  });
   assert.deepEqual([...s.leftovers("run2", false)], []);
   s.markStatus(ID, "failed", { kind: "permanent", message: "x" });
   assert.equal(s.getCall(ID)!.status, "archived", "an archived call never goes back");
@@ -39,7 +58,10 @@ test("call lifecycle: listed, duplicate within a run, archived, leftovers", () =
 test("an archived row without key, sha256 or bytes is impossible", () => {
   const s = StateDb.open(join(tmp(), "c.db"));
   s.recordListed(ID, null, "{}", "r");
-  assert.throws(() => s.db.prepare("UPDATE calls SET status = 'archived' WHERE call_id = ?").run(ID), /CHECK constraint/);
+  assert.throws(
+    () => s.db.prepare("UPDATE calls SET status = 'archived' WHERE call_id = ?").run(ID),
+    /CHECK constraint/,
+  );
   s.close();
 });
 
@@ -50,7 +72,10 @@ test("permanent failures wait for --retry-failed; retryable ones do not", () => 
   s.recordListed(other, null, "{}", "r1");
   s.markStatus(ID, "failed", { kind: "permanent", message: "bad" });
   s.markStatus(other, "failed", { kind: "retryable", message: "reset" });
-  assert.deepEqual([...s.leftovers("r2", false)].map((r) => r.call_id), [other]);
+  assert.deepEqual(
+    [...s.leftovers("r2", false)].map((r) => r.call_id),
+    [other],
+  );
   assert.equal([...s.leftovers("r2", true)].length, 2);
   s.close();
 });
@@ -59,16 +84,27 @@ test("the run lock: refused while held by a live process, taken over from a dead
   const path = join(tmp(), "e.db");
   const a = StateDb.open(path);
   const b = StateDb.open(path);
-  assert.equal(a.acquireLock("r1", "host1", 60_000, () => true), null);
+  assert.equal(
+    a.acquireLock("r1", "host1", 60_000, () => true),
+    null,
+  );
   // Same host, holder alive (pretend the holder is another pid that is alive).
   a.db.prepare("UPDATE run_lock SET pid = 999999").run();
   assert.equal(b.acquireLock("r2", "host1", 60_000, () => true)?.run_id, "r1");
-  assert.equal(b.acquireLock("r2", "host1", 60_000, () => false), null, "dead pid: taken over");
+  assert.equal(
+    b.acquireLock("r2", "host1", 60_000, () => false),
+    null,
+    "dead pid: taken over",
+  );
   // Another host: trusted until its heartbeat is stale.
   b.db.prepare("UPDATE run_lock SET host = 'other', heartbeat_at = ?").run(new Date().toISOString());
   assert.equal(a.acquireLock("r3", "host1", 60_000, () => true)?.run_id, "r2");
   b.db.prepare("UPDATE run_lock SET heartbeat_at = ?").run(new Date(Date.now() - 120_000).toISOString());
-  assert.equal(a.acquireLock("r3", "host1", 60_000, () => true), null, "stale heartbeat: taken over");
+  assert.equal(
+    a.acquireLock("r3", "host1", 60_000, () => true),
+    null,
+    "stale heartbeat: taken over",
+  );
   a.releaseLock("r3");
   assert.equal(a.db.prepare("SELECT COUNT(*) FROM run_lock").pluck().get(), 0);
   a.close();
@@ -78,5 +114,8 @@ test("the run lock: refused while held by a live process, taken over from a dead
 test("a file that is not a SQLite DB is a fatal, clear error", () => {
   const path = join(tmp(), "junk.db");
   writeFileSync(path, "this is not a database".repeat(100));
-  assert.throws(() => StateDb.open(path), (e: unknown) => e instanceof ArchiverError && e.kind === "fatal" && /unusable/.test(e.message));
+  assert.throws(
+    () => StateDb.open(path),
+    (e: unknown) => e instanceof ArchiverError && e.kind === "fatal" && /unusable/.test(e.message),
+  );
 });

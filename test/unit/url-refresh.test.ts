@@ -9,5 +9,9 @@ test("URLs are refreshed when expired or too close to expiry for the transfer", 
   assert.equal(needsRefresh("2026-11-24T11:59:00Z", 1000, now), true, "expired");
   assert.equal(needsRefresh("2026-11-24T12:00:30Z", 1000, now), true, "within the base margin");
   assert.equal(needsRefresh("2026-11-24T12:15:00Z", 1000, now), false, "15 minutes left for a small file");
-  assert.equal(needsRefresh("2026-11-24T12:05:00Z", 2 * 1024 ** 3, now), true, "2 GiB will not make it in 5 minutes");
+  assert.equal(
+    needsRefresh("2026-11-24T12:05:00Z", 2 * 1024 ** 3, now),
+    true,
+    "2 GiB will not make it in 5 minutes",
+  );
 });
