@@ -2,7 +2,7 @@
  * `npm run demo`: the real CLI against the built-in Envoy simulator and a local S3 server (s3rver), twice — the
  * second run shows that a finished archive has nothing left to do. No credentials, no Docker.
  */
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
@@ -11,6 +11,7 @@ import { startLocalS3 } from "./local-s3.js";
 import { startSimulator } from "../simulator/server.js";
 import { expectedSha256 } from "../simulator/data.js";
 
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const root = resolve(import.meta.dirname, "../..");
 const demoDir = join(root, ".demo");
 const cli = join(root, "dist/src/cli.js");
@@ -35,11 +36,12 @@ const env = {
   LOG_LEVEL: "warn",
 };
 
-function step(title: string, args: string[]): number {
+async function step(title: string, args: string[]): Promise<number> {
   process.stdout.write(`\n$ envoy-archiver ${args.join(" ")}    # ${title}\n`);
-  // The CLI runs as its own process, exactly as from cron; stdio is shared so its summary prints here.
-  const r = spawnSync(process.execPath, [cli, ...args], { env, stdio: "inherit" });
-  return r.status ?? 1;
+  // The CLI runs as its own process, exactly as from cron. Asynchronously: the simulator and the S3 server
+  // answer it from this process's event loop.
+  const child = spawn(process.execPath, [cli, ...args], { env, stdio: "inherit" });
+  return new Promise((done) => child.on("close", (status) => done(status ?? 1)));
 }
 
 let code = 0;
@@ -47,7 +49,7 @@ try {
   process.stdout.write(
     `Envoy simulator: ${sim.apiUrl} (${sim.calls.length} calls)\nS3 (s3rver):     ${s3.endpoint}, bucket "${bucket}"\n`,
   );
-  code = step("first run: archive everything ready", ["run"]);
+  code = await step("first run: archive everything ready", ["run"]);
   if (code !== 0) throw new Error(`first run exited ${code}`);
 
   // Check what landed in S3, byte for byte, through the S3 API.
@@ -83,7 +85,7 @@ try {
     `Files on disk (s3rver): ${join(demoDir, "s3", bucket)}\nState DB: ${env.ARCHIVER_DB_PATH}\n`,
   );
 
-  code = step("second run: resumes with nothing to do", ["run"]);
+  code = await step("second run: resumes with nothing to do", ["run"]);
   if (code !== 0) throw new Error(`second run exited ${code}`);
 } catch (err) {
   process.stderr.write(`demo failed: ${(err as Error).message}\n`);

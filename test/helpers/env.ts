@@ -17,6 +17,7 @@ import {
 import { startLocalS3, type LocalS3 } from "../../scripts/local-s3.js";
 import { startSimulator, type Simulator, type SimulatorOptions } from "../../simulator/server.js";
 
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 export const CLI = resolve(import.meta.dirname, "../../src/cli.js");
 export const BUCKET = "recordings";
 
