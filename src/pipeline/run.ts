@@ -172,6 +172,9 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     outcome: "ok",
   };
 
+  /** Live counters for progress reporting (bytes received include re-downloads after a fault). */
+  const progress = { receivedBytes: 0 };
+
   // Internal abort: a fatal error anywhere stops every worker; the caller's signal does the same for SIGTERM.
   const fatalAbort = new AbortController();
   const signal = deps.signal ? AbortSignal.any([deps.signal, fatalAbort.signal]) : fatalAbort.signal;
@@ -319,7 +322,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         expectedBytes: rec.file_size_bytes ?? null,
         signal,
         onBytes: (n) => {
-          summary.bytes += n;
+          progress.receivedBytes += n;
         },
         onUploadStarted: (uploadId) => state.trackUpload({ uploadId, key: objectKey, callId: id, runId }),
         onUploadEnded: (uploadId) => state.untrackUpload(uploadId),
@@ -357,6 +360,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         versionId: result.versionId,
       });
       summary.archived++;
+      summary.bytes += result.bytes;
       logger.debug({ call_id: id, key: objectKey, bytes: result.bytes, sha256: result.sha256 }, "archived");
     } catch (err) {
       fail(id, err, key);

@@ -168,9 +168,9 @@ export class S3Sink {
           if (err.code === "size_mismatch") t.restart();
         },
       });
-      const sha256 = t.hash.digest("hex");
-      const metadata = { ...input.metadata, sha256 };
       if (!t.uploadId) {
+        const sha256 = t.hash.digest("hex");
+        const metadata = { ...input.metadata, sha256 };
         const body = Buffer.concat(t.buffer, t.bufferLen);
         const out = await this.s3(`put ${input.key}`, () =>
           this.client.send(
@@ -195,6 +195,8 @@ export class S3Sink {
       }
       if (t.bufferLen > 0) t.flushPart();
       await t.drain();
+      const sha256 = t.hash.digest("hex");
+      const metadata = { ...input.metadata, sha256 };
       const parts = [...t.parts].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
       const uploadId = t.uploadId;
       let out: { ETag?: string | undefined; VersionId?: string | undefined } = await this.s3(

@@ -124,7 +124,7 @@ export async function startRig(simOpts: SimulatorOptions = {}): Promise<Rig> {
     async close() {
       client.destroy();
       await sim.close();
-      await s3.close();
+      await rig.s3.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
