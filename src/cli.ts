@@ -9,7 +9,9 @@ import { ArchiverError } from "./errors.js";
 import { createLogger } from "./logger.js";
 import { ARCHIVER_VERSION } from "./paths.js";
 import { runArchive, type RunSummary } from "./pipeline/run.js";
-import { backfillWindow, parseDay } from "./dates.js";
+import { backfillWindow, parseDay, type Window } from "./dates.js";
+import { writeManifest } from "./compliance/manifest.js";
+import { verifyArchive } from "./compliance/verify.js";
 import { formatStatus, readStatus } from "./status.js";
 
 // The AWS SDK prints a multi-line deprecation notice on Node 20 at every start; cron would mail it hourly.
@@ -71,6 +73,19 @@ function configFrom(flags: RunFlags): Config {
     LOG_LEVEL: flags.logLevel,
   };
   return loadConfig({ overrides, ...(flags.envFile ? { dotenvPath: flags.envFile } : {}) });
+}
+
+/** --since/--until as a window, with usage errors (exit 2) for bad dates. */
+function windowFlags(flags: { since?: string; until?: string }): Partial<Window> {
+  try {
+    const w: Partial<Window> = {};
+    if (flags.since !== undefined) w.startDate = parseDay(flags.since, "--since");
+    if (flags.until !== undefined) w.endDate = parseDay(flags.until, "--until");
+    if (w.startDate && w.endDate && w.startDate > w.endDate) throw new Error(`--since ${w.startDate} is after --until ${w.endDate}`);
+    return w;
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
 }
 
 function printSummary(s: RunSummary, json: boolean): void {
@@ -209,13 +224,13 @@ Examples:
   envoy-archiver run --dry-run --json                  # what would be archived, as JSON`,
     )
     .action(async (flags: RunFlags) => {
-      try {
-        if (flags.since !== undefined) parseDay(flags.since, "--since");
-        if (flags.until !== undefined) parseDay(flags.until, "--until");
-        if (flags.since !== undefined || flags.until !== undefined)
-          backfillWindow(flags.since, flags.until, new Date());
-      } catch (err) {
-        throw new ConfigError((err as Error).message);
+      windowFlags(flags);
+      if (flags.since !== undefined && flags.until === undefined) {
+        try {
+          backfillWindow(flags.since, undefined, new Date());
+        } catch (err) {
+          throw new ConfigError((err as Error).message);
+        }
       }
       const config = configFrom(flags);
       requireRunSettings(config);
@@ -244,6 +259,67 @@ Examples:
       );
       printSummary(summary, flags.json ?? false);
       process.exitCode = exitCodeFor(summary, stop.received());
+    });
+
+  program
+    .command("manifest")
+    .description(
+      "Write one row per archived recording (call_id, key, bytes, sha256, content_type, recording_start_time,\n" +
+        "duration_seconds, archived_at, etag, version_id, lock_mode, retain_until, legal_hold, storage_class, sse).\n" +
+        "Rows are streamed from the state DB; --since/--until filter on the recording's UTC day.",
+    )
+    .addOption(new Option("--format <format>", "csv (with a header) or jsonl").choices(["csv", "jsonl"]).default("csv"))
+    .option("--out <file>", "write to this file (default: stdout)")
+    .option("--since <date>", "only recordings from this UTC date (YYYY-MM-DD)")
+    .option("--until <date>", "only recordings up to this UTC date (YYYY-MM-DD)")
+    .option("--upload", "also store the manifest in S3 under {prefix}manifests/, with its SHA-256 in metadata")
+    .option("--json", "print a JSON summary (rows, sha256, key) on stderr when done")
+    .option("--db <path>", "state DB file (ARCHIVER_DB_PATH)")
+    .option("--bucket <name>", "bucket for --upload (ARCHIVER_S3_BUCKET)")
+    .option("--prefix <prefix>", "key prefix (ARCHIVER_S3_PREFIX)")
+    .option("--env-file <path>", "read settings from this file instead of ./.env")
+    .action(async (flags: RunFlags & { format: "csv" | "jsonl"; out?: string; upload?: boolean }) => {
+      const window = windowFlags(flags);
+      const config = configFrom(flags);
+      if (flags.upload && !config.s3.bucket) throw new ConfigError("--upload needs ARCHIVER_S3_BUCKET (or --bucket)");
+      const logger = createLogger({ level: config.logLevel, pretty: process.stderr.isTTY === true, secrets: secretsOf(config) });
+      const res = await writeManifest(config, { format: flags.format, out: flags.out, window, upload: flags.upload ?? false }, { logger });
+      const where = [res.out, res.key ? `s3://${config.s3.bucket}/${res.key}` : null].filter(Boolean).join(" and ");
+      process.stderr.write(
+        flags.json
+          ? JSON.stringify(res) + "\n"
+          : `manifest: ${res.rows} recordings, sha256 ${res.sha256}${where ? `, written to ${where}` : ""}\n`,
+      );
+    });
+
+  program
+    .command("verify")
+    .description(
+      "Check every archived recording against S3: present, same size, sha256 metadata equal to the state's.\n" +
+        "--deep also reads every object back and recomputes its SHA-256. Exit 0 when all are intact, 3 when any\n" +
+        "is missing or altered (each logged with its call id and key), 1 when some could not be checked.",
+    )
+    .option("--since <date>", "only recordings from this UTC date (YYYY-MM-DD)")
+    .option("--until <date>", "only recordings up to this UTC date (YYYY-MM-DD)")
+    .option("--deep", "read back every byte and recompute SHA-256")
+    .option("--json", "print { checked, ok, missing, mismatched, errors } on stdout")
+    .option("--concurrency <n>", "objects checked at once (ARCHIVER_CONCURRENCY)")
+    .option("--db <path>", "state DB file (ARCHIVER_DB_PATH)")
+    .option("--bucket <name>", "bucket (ARCHIVER_S3_BUCKET)")
+    .option("--env-file <path>", "read settings from this file instead of ./.env")
+    .action(async (flags: RunFlags & { deep?: boolean }) => {
+      const window = windowFlags(flags);
+      const config = configFrom(flags);
+      if (!config.s3.bucket) throw new ConfigError("missing required settings: ARCHIVER_S3_BUCKET (or --bucket)");
+      const logger = createLogger({ level: config.logLevel, pretty: process.stderr.isTTY === true, secrets: secretsOf(config) });
+      const stop = stopOnSignals();
+      const res = await verifyArchive(config, { window, deep: flags.deep ?? false }, { logger, signal: stop.signal });
+      process.stdout.write(
+        flags.json
+          ? JSON.stringify(res) + "\n"
+          : `verify${flags.deep ? " --deep" : ""}: checked ${res.checked}, ok ${res.ok}, missing ${res.missing}, mismatched ${res.mismatched}, errors ${res.errors}\n`,
+      );
+      process.exitCode = res.missing + res.mismatched > 0 ? EXIT.failures : res.errors > 0 ? EXIT.fatal : EXIT.ok;
     });
 
   program

@@ -64,6 +64,27 @@ const EnvSchema = z.object({
     .transform(Number)
     .optional(),
   ARCHIVER_MAX_RETRIES: int(0, 100).default(6),
+  ARCHIVER_OBJECT_LOCK_MODE: z.enum(["GOVERNANCE", "COMPLIANCE"], { error: "must be GOVERNANCE or COMPLIANCE" }).optional(),
+  ARCHIVER_RETENTION_DAYS: int(1, 36_500).optional(),
+  ARCHIVER_LEGAL_HOLD: bool.default(false),
+  ARCHIVER_CHECKSUM_ALGORITHM: z
+    .enum(["NONE", "MD5", "CRC32C", "SHA256"], { error: "must be NONE, MD5, CRC32C or SHA256" })
+    .optional(),
+  ARCHIVER_SSE: z.enum(["AES256", "aws:kms"], { error: "must be AES256 or aws:kms" }).optional(),
+  ARCHIVER_SSE_KMS_KEY_ID: z.string().trim().optional(),
+  ARCHIVER_STORAGE_CLASS: z
+    .enum(["STANDARD", "STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"], {
+      error: "must be STANDARD, STANDARD_IA, INTELLIGENT_TIERING, GLACIER_IR, GLACIER or DEEP_ARCHIVE",
+    })
+    .optional(),
+  ARCHIVER_TAGS: z
+    .string()
+    .trim()
+    .refine(
+      (v) => v === "" || v.split(",").every((kv) => /^[\w .:/=+@-]{1,128}=[\w .:/=+@-]{0,256}$/.test(kv.trim())),
+      "must be k=v pairs separated by commas",
+    )
+    .optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -89,12 +110,26 @@ export interface Config {
     region: string | undefined;
     endpoint: string | undefined;
   };
+  storage: StorageSettings;
   dbPath: string;
   concurrency: number;
   allowInsecureUrls: boolean;
   overlapDays: number;
   maxRetries: number;
   logLevel: string;
+}
+
+/** How objects are stored: WORM lock, legal hold, encryption, class, tags, and the body checksum sent. */
+export interface StorageSettings {
+  lockMode: "GOVERNANCE" | "COMPLIANCE" | undefined;
+  retentionDays: number | undefined;
+  legalHold: boolean;
+  /** MD5 → Content-MD5; CRC32C/SHA256 → x-amz-checksum-*; NONE → only what the operation requires. */
+  checksum: "NONE" | "MD5" | "CRC32C" | "SHA256";
+  sse: "AES256" | "aws:kms" | undefined;
+  sseKmsKeyId: string | undefined;
+  storageClass: "STANDARD" | "STANDARD_IA" | "INTELLIGENT_TIERING" | "GLACIER_IR" | "GLACIER" | "DEEP_ARCHIVE" | undefined;
+  tags: [string, string][];
 }
 
 export interface LoadOptions {
@@ -133,7 +168,38 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   } catch (err) {
     throw new ConfigError(`invalid configuration:\n  ARCHIVER_S3_PREFIX: ${(err as Error).message}`);
   }
+  if ((e.ARCHIVER_OBJECT_LOCK_MODE === undefined) !== (e.ARCHIVER_RETENTION_DAYS === undefined))
+    throw new ConfigError(
+      "invalid configuration:\n  ARCHIVER_OBJECT_LOCK_MODE and ARCHIVER_RETENTION_DAYS go together: set both, or neither",
+    );
+  if (e.ARCHIVER_SSE_KMS_KEY_ID && e.ARCHIVER_SSE !== "aws:kms")
+    throw new ConfigError("invalid configuration:\n  ARCHIVER_SSE_KMS_KEY_ID needs ARCHIVER_SSE=aws:kms");
+  const locked = e.ARCHIVER_OBJECT_LOCK_MODE !== undefined || e.ARCHIVER_LEGAL_HOLD;
+  if (locked && e.ARCHIVER_CHECKSUM_ALGORITHM === "NONE")
+    throw new ConfigError(
+      "invalid configuration:\n  ARCHIVER_CHECKSUM_ALGORITHM=NONE: S3 requires an integrity checksum on uploads with Object Lock or legal hold",
+    );
+  const tags = (e.ARCHIVER_TAGS ?? "")
+    .split(",")
+    .map((kv) => kv.trim())
+    .filter(Boolean)
+    .map((kv) => {
+      const i = kv.indexOf("=");
+      return [kv.slice(0, i).trim(), kv.slice(i + 1).trim()] as [string, string];
+    });
+  if (tags.length > 9) throw new ConfigError("invalid configuration:\n  ARCHIVER_TAGS: at most 9 tags (S3 allows 10 per object)");
   return {
+    storage: {
+      lockMode: e.ARCHIVER_OBJECT_LOCK_MODE,
+      retentionDays: e.ARCHIVER_RETENTION_DAYS,
+      legalHold: e.ARCHIVER_LEGAL_HOLD,
+      // Locked uploads must carry a checksum: Content-MD5 is the one every S3-compatible server understands.
+      checksum: e.ARCHIVER_CHECKSUM_ALGORITHM ?? (locked ? "MD5" : "NONE"),
+      sse: e.ARCHIVER_SSE,
+      sseKmsKeyId: e.ARCHIVER_SSE_KMS_KEY_ID,
+      storageClass: e.ARCHIVER_STORAGE_CLASS,
+      tags,
+    },
     envoy: {
       apiUrl: e.ENVOY_API_URL.replace(/\/+$/, ""),
       apiKey: e.ENVOY_API_KEY,

@@ -15,7 +15,8 @@ import { ARCHIVER_VERSION } from "../paths.js";
 import { RateGate } from "../rate-limit.js";
 import { redactText } from "../redact.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../retry.js";
-import { createS3Client, S3Sink, type ObjectParams } from "../sink/s3.js";
+import { openSink, type S3Sink } from "../sink/s3.js";
+import { objectParamsFor } from "../sink/object-params.js";
 import { EnvoyClient, type Call, type ListedCall } from "../source/envoy-client.js";
 import { MediaFetcher } from "../source/media.js";
 import { StateDb, type RunCounts } from "../state/db.js";
@@ -198,19 +199,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     userAgent: `envoy-archiver/${ARCHIVER_VERSION}`,
     connections: config.concurrency,
   });
-  const s3 = createS3Client({
-    forcePathStyle: config.s3.forcePathStyle,
-    maxSockets: config.concurrency * (config.s3.queueSize + 1) + 4,
-    region: config.s3.region,
-  });
-  const sink = new S3Sink(
-    s3,
-    { bucket: config.s3.bucket ?? "", partSize: config.s3.partSize, queueSize: config.s3.queueSize },
-    policy,
-    logger,
-    signal,
-  );
-  const objectParams: ObjectParams = {};
+  const sink = openSink(config, policy, logger, signal);
   const readySet = new Set(config.envoy.readyStatuses);
 
   if (!dryRun) {
@@ -292,6 +281,8 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         logger.info({ call_id: id, key, bytes: rec.file_size_bytes }, "would archive");
         return;
       }
+      const recordingStart = rec.recording_start_time ?? call.call_time ?? null;
+      const objectParams = objectParamsFor(config.storage, recordingStart, new Date());
       const opener = refreshingOpener({
         initial: rec,
         refresh: async () => {
@@ -344,6 +335,12 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
             archived_at: archivedAt,
             archiver_version: ARCHIVER_VERSION,
             run_id: runId,
+            object_lock: objectParams.ObjectLockMode
+              ? { mode: objectParams.ObjectLockMode, retain_until: objectParams.ObjectLockRetainUntilDate?.toISOString() }
+              : null,
+            legal_hold: objectParams.ObjectLockLegalHoldStatus === "ON",
+            storage_class: objectParams.StorageClass ?? "STANDARD",
+            sse: objectParams.ServerSideEncryption ?? null,
           },
         },
         objectParams,
@@ -358,6 +355,11 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         bytes: result.bytes,
         etag: result.etag,
         versionId: result.versionId,
+        lockMode: objectParams.ObjectLockMode ?? null,
+        retainUntil: objectParams.ObjectLockRetainUntilDate?.toISOString() ?? null,
+        legalHold: objectParams.ObjectLockLegalHoldStatus === "ON",
+        storageClass: objectParams.StorageClass ?? null,
+        sse: objectParams.ServerSideEncryption ?? null,
       });
       summary.archived++;
       summary.bytes += result.bytes;
@@ -420,6 +422,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   try {
     if (!dryRun) {
       await sink.checkBucket();
+      if (config.storage.lockMode || config.storage.legalHold) await sink.checkObjectLock();
       await sweepOrphanedUploads(state, sink, `${config.s3.prefix}recordings/`, logger);
     }
     for await (const page of client.iterateCalls(window, config.envoy.pageSize)) {
@@ -447,7 +450,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     else if (err instanceof ArchiverError && err.kind === "fatal") setFatal(err);
   } finally {
     await Promise.allSettled([client.close(), media.close()]);
-    s3.destroy();
+    sink.client.destroy();
     if (heartbeat) clearInterval(heartbeat);
   }
 

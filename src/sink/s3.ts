@@ -13,6 +13,7 @@ import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
+  GetObjectLockConfigurationCommand,
   HeadBucketCommand,
   ListMultipartUploadsCommand,
   PutObjectCommand,
@@ -59,6 +60,36 @@ export function createS3Client(s: S3ClientSettings): S3Client {
   });
 }
 
+/** The S3 client and sink for a configuration: used by run, manifest and verify alike. */
+export function openSink(
+  config: {
+    concurrency: number;
+    s3: { bucket: string | undefined; forcePathStyle: boolean; partSize: number; queueSize: number; region: string | undefined };
+    storage: { checksum: SinkSettings["checksum"] };
+  },
+  policy: RetryPolicy,
+  logger: Logger,
+  signal?: AbortSignal,
+): S3Sink {
+  const client = createS3Client({
+    forcePathStyle: config.s3.forcePathStyle,
+    maxSockets: config.concurrency * (config.s3.queueSize + 1) + 4,
+    region: config.s3.region,
+  });
+  return new S3Sink(
+    client,
+    {
+      bucket: config.s3.bucket ?? "",
+      partSize: config.s3.partSize,
+      queueSize: config.s3.queueSize,
+      checksum: config.storage.checksum,
+    },
+    policy,
+    logger,
+    signal,
+  );
+}
+
 /** Extra object parameters applied to every object written (encryption, storage class, lock, tags). */
 export type ObjectParams = Partial<{
   ServerSideEncryption: "AES256" | "aws:kms";
@@ -74,6 +105,19 @@ export interface SinkSettings {
   bucket: string;
   partSize: number;
   queueSize: number;
+  /** Integrity checksum sent with every body (required by S3 for Object Lock uploads). */
+  checksum?: "NONE" | "MD5" | "CRC32C" | "SHA256";
+}
+
+/** Checksum parameters for one request body. MD5 is computed here; CRC32C/SHA-256 by the SDK. */
+function bodyChecksum(alg: SinkSettings["checksum"], body: Buffer): { ContentMD5?: string; ChecksumAlgorithm?: "CRC32C" | "SHA256" } {
+  if (alg === "MD5") return { ContentMD5: createHash("md5").update(body).digest("base64") };
+  if (alg === "CRC32C" || alg === "SHA256") return { ChecksumAlgorithm: alg };
+  return {};
+}
+
+function declaredChecksum(alg: SinkSettings["checksum"]): { ChecksumAlgorithm?: "CRC32C" | "SHA256" } {
+  return alg === "CRC32C" || alg === "SHA256" ? { ChecksumAlgorithm: alg } : {};
 }
 
 export interface TransferInput {
@@ -130,6 +174,33 @@ export class S3Sink {
     );
   }
 
+  /**
+   * With lock settings, the bucket must have Object Lock enabled (it can only be enabled at creation, or by
+   * AWS support). Missing is fatal; an endpoint that cannot answer (501, or no permission to ask) is a warning.
+   */
+  async checkObjectLock(): Promise<"enabled" | "unknown"> {
+    try {
+      const out = await this.s3("check object lock", () =>
+        this.client.send(new GetObjectLockConfigurationCommand({ Bucket: this.settings.bucket })),
+      );
+      if (out.ObjectLockConfiguration?.ObjectLockEnabled === "Enabled") return "enabled";
+    } catch (err) {
+      const c = classify(err);
+      if (c.code !== "ObjectLockConfigurationNotFoundError") {
+        this.logger.warn(
+          { code: c.code, status: c.status },
+          "could not read the bucket's Object Lock configuration (the endpoint does not support it, or s3:GetBucketObjectLockConfiguration is not granted): uploads carry lock headers regardless",
+        );
+        return "unknown";
+      }
+    }
+    throw new ArchiverError(
+      "fatal",
+      "object_lock_disabled",
+      `bucket "${this.settings.bucket}" does not have Object Lock enabled, so ARCHIVER_OBJECT_LOCK_MODE / ARCHIVER_LEGAL_HOLD cannot be honoured. Create the bucket with Object Lock enabled (aws s3api create-bucket --object-lock-enabled-for-bucket) or unset the lock settings.`,
+    );
+  }
+
   /** Write a small JSON document (sidecars, manifests). */
   async putJson(
     key: string,
@@ -148,6 +219,7 @@ export class S3Sink {
           ContentType: "application/json",
           Metadata: metadata,
           ...objectParams,
+          ...bodyChecksum(this.settings.checksum, body),
         }),
       ),
     );
@@ -223,7 +295,7 @@ export class S3Sink {
               MetadataDirective: "REPLACE",
               ContentType: input.contentType,
               Metadata: metadata,
-              ...input.objectParams,
+              ...withoutTagging(input.objectParams),
             }),
           ),
         );
@@ -398,6 +470,7 @@ class Transfer {
           ContentType: this.input.contentType,
           Metadata: this.input.metadata,
           ...this.input.objectParams,
+          ...declaredChecksum(this.sink.settings.checksum),
         }),
       ),
     );
@@ -425,12 +498,18 @@ class Transfer {
             PartNumber: partNumber,
             Body: body,
             ContentLength: body.length,
+            ...bodyChecksum(this.sink.settings.checksum, body),
           }),
         ),
       )
       .then(
         (out) => {
-          this.parts.push({ PartNumber: partNumber, ETag: out.ETag });
+          this.parts.push({
+            PartNumber: partNumber,
+            ETag: out.ETag,
+            ...(out.ChecksumCRC32C ? { ChecksumCRC32C: out.ChecksumCRC32C } : {}),
+            ...(out.ChecksumSHA256 ? { ChecksumSHA256: out.ChecksumSHA256 } : {}),
+          });
         },
         (err: unknown) => {
           this.partError ??= err;
@@ -473,6 +552,11 @@ class Transfer {
     await Promise.allSettled(this.inflight);
     if (await this.sink.abortUpload(this.input.key, uploadId)) this.input.onUploadEnded?.(uploadId);
   }
+}
+
+function withoutTagging(p: ObjectParams): ObjectParams {
+  const { Tagging: _t, ...rest } = p;
+  return rest;
 }
 
 function sizeMismatch(key: string, detail: string): ArchiverError {

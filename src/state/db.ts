@@ -6,6 +6,7 @@
 import Database from "better-sqlite3";
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { userInfo } from "node:os";
 import { packageRoot } from "../paths.js";
 import { ArchiverError } from "../errors.js";
 
@@ -34,6 +35,11 @@ export interface CallRow {
   bytes: number | null;
   etag: string | null;
   version_id: string | null;
+  lock_mode: string | null;
+  retain_until: string | null;
+  legal_hold: number;
+  storage_class: string | null;
+  sse: string | null;
   first_seen_at: string;
   updated_at: string;
   archived_at: string | null;
@@ -65,6 +71,8 @@ export interface RunRow extends RunCounts {
   host: string | null;
   archiver_version: string | null;
   config_fingerprint: string | null;
+  actor: string | null;
+  details: string | null;
 }
 
 export interface LockHolder {
@@ -84,9 +92,25 @@ export interface ArchivedFields {
   bytes: number;
   etag: string | null;
   versionId: string | null;
+  lockMode?: string | null;
+  retainUntil?: string | null;
+  legalHold?: boolean;
+  storageClass?: string | null;
+  sse?: string | null;
 }
 
 const now = () => new Date().toISOString();
+
+/** Who ran a command, for the audit trail: the OS user and host. */
+function actor(host: string): string {
+  let user = process.env.USER ?? process.env.LOGNAME ?? "unknown";
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (containers running as an arbitrary uid): keep the environment's answer
+  }
+  return `${user}@${host}`;
+}
 
 export class StateDb {
   readonly db: Database.Database;
@@ -180,8 +204,8 @@ export class StateDb {
   }): void {
     this.db
       .prepare(
-        `INSERT INTO runs (id, command, mode, window_start, window_end, dry_run, started_at, pid, host, archiver_version, config_fingerprint)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO runs (id, command, mode, window_start, window_end, dry_run, started_at, pid, host, archiver_version, config_fingerprint, actor)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         run.id,
@@ -195,14 +219,15 @@ export class StateDb {
         run.host,
         run.version,
         run.configFingerprint,
+        actor(run.host),
       );
   }
 
-  finishRun(id: string, counts: RunCounts, outcome: string, error: string | null): void {
+  finishRun(id: string, counts: RunCounts, outcome: string, error: string | null, details?: unknown): void {
     this.db
       .prepare(
         `UPDATE runs SET finished_at = ?, outcome = ?, error = ?, listed = ?, archived = ?, already_archived = ?,
-           not_ready = ?, no_recording = ?, failed = ?, bytes = ? WHERE id = ?`,
+           not_ready = ?, no_recording = ?, failed = ?, bytes = ?, details = ? WHERE id = ?`,
       )
       .run(
         now(),
@@ -215,6 +240,7 @@ export class StateDb {
         counts.no_recording,
         counts.failed,
         counts.bytes,
+        details === undefined ? null : JSON.stringify(details),
         id,
       );
   }
@@ -289,7 +315,8 @@ export class StateDb {
     this.st(
       `UPDATE calls SET status = 'archived', error_kind = NULL, last_error = NULL, attempts = attempts + 1,
            key = ?, content_type = ?, recording_start_time = ?, duration_seconds = ?, sha256 = ?, bytes = ?,
-           etag = ?, version_id = ?, archived_at = ?, updated_at = ?
+           etag = ?, version_id = ?, archived_at = ?, updated_at = ?, lock_mode = ?, retain_until = ?,
+           legal_hold = ?, storage_class = ?, sse = ?
          WHERE call_id = ?`,
     ).run(
       f.key,

@@ -1,0 +1,173 @@
+/**
+ * `envoy-archiver manifest`: one row per archived recording, streamed from the state DB (a million recordings
+ * never need a million rows in memory), as CSV or JSON Lines, to a file or stdout, optionally uploaded to S3
+ * under {prefix}manifests/ with its own SHA-256.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { once } from "node:events";
+import type { Writable } from "node:stream";
+import type { Logger } from "pino";
+import { configFingerprint, type Config } from "../config.js";
+import type { Window } from "../dates.js";
+import { manifestKey } from "../keys.js";
+import { ARCHIVER_VERSION } from "../paths.js";
+import { DEFAULT_RETRY_POLICY } from "../retry.js";
+import { openSink } from "../sink/s3.js";
+import { StateDb, type CallRow } from "../state/db.js";
+import { archivedRows } from "./archived.js";
+
+export const MANIFEST_COLUMNS = [
+  "call_id",
+  "key",
+  "bytes",
+  "sha256",
+  "content_type",
+  "recording_start_time",
+  "duration_seconds",
+  "archived_at",
+  "etag",
+  "version_id",
+  "lock_mode",
+  "retain_until",
+  "legal_hold",
+  "storage_class",
+  "sse",
+] as const;
+
+type ManifestRow = Record<(typeof MANIFEST_COLUMNS)[number], string | number | boolean | null>;
+
+export function manifestRow(r: CallRow): ManifestRow {
+  return {
+    call_id: r.call_id,
+    key: r.key,
+    bytes: r.bytes,
+    sha256: r.sha256,
+    content_type: r.content_type,
+    recording_start_time: r.recording_start_time,
+    duration_seconds: r.duration_seconds,
+    archived_at: r.archived_at,
+    etag: r.etag,
+    version_id: r.version_id,
+    lock_mode: r.lock_mode,
+    retain_until: r.retain_until,
+    legal_hold: r.legal_hold === 1,
+    storage_class: r.storage_class ?? "STANDARD",
+    sse: r.sse,
+  };
+}
+
+export function csvField(v: string | number | boolean | null): string {
+  if (v === null) return "";
+  const s = String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function formatRow(row: ManifestRow, format: "csv" | "jsonl"): string {
+  return format === "csv" ? MANIFEST_COLUMNS.map((c) => csvField(row[c])).join(",") + "\n" : JSON.stringify(row) + "\n";
+}
+
+export interface ManifestOptions {
+  format: "csv" | "jsonl";
+  /** File to write; stdout when absent (and not uploading). */
+  out?: string | undefined;
+  window?: Partial<Window>;
+  upload?: boolean;
+}
+
+export interface ManifestResult {
+  rows: number;
+  bytes: number;
+  sha256: string;
+  out: string | null;
+  key: string | null;
+}
+
+async function write(stream: Writable, text: string): Promise<void> {
+  if (!stream.write(text)) await once(stream, "drain");
+}
+
+export async function writeManifest(
+  config: Config,
+  opts: ManifestOptions,
+  deps: { logger: Logger; stdout?: Writable },
+): Promise<ManifestResult> {
+  const state = StateDb.open(config.dbPath);
+  const runId = `manifest-${new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
+  state.startRun({
+    id: runId,
+    command: "manifest",
+    mode: opts.window?.startDate || opts.window?.endDate ? "window" : "all",
+    windowStart: opts.window?.startDate ?? null,
+    windowEnd: opts.window?.endDate ?? null,
+    dryRun: false,
+    version: ARCHIVER_VERSION,
+    configFingerprint: configFingerprint(config),
+    host: hostname(),
+  });
+  let tmp: string | undefined;
+  const counts = { listed: 0, archived: 0, already_archived: 0, not_ready: 0, no_recording: 0, failed: 0, bytes: 0 };
+  try {
+    let path = opts.out ?? null;
+    if (!path && opts.upload) {
+      tmp = mkdtempSync(join(tmpdir(), "envoy-manifest-"));
+      path = join(tmp, `manifest.${opts.format}`);
+    }
+    const stream: Writable = path ? createWriteStream(path) : (deps.stdout ?? process.stdout);
+    const hash = createHash("sha256");
+    let rows = 0;
+    let bytes = 0;
+    const emit = async (text: string) => {
+      hash.update(text);
+      bytes += Buffer.byteLength(text);
+      await write(stream, text);
+    };
+    if (opts.format === "csv") await emit(MANIFEST_COLUMNS.join(",") + "\n");
+    for (const r of archivedRows(state, opts.window)) {
+      await emit(formatRow(manifestRow(r), opts.format));
+      rows++;
+      counts.bytes += r.bytes ?? 0;
+    }
+    if (path) {
+      stream.end();
+      await once(stream, "finish");
+    }
+    const sha256 = hash.digest("hex");
+    let key: string | null = null;
+    if (opts.upload && path) {
+      const name = `manifest-${runId.slice("manifest-".length)}.${opts.format}`;
+      key = manifestKey(config.s3.prefix, name);
+      const sink = openSink(config, DEFAULT_RETRY_POLICY, deps.logger);
+      const file = path;
+      try {
+        const stored = await sink.transfer({
+          key,
+          contentType: opts.format === "csv" ? "text/csv" : "application/x-ndjson",
+          metadata: { rows: String(rows) },
+          objectParams: {},
+          open: async (offset) => ({
+            body: createReadStream(file, { start: offset }),
+            skip: 0,
+            totalBytes: statSync(file).size,
+            contentType: null,
+          }),
+          expectedBytes: bytes,
+        });
+        if (stored.sha256 !== sha256) throw new Error(`manifest changed while uploading (${stored.sha256} != ${sha256})`);
+      } finally {
+        sink.client.destroy();
+      }
+    }
+    counts.archived = rows;
+    state.finishRun(runId, counts, "ok", null, { rows, bytes, sha256, out: opts.out ?? null, key, format: opts.format });
+    return { rows, bytes, sha256, out: opts.out ?? null, key };
+  } catch (err) {
+    state.finishRun(runId, counts, "fatal", (err as Error).message);
+    throw err;
+  } finally {
+    state.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }
+}
