@@ -15,10 +15,24 @@ export interface LocalS3 {
   close(opts?: { keepFiles?: boolean }): Promise<void>;
 }
 
+export interface CapturedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string | string[] | undefined>;
+  headers: Record<string, string | string[] | undefined>;
+}
+
 export async function startLocalS3(opts: {
   buckets: string[];
   directory?: string;
   port?: number;
+  /** Called with every request's method, path, query and headers (tests assert on what was sent). */
+  onRequest?: (req: CapturedRequest) => void;
+  /**
+   * How to answer GetObjectLockConfiguration: s3rver itself answers 501; "enabled"/"disabled" imitate a bucket
+   * created with or without Object Lock.
+   */
+  objectLock?: "enabled" | "disabled";
 }): Promise<LocalS3> {
   const directory = opts.directory ?? mkdtempSync(join(tmpdir(), "envoy-archiver-s3-"));
   const server = new S3rver({
@@ -30,7 +44,15 @@ export async function startLocalS3(opts: {
   });
   // s3rver 3.7 answers 501/405 to ListMultipartUploads and AbortMultipartUpload; real S3 and MinIO have both,
   // and the archiver's orphan sweep uses both. Serve them from s3rver's own upload directory.
-  (server as unknown as { middleware: Middleware[] }).middleware.unshift(multipartExtras(directory));
+  const middleware = (server as unknown as { middleware: Middleware[] }).middleware;
+  middleware.unshift(multipartExtras(directory, opts.objectLock));
+  if (opts.onRequest) {
+    const onRequest = opts.onRequest;
+    middleware.unshift(async (ctx, next) => {
+      onRequest({ method: ctx.method, path: ctx.path, query: { ...ctx.query }, headers: { ...ctx.headers } });
+      return next();
+    });
+  }
   const addr = await server.run();
   const endpoint = `http://127.0.0.1:${addr.port}`;
   return {
@@ -55,6 +77,7 @@ interface KoaContext {
   method: string;
   path: string;
   query: Record<string, string | string[] | undefined>;
+  headers: Record<string, string | string[] | undefined>;
   status: number;
   body: unknown;
   type: string;
@@ -63,7 +86,7 @@ type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
 
 const xml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
-function multipartExtras(root: string): Middleware {
+function multipartExtras(root: string, objectLock: "enabled" | "disabled" | undefined): Middleware {
   const uploadsDir = (bucket: string) => join(root, bucket, "._S3rver_uploads");
   return async (ctx, next) => {
     const m = /^\/([^/]+)(?:\/(.*))?$/.exec(ctx.path);
@@ -80,6 +103,17 @@ function multipartExtras(root: string): Middleware {
       }
       rmSync(dir, { recursive: true, force: true });
       ctx.status = 204;
+      return;
+    }
+    if (ctx.method === "GET" && !m[2] && "object-lock" in ctx.query && objectLock) {
+      ctx.type = "application/xml";
+      if (objectLock === "enabled") {
+        ctx.status = 200;
+        ctx.body = `<?xml version="1.0" encoding="UTF-8"?><ObjectLockConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><ObjectLockEnabled>Enabled</ObjectLockEnabled></ObjectLockConfiguration>`;
+      } else {
+        ctx.status = 404;
+        ctx.body = `<Error><Code>ObjectLockConfigurationNotFoundError</Code><Message>Object Lock configuration does not exist for this bucket</Message></Error>`;
+      }
       return;
     }
     if (ctx.method === "GET" && !m[2] && "uploads" in ctx.query) {

@@ -81,7 +81,8 @@ function windowFlags(flags: { since?: string; until?: string }): Partial<Window>
     const w: Partial<Window> = {};
     if (flags.since !== undefined) w.startDate = parseDay(flags.since, "--since");
     if (flags.until !== undefined) w.endDate = parseDay(flags.until, "--until");
-    if (w.startDate && w.endDate && w.startDate > w.endDate) throw new Error(`--since ${w.startDate} is after --until ${w.endDate}`);
+    if (w.startDate && w.endDate && w.startDate > w.endDate)
+      throw new Error(`--since ${w.startDate} is after --until ${w.endDate}`);
     return w;
   } catch (err) {
     throw new ConfigError((err as Error).message);
@@ -268,11 +269,18 @@ Examples:
         "duration_seconds, archived_at, etag, version_id, lock_mode, retain_until, legal_hold, storage_class, sse).\n" +
         "Rows are streamed from the state DB; --since/--until filter on the recording's UTC day.",
     )
-    .addOption(new Option("--format <format>", "csv (with a header) or jsonl").choices(["csv", "jsonl"]).default("csv"))
+    .addOption(
+      new Option("--format <format>", "csv (with a header) or jsonl")
+        .choices(["csv", "jsonl"])
+        .default("csv"),
+    )
     .option("--out <file>", "write to this file (default: stdout)")
     .option("--since <date>", "only recordings from this UTC date (YYYY-MM-DD)")
     .option("--until <date>", "only recordings up to this UTC date (YYYY-MM-DD)")
-    .option("--upload", "also store the manifest in S3 under {prefix}manifests/, with its SHA-256 in metadata")
+    .option(
+      "--upload",
+      "also store the manifest in S3 under {prefix}manifests/, with its SHA-256 in metadata",
+    )
     .option("--json", "print a JSON summary (rows, sha256, key) on stderr when done")
     .option("--db <path>", "state DB file (ARCHIVER_DB_PATH)")
     .option("--bucket <name>", "bucket for --upload (ARCHIVER_S3_BUCKET)")
@@ -281,10 +289,21 @@ Examples:
     .action(async (flags: RunFlags & { format: "csv" | "jsonl"; out?: string; upload?: boolean }) => {
       const window = windowFlags(flags);
       const config = configFrom(flags);
-      if (flags.upload && !config.s3.bucket) throw new ConfigError("--upload needs ARCHIVER_S3_BUCKET (or --bucket)");
-      const logger = createLogger({ level: config.logLevel, pretty: process.stderr.isTTY === true, secrets: secretsOf(config) });
-      const res = await writeManifest(config, { format: flags.format, out: flags.out, window, upload: flags.upload ?? false }, { logger });
-      const where = [res.out, res.key ? `s3://${config.s3.bucket}/${res.key}` : null].filter(Boolean).join(" and ");
+      if (flags.upload && !config.s3.bucket)
+        throw new ConfigError("--upload needs ARCHIVER_S3_BUCKET (or --bucket)");
+      const logger = createLogger({
+        level: config.logLevel,
+        pretty: process.stderr.isTTY === true,
+        secrets: secretsOf(config),
+      });
+      const res = await writeManifest(
+        config,
+        { format: flags.format, out: flags.out, window, upload: flags.upload ?? false },
+        { logger },
+      );
+      const where = [res.out, res.key ? `s3://${config.s3.bucket}/${res.key}` : null]
+        .filter(Boolean)
+        .join(" and ");
       process.stderr.write(
         flags.json
           ? JSON.stringify(res) + "\n"
@@ -310,16 +329,26 @@ Examples:
     .action(async (flags: RunFlags & { deep?: boolean }) => {
       const window = windowFlags(flags);
       const config = configFrom(flags);
-      if (!config.s3.bucket) throw new ConfigError("missing required settings: ARCHIVER_S3_BUCKET (or --bucket)");
-      const logger = createLogger({ level: config.logLevel, pretty: process.stderr.isTTY === true, secrets: secretsOf(config) });
+      if (!config.s3.bucket)
+        throw new ConfigError("missing required settings: ARCHIVER_S3_BUCKET (or --bucket)");
+      const logger = createLogger({
+        level: config.logLevel,
+        pretty: process.stderr.isTTY === true,
+        secrets: secretsOf(config),
+      });
       const stop = stopOnSignals();
-      const res = await verifyArchive(config, { window, deep: flags.deep ?? false }, { logger, signal: stop.signal });
+      const res = await verifyArchive(
+        config,
+        { window, deep: flags.deep ?? false },
+        { logger, signal: stop.signal },
+      );
       process.stdout.write(
         flags.json
           ? JSON.stringify(res) + "\n"
           : `verify${flags.deep ? " --deep" : ""}: checked ${res.checked}, ok ${res.ok}, missing ${res.missing}, mismatched ${res.mismatched}, errors ${res.errors}\n`,
       );
-      process.exitCode = res.missing + res.mismatched > 0 ? EXIT.failures : res.errors > 0 ? EXIT.fatal : EXIT.ok;
+      process.exitCode =
+        res.missing + res.mismatched > 0 ? EXIT.failures : res.errors > 0 ? EXIT.fatal : EXIT.ok;
     });
 
   program

@@ -64,7 +64,9 @@ const EnvSchema = z.object({
     .transform(Number)
     .optional(),
   ARCHIVER_MAX_RETRIES: int(0, 100).default(6),
-  ARCHIVER_OBJECT_LOCK_MODE: z.enum(["GOVERNANCE", "COMPLIANCE"], { error: "must be GOVERNANCE or COMPLIANCE" }).optional(),
+  ARCHIVER_OBJECT_LOCK_MODE: z
+    .enum(["GOVERNANCE", "COMPLIANCE"], { error: "must be GOVERNANCE or COMPLIANCE" })
+    .optional(),
   ARCHIVER_RETENTION_DAYS: int(1, 36_500).optional(),
   ARCHIVER_LEGAL_HOLD: bool.default(false),
   ARCHIVER_CHECKSUM_ALGORITHM: z
@@ -81,7 +83,8 @@ const EnvSchema = z.object({
     .string()
     .trim()
     .refine(
-      (v) => v === "" || v.split(",").every((kv) => /^[\w .:/=+@-]{1,128}=[\w .:/=+@-]{0,256}$/.test(kv.trim())),
+      (v) =>
+        v === "" || v.split(",").every((kv) => /^[\w .:/=+@-]{1,128}=[\w .:/=+@-]{0,256}$/.test(kv.trim())),
       "must be k=v pairs separated by commas",
     )
     .optional(),
@@ -128,7 +131,14 @@ export interface StorageSettings {
   checksum: "NONE" | "MD5" | "CRC32C" | "SHA256";
   sse: "AES256" | "aws:kms" | undefined;
   sseKmsKeyId: string | undefined;
-  storageClass: "STANDARD" | "STANDARD_IA" | "INTELLIGENT_TIERING" | "GLACIER_IR" | "GLACIER" | "DEEP_ARCHIVE" | undefined;
+  storageClass:
+    | "STANDARD"
+    | "STANDARD_IA"
+    | "INTELLIGENT_TIERING"
+    | "GLACIER_IR"
+    | "GLACIER"
+    | "DEEP_ARCHIVE"
+    | undefined;
   tags: [string, string][];
 }
 
@@ -187,7 +197,10 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       const i = kv.indexOf("=");
       return [kv.slice(0, i).trim(), kv.slice(i + 1).trim()] as [string, string];
     });
-  if (tags.length > 9) throw new ConfigError("invalid configuration:\n  ARCHIVER_TAGS: at most 9 tags (S3 allows 10 per object)");
+  if (tags.length > 9)
+    throw new ConfigError(
+      "invalid configuration:\n  ARCHIVER_TAGS: at most 9 tags (S3 allows 10 per object)",
+    );
   return {
     storage: {
       lockMode: e.ARCHIVER_OBJECT_LOCK_MODE,

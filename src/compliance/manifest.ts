@@ -66,7 +66,9 @@ export function csvField(v: string | number | boolean | null): string {
 }
 
 export function formatRow(row: ManifestRow, format: "csv" | "jsonl"): string {
-  return format === "csv" ? MANIFEST_COLUMNS.map((c) => csvField(row[c])).join(",") + "\n" : JSON.stringify(row) + "\n";
+  return format === "csv"
+    ? MANIFEST_COLUMNS.map((c) => csvField(row[c])).join(",") + "\n"
+    : JSON.stringify(row) + "\n";
 }
 
 export interface ManifestOptions {
@@ -95,7 +97,10 @@ export async function writeManifest(
   deps: { logger: Logger; stdout?: Writable },
 ): Promise<ManifestResult> {
   const state = StateDb.open(config.dbPath);
-  const runId = `manifest-${new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
+  const runId = `manifest-${new Date()
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
   state.startRun({
     id: runId,
     command: "manifest",
@@ -108,7 +113,15 @@ export async function writeManifest(
     host: hostname(),
   });
   let tmp: string | undefined;
-  const counts = { listed: 0, archived: 0, already_archived: 0, not_ready: 0, no_recording: 0, failed: 0, bytes: 0 };
+  const counts = {
+    listed: 0,
+    archived: 0,
+    already_archived: 0,
+    not_ready: 0,
+    no_recording: 0,
+    failed: 0,
+    bytes: 0,
+  };
   try {
     let path = opts.out ?? null;
     if (!path && opts.upload) {
@@ -155,13 +168,21 @@ export async function writeManifest(
           }),
           expectedBytes: bytes,
         });
-        if (stored.sha256 !== sha256) throw new Error(`manifest changed while uploading (${stored.sha256} != ${sha256})`);
+        if (stored.sha256 !== sha256)
+          throw new Error(`manifest changed while uploading (${stored.sha256} != ${sha256})`);
       } finally {
         sink.client.destroy();
       }
     }
     counts.archived = rows;
-    state.finishRun(runId, counts, "ok", null, { rows, bytes, sha256, out: opts.out ?? null, key, format: opts.format });
+    state.finishRun(runId, counts, "ok", null, {
+      rows,
+      bytes,
+      sha256,
+      out: opts.out ?? null,
+      key,
+      format: opts.format,
+    });
     return { rows, bytes, sha256, out: opts.out ?? null, key };
   } catch (err) {
     state.finishRun(runId, counts, "fatal", (err as Error).message);

@@ -33,7 +33,10 @@ export async function verifyArchive(
 ): Promise<VerifyResult> {
   const { logger } = deps;
   const state = StateDb.open(config.dbPath);
-  const runId = `verify-${new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
+  const runId = `verify-${new Date()
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
   state.startRun({
     id: runId,
     command: opts.deep ? "verify-deep" : "verify",
@@ -59,17 +62,24 @@ export async function verifyArchive(
     try {
       let head;
       try {
-        head = await sink.s3(`head ${key}`, () => sink.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })));
+        head = await sink.s3(`head ${key}`, () =>
+          sink.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })),
+        );
       } catch (err) {
         const c = classify(err);
-        if (c.status === 404 || c.code === "NotFound" || c.code === "NoSuchKey") return problem("missing", r, "no such object");
+        if (c.status === 404 || c.code === "NotFound" || c.code === "NoSuchKey")
+          return problem("missing", r, "no such object");
         throw c;
       }
       if (head.ContentLength !== r.bytes)
         return problem("mismatched", r, `size ${head.ContentLength} but ${r.bytes} bytes were archived`);
       const stored = head.Metadata?.sha256;
       if (stored !== r.sha256)
-        return problem("mismatched", r, stored ? `sha256 metadata ${stored} but ${r.sha256} was archived` : "no sha256 metadata");
+        return problem(
+          "mismatched",
+          r,
+          stored ? `sha256 metadata ${stored} but ${r.sha256} was archived` : "no sha256 metadata",
+        );
       if (opts.deep) {
         const actual = await sink.s3(`read ${key}`, async () => {
           const out = await sink.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -77,7 +87,8 @@ export async function verifyArchive(
           for await (const chunk of out.Body as Readable) h.update(chunk as Buffer);
           return h.digest("hex");
         });
-        if (actual !== r.sha256) return problem("mismatched", r, `content hashes to ${actual}, archived as ${r.sha256}`);
+        if (actual !== r.sha256)
+          return problem("mismatched", r, `content hashes to ${actual}, archived as ${r.sha256}`);
       }
       result.ok++;
     } catch (err) {
@@ -111,7 +122,15 @@ export async function verifyArchive(
     sink.client.destroy();
     state.finishRun(
       runId,
-      { listed: result.checked, archived: result.ok, already_archived: 0, not_ready: 0, no_recording: 0, failed: result.missing + result.mismatched, bytes: 0 },
+      {
+        listed: result.checked,
+        archived: result.ok,
+        already_archived: 0,
+        not_ready: 0,
+        no_recording: 0,
+        failed: result.missing + result.mismatched,
+        bytes: 0,
+      },
       outcome,
       null,
       result,

@@ -336,7 +336,10 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
             archiver_version: ARCHIVER_VERSION,
             run_id: runId,
             object_lock: objectParams.ObjectLockMode
-              ? { mode: objectParams.ObjectLockMode, retain_until: objectParams.ObjectLockRetainUntilDate?.toISOString() }
+              ? {
+                  mode: objectParams.ObjectLockMode,
+                  retain_until: objectParams.ObjectLockRetainUntilDate?.toISOString(),
+                }
               : null,
             legal_hold: objectParams.ObjectLockLegalHoldStatus === "ON",
             storage_class: objectParams.StorageClass ?? "STANDARD",

@@ -26,7 +26,11 @@ export function tagging(tags: readonly [string, string][]): string | undefined {
   return tags.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&");
 }
 
-export function objectParamsFor(s: StorageSettings, recordingStart: string | null | undefined, now: Date): ObjectParams {
+export function objectParamsFor(
+  s: StorageSettings,
+  recordingStart: string | null | undefined,
+  now: Date,
+): ObjectParams {
   const p: ObjectParams = {};
   if (s.sse) p.ServerSideEncryption = s.sse;
   if (s.sseKmsKeyId) p.SSEKMSKeyId = s.sseKmsKeyId;

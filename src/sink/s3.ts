@@ -64,7 +64,13 @@ export function createS3Client(s: S3ClientSettings): S3Client {
 export function openSink(
   config: {
     concurrency: number;
-    s3: { bucket: string | undefined; forcePathStyle: boolean; partSize: number; queueSize: number; region: string | undefined };
+    s3: {
+      bucket: string | undefined;
+      forcePathStyle: boolean;
+      partSize: number;
+      queueSize: number;
+      region: string | undefined;
+    };
     storage: { checksum: SinkSettings["checksum"] };
   },
   policy: RetryPolicy,
@@ -110,7 +116,10 @@ export interface SinkSettings {
 }
 
 /** Checksum parameters for one request body. MD5 is computed here; CRC32C/SHA-256 by the SDK. */
-function bodyChecksum(alg: SinkSettings["checksum"], body: Buffer): { ContentMD5?: string; ChecksumAlgorithm?: "CRC32C" | "SHA256" } {
+function bodyChecksum(
+  alg: SinkSettings["checksum"],
+  body: Buffer,
+): { ContentMD5?: string; ChecksumAlgorithm?: "CRC32C" | "SHA256" } {
   if (alg === "MD5") return { ContentMD5: createHash("md5").update(body).digest("base64") };
   if (alg === "CRC32C" || alg === "SHA256") return { ChecksumAlgorithm: alg };
   return {};
@@ -254,6 +263,7 @@ export class S3Sink {
               ContentType: input.contentType,
               Metadata: metadata,
               ...input.objectParams,
+              ...bodyChecksum(this.settings.checksum, body),
             }),
           ),
         );

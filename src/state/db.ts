@@ -329,6 +329,11 @@ export class StateDb {
       f.versionId,
       t,
       t,
+      f.lockMode ?? null,
+      f.retainUntil ?? null,
+      f.legalHold ? 1 : 0,
+      f.storageClass ?? null,
+      f.sse ?? null,
       callId,
     );
   }

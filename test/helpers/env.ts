@@ -47,10 +47,13 @@ export interface CliResult {
   stderr: string;
 }
 
-export async function startRig(simOpts: SimulatorOptions = {}): Promise<Rig> {
+export async function startRig(
+  simOpts: SimulatorOptions = {},
+  s3Opts: Omit<Parameters<typeof startLocalS3>[0], "buckets" | "directory"> = {},
+): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), "envoy-archiver-test-"));
   const sim = await startSimulator(simOpts);
-  const s3 = await startLocalS3({ buckets: [BUCKET], directory: join(dir, "s3") });
+  const s3 = await startLocalS3({ ...s3Opts, buckets: [BUCKET], directory: join(dir, "s3") });
   const dbPath = join(dir, "state.db");
   const env: Record<string, string> = {
     ...s3.env,

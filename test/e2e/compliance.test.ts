@@ -1,0 +1,248 @@
+/**
+ * Compliance exports: the headers that make objects WORM, the manifest an auditor reads, and verify proving
+ * integrity (finding a tampered and a deleted object).
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { BUCKET, sha256, startRig, summaryOf, type Rig } from "../helpers/env.js";
+import type { CapturedRequest } from "../../scripts/local-s3.js";
+
+const MiB = 1024 * 1024;
+const header = (r: CapturedRequest, name: string) => {
+  const v = r.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+const LOCK_ENV = {
+  ARCHIVER_OBJECT_LOCK_MODE: "COMPLIANCE",
+  ARCHIVER_RETENTION_DAYS: "2555",
+  ARCHIVER_LEGAL_HOLD: "true",
+  ARCHIVER_SSE: "AES256",
+  ARCHIVER_STORAGE_CLASS: "STANDARD_IA",
+  ARCHIVER_TAGS: "retention=7y,source=envoy",
+  ARCHIVER_PART_SIZE_MB: "5",
+};
+
+describe("Object Lock, legal hold, encryption, class, tags and checksums on every upload", () => {
+  let rig: Rig;
+  const requests: CapturedRequest[] = [];
+  before(async () => {
+    rig = await startRig(
+      { calls: { count: 4, seed: 21, days: 3, sizeBytes: { min: 100_000, max: 7 * MiB } } },
+      { onRequest: (r) => requests.push(r), objectLock: "enabled" },
+    );
+  });
+  after(() => rig.close());
+
+  test("single PUTs, multipart creates and parts, and sidecars all carry the settings", async () => {
+    const r = await rig.run(["run", "--json"], LOCK_ENV);
+    assert.equal(r.code, 0, r.stderr);
+    const writes = requests.filter(
+      (q) => q.method === "PUT" || (q.method === "POST" && "uploads" in q.query),
+    );
+    const creates = writes.filter((q) => !("partNumber" in q.query) && !("x-amz-copy-source" in q.headers));
+    const parts = writes.filter((q) => "partNumber" in q.query);
+    assert.ok(parts.length > 0, "a multipart upload happened");
+    assert.ok(
+      creates.some((q) => q.method === "POST"),
+      "a multipart create happened",
+    );
+    assert.ok(
+      creates.some((q) => q.path.endsWith(".json")),
+      "sidecars were written",
+    );
+    for (const q of creates) {
+      assert.equal(header(q, "x-amz-object-lock-mode"), "COMPLIANCE", q.path);
+      assert.equal(header(q, "x-amz-object-lock-legal-hold"), "ON", q.path);
+      assert.equal(header(q, "x-amz-server-side-encryption"), "AES256", q.path);
+      assert.equal(header(q, "x-amz-storage-class"), "STANDARD_IA", q.path);
+      assert.equal(header(q, "x-amz-tagging"), "retention=7y&source=envoy", q.path);
+      const until = Date.parse(header(q, "x-amz-object-lock-retain-until-date") ?? "");
+      assert.ok(until > Date.now() + 2500 * 86_400_000, `${q.path} retained ~7 years`);
+    }
+    // The retain-until date is the recording's start + 2555 days.
+    for (const c of rig.sim.calls) {
+      const put = creates.find((q) => q.path.includes(c.id) && !q.path.endsWith(".json"));
+      const start = Date.parse(c.recording.recording_start_time ?? c.call_time);
+      assert.equal(
+        Date.parse(header(put!, "x-amz-object-lock-retain-until-date")!),
+        start + 2555 * 86_400_000,
+      );
+    }
+    for (const q of [...creates.filter((q) => q.method === "PUT"), ...parts])
+      assert.match(header(q, "content-md5") ?? "", /^[A-Za-z0-9+/]{22}==$/, `${q.path} has Content-MD5`);
+    assert.ok(
+      !/Object Lock configuration/.test(r.stderr),
+      "no warning: the bucket reports Object Lock enabled",
+    );
+  });
+
+  test("ARCHIVER_CHECKSUM_ALGORITHM=CRC32C sends x-amz-checksum-crc32c instead", async () => {
+    requests.length = 0;
+    const r = await rig.run(["run", "--json", "--db", join(rig.dir, "crc.db"), "--prefix", "crc"], {
+      ...LOCK_ENV,
+      ARCHIVER_CHECKSUM_ALGORITHM: "CRC32C",
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const bodies = requests.filter((q) => q.method === "PUT" && !("x-amz-copy-source" in q.headers));
+    assert.ok(bodies.length > 0);
+    for (const q of bodies) {
+      const sent = header(q, "x-amz-checksum-crc32c") ?? header(q, "x-amz-trailer");
+      assert.ok(sent, `${q.path} carries a CRC32C checksum`);
+    }
+  });
+
+  test("lock settings against a bucket without Object Lock: exit 1 with a clear message", async () => {
+    const plain = await startRig({ calls: { count: 1, seed: 22 } }, { objectLock: "disabled" });
+    try {
+      const r = await plain.run(["run"], LOCK_ENV);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /does not have Object Lock enabled/);
+    } finally {
+      await plain.close();
+    }
+  });
+
+  test("an endpoint that cannot answer the lock question (s3rver: 501) gets a warning, not a failure", async () => {
+    const s3rver = await startRig({ calls: { count: 2, seed: 23 } });
+    try {
+      const r = await s3rver.run(["run"], LOCK_ENV);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /could not read the bucket's Object Lock configuration/);
+    } finally {
+      await s3rver.close();
+    }
+  });
+
+  test("locked uploads without a checksum are refused at start (exit 2)", async () => {
+    const r = await rig.run(["run"], { ...LOCK_ENV, ARCHIVER_CHECKSUM_ALGORITHM: "NONE" });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /checksum/);
+  });
+});
+
+describe("manifest, verify, status and the audit trail", () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await startRig({ calls: { count: 12, seed: 31, days: 6 } });
+    const r = await rig.run(["run", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+  });
+  after(() => rig.close());
+
+  test("CSV manifest: a header and one row per archived recording, matching S3", async () => {
+    const out = join(rig.dir, "manifest.csv");
+    const r = await rig.run(["manifest", "--format", "csv", "--out", out]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = readFileSync(out, "utf8").trimEnd().split("\n");
+    assert.equal(
+      lines[0],
+      "call_id,key,bytes,sha256,content_type,recording_start_time,duration_seconds,archived_at,etag,version_id,lock_mode,retain_until,legal_hold,storage_class,sse",
+    );
+    assert.equal(lines.length - 1, rig.sim.calls.length);
+    for (const line of lines.slice(1)) {
+      const [callId, key, bytes, sha] = line.split(",");
+      const obj = await rig.getObject(key!);
+      assert.equal(obj.body.length, Number(bytes));
+      assert.equal(sha256(obj.body), sha, callId);
+    }
+    assert.match(
+      r.stderr,
+      new RegExp(`sha256 ${sha256(readFileSync(out))}`),
+      "prints the manifest's own SHA-256",
+    );
+  });
+
+  test("JSONL manifest to stdout, filtered by window, and --upload with its SHA-256 in metadata", async () => {
+    const days = [
+      ...new Set(rig.sim.calls.map((c) => (c.recording.recording_start_time ?? c.call_time).slice(0, 10))),
+    ].sort();
+    const r = await rig.run(["manifest", "--format", "jsonl", "--since", days[1]!, "--until", days[1]!]);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const want = rig.sim.calls.filter((c) =>
+      (c.recording.recording_start_time ?? c.call_time).startsWith(days[1]!),
+    );
+    assert.deepEqual(rows.map((x) => x.call_id).sort(), want.map((c) => c.id).sort());
+
+    const up = await rig.run(["manifest", "--format", "jsonl", "--upload", "--json"]);
+    assert.equal(up.code, 0, up.stderr);
+    const res = JSON.parse(up.stderr.trim().split("\n").pop()!) as {
+      key: string;
+      sha256: string;
+      rows: number;
+    };
+    assert.match(res.key, /^manifests\/manifest-.*\.jsonl$/);
+    const obj = await rig.getObject(res.key);
+    assert.equal(sha256(obj.body), res.sha256);
+    assert.equal(obj.metadata.sha256, res.sha256);
+    assert.equal(obj.body.toString().trim().split("\n").length, res.rows);
+  });
+
+  test("verify: all intact, then a tampered object (found by --deep) and a deleted one", async () => {
+    let r = await rig.run(["verify", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(summaryOf(r), { checked: 12, ok: 12, missing: 0, mismatched: 0, errors: 0 });
+
+    const keys = (await rig.listKeys("recordings/")).filter((k) => !k.endsWith(".json"));
+    const [tampered, deleted] = [keys[0]!, keys[1]!];
+    const orig = await rig.getObject(tampered);
+    const evil = Buffer.from(orig.body);
+    evil[Math.floor(evil.length / 2)]! ^= 0xff; // same size, same metadata, one byte different
+    await rig.client.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: tampered,
+        Body: evil,
+        Metadata: orig.metadata,
+        ContentType: orig.contentType,
+      }),
+    );
+    await rig.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: deleted }));
+
+    r = await rig.run(["verify", "--json"]);
+    assert.equal(r.code, 3);
+    assert.deepEqual(
+      summaryOf(r),
+      { checked: 12, ok: 11, missing: 1, mismatched: 0, errors: 0 },
+      "shallow check cannot see the tamper",
+    );
+    assert.match(r.stderr, new RegExp(`missing: ${deleted}`));
+
+    r = await rig.run(["verify", "--deep", "--json"]);
+    assert.equal(r.code, 3);
+    assert.deepEqual(summaryOf(r), { checked: 12, ok: 10, missing: 1, mismatched: 1, errors: 0 });
+    assert.match(r.stderr, new RegExp(`mismatched: ${tampered}: content hashes to`));
+    const logLine = r.stderr.split("\n").find((l) => l.includes("mismatched"))!;
+    assert.ok(logLine.includes(`"call_id":"call_`), "the problem is logged with its call id");
+  });
+
+  test("status shows counts, bytes, watermark and the audit trail of runs, manifests and verifies", async () => {
+    const r = await rig.run(["status", "--json", "--runs", "20"]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout) as {
+      counts: Record<string, number>;
+      bytes_archived: number;
+      watermark: string | null;
+      recent_runs: { command: string; outcome: string }[];
+    };
+    assert.equal(s.counts.archived, 12);
+    assert.equal(
+      s.bytes_archived,
+      rig.sim.calls.reduce((n, c) => n + c.recording.size, 0),
+    );
+    assert.ok(s.watermark);
+    const commands = s.recent_runs.map((x) => x.command);
+    for (const c of ["run", "manifest", "verify", "verify-deep"])
+      assert.ok(commands.includes(c), `${c} recorded`);
+    assert.ok(s.recent_runs.some((x) => x.command === "verify-deep" && x.outcome === "failures"));
+    const human = await rig.run(["status"]);
+    assert.match(human.stdout, /archived\s+12/);
+  });
+});
