@@ -13,6 +13,12 @@ import { backfillWindow, parseDay, type Window } from "./dates.js";
 import { writeManifest } from "./compliance/manifest.js";
 import { verifyArchive } from "./compliance/verify.js";
 import { formatStatus, readStatus } from "./status.js";
+import { resolveShard, type Shard } from "./shard.js";
+import { progressReporter } from "./progress.js";
+import { createMetrics, writeMetricsFile } from "./metrics.js";
+import { combineObservers } from "./pipeline/observer.js";
+import { startWorker } from "./worker.js";
+import { reconcile } from "./reconcile.js";
 
 // The AWS SDK prints a multi-line deprecation notice on Node 20 at every start; cron would mail it hourly.
 // We say it once, in our own log (see run's "node" warning), instead.
@@ -62,6 +68,36 @@ interface RunFlags {
   prefix?: string;
   envFile?: string;
   logLevel?: string;
+  shard?: string;
+  quiet?: boolean;
+  metricsFile?: string;
+}
+
+function shardFrom(flags: RunFlags, config: Config): Shard | undefined {
+  try {
+    return resolveShard(flags.shard, { ...process.env, ARCHIVER_SHARD_COUNT: config.shardCount?.toString() });
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
+/** Everything a run-like command sets up: logger, progress (TTY line, log records, or nothing). */
+function runContext(flags: RunFlags, config: Config) {
+  const tty = process.stderr.isTTY === true;
+  const logger = createLogger({ level: config.logLevel, pretty: tty, secrets: secretsOf(config) });
+  if (Number(process.versions.node.split(".")[0]) < 22)
+    logger.info(
+      { node: process.version },
+      "Node 20 is end-of-life: AWS SDK releases from 2027 need Node 22 or later",
+    );
+  if (config.envoy.apiKey && config.envoy.token)
+    logger.warn("both ENVOY_API_KEY and ENVOY_API_TOKEN are set: using the API key");
+  const progress = progressReporter({
+    mode: flags.quiet ? "off" : tty ? "tty" : "log",
+    intervalMs: config.progressIntervalS * 1000,
+    logger,
+  });
+  return { logger, progress, shard: shardFrom(flags, config) };
 }
 
 function configFrom(flags: RunFlags): Config {
@@ -119,6 +155,7 @@ function printSummary(s: RunSummary, json: boolean): void {
         dry_run: s.dry_run,
         would_archive: s.would_archive,
         previously_failed: s.previously_failed,
+        other_shards: s.other_shards,
         api_requests: s.api_requests,
         rate_limited: s.rate_limited,
         retries: s.retries,
@@ -201,6 +238,12 @@ export function buildProgram(): Command {
     .option("--dry-run", "list calls and fetch recording metadata; download, upload and record nothing")
     .option("--retry-failed", "also retry recordings that failed permanently in earlier runs")
     .option("--json", "print one JSON summary object on stdout (logs stay on stderr)")
+    .option(
+      "--shard <i/n>",
+      "only calls whose id hashes to shard i of n (or JOB_COMPLETION_INDEX / AWS_BATCH_JOB_ARRAY_INDEX with ARCHIVER_SHARD_COUNT)",
+    )
+    .option("--quiet", "no progress line or progress log records")
+    .option("--metrics-file <path>", "write Prometheus metrics for this run (node_exporter textfile format)")
     .option("--db <path>", "state DB file (ARCHIVER_DB_PATH)")
     .option("--bucket <name>", "destination bucket (ARCHIVER_S3_BUCKET)")
     .option("--prefix <prefix>", "key prefix (ARCHIVER_S3_PREFIX)")
@@ -235,18 +278,8 @@ Examples:
       }
       const config = configFrom(flags);
       requireRunSettings(config);
-      const logger = createLogger({
-        level: config.logLevel,
-        pretty: process.stderr.isTTY === true,
-        secrets: secretsOf(config),
-      });
-      if (Number(process.versions.node.split(".")[0]) < 22)
-        logger.info(
-          { node: process.version },
-          "Node 20 is end-of-life: AWS SDK releases from 2027 need Node 22 or later",
-        );
-      if (config.envoy.apiKey && config.envoy.token)
-        logger.warn("both ENVOY_API_KEY and ENVOY_API_TOKEN are set: using the API key");
+      const { logger, progress, shard } = runContext(flags, config);
+      const metrics = flags.metricsFile ? createMetrics() : undefined;
       const stop = stopOnSignals();
       const summary = await runArchive(
         config,
@@ -255,11 +288,91 @@ Examples:
           until: flags.until,
           dryRun: flags.dryRun ?? false,
           retryFailed: flags.retryFailed ?? false,
+          shard,
         },
-        { logger, signal: stop.signal },
+        { logger, signal: stop.signal, observer: combineObservers(progress, metrics?.observer) },
       );
+      if (metrics && flags.metricsFile) await writeMetricsFile(flags.metricsFile, metrics.registry);
       printSummary(summary, flags.json ?? false);
       process.exitCode = exitCodeFor(summary, stop.received());
+    });
+
+  program
+    .command("worker")
+    .description(
+      "Run the incremental archive on a cron schedule (UTC), in-process, never two runs at once, serving\n" +
+        "/metrics (Prometheus) and /healthz on ARCHIVER_METRICS_PORT. Stops gracefully on SIGTERM/SIGINT.",
+    )
+    .requiredOption(
+      "--cron <expr>",
+      'cron expression, 5 fields or 6 with seconds, e.g. "17 * * * *" (hourly)',
+    )
+    .option("--run-on-start", "also run once immediately")
+    .option("--metrics-port <port>", "port for /metrics and /healthz (ARCHIVER_METRICS_PORT, default 9464)")
+    .option("--concurrency <n>", "recordings transferred at once (ARCHIVER_CONCURRENCY)")
+    .option("--shard <i/n>", "only this shard of the calls (see run --help)")
+    .option("--quiet", "no progress output")
+    .option("--db <path>", "state DB file (ARCHIVER_DB_PATH)")
+    .option("--bucket <name>", "destination bucket (ARCHIVER_S3_BUCKET)")
+    .option("--prefix <prefix>", "key prefix (ARCHIVER_S3_PREFIX)")
+    .option("--env-file <path>", "read settings from this file instead of ./.env")
+    .action(async (flags: RunFlags & { cron: string; runOnStart?: boolean; metricsPort?: string }) => {
+      const config = configFrom({ ...flags, quiet: true });
+      requireRunSettings(config);
+      const port = flags.metricsPort === undefined ? config.metricsPort : Number(flags.metricsPort);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new ConfigError("--metrics-port must be a port number");
+      const { logger, shard } = runContext({ ...flags, quiet: true }, config);
+      const ac = new AbortController();
+      let received: NodeJS.Signals | undefined;
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (received) process.exit(sig === "SIGINT" ? EXIT.sigint : EXIT.sigterm);
+        received = sig;
+        logger.info(
+          { signal: sig },
+          "stopping: the current run (if any) aborts its transfers and saves state",
+        );
+        ac.abort();
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+      const worker = await startWorker(
+        config,
+        { cron: flags.cron, runOnStart: flags.runOnStart ?? false, metricsPort: port, run: { shard } },
+        { logger, signal: ac.signal },
+      );
+      await worker.done;
+      process.exitCode =
+        received === "SIGINT" ? EXIT.sigint : received === "SIGTERM" ? EXIT.sigterm : EXIT.ok;
+    });
+
+  program
+    .command("reconcile")
+    .description(
+      "Rebuild or repair the state DB from what the bucket holds (keys, sizes, sha256 metadata, sidecars), so a\n" +
+        "lost state volume or a new shard count never causes re-uploads. Run it before `run` on a fresh DB.",
+    )
+    .option("--since <date>", "only recordings from this UTC date (YYYY-MM-DD)")
+    .option("--until <date>", "only recordings up to this UTC date (YYYY-MM-DD)")
+    .option("--shard <i/n>", "only this shard's calls")
+    .option("--json", "print { objects, adopted, unchanged, skipped, errors } on stdout")
+    .option("--db <path>", "state DB file (ARCHIVER_DB_PATH)")
+    .option("--bucket <name>", "bucket (ARCHIVER_S3_BUCKET)")
+    .option("--prefix <prefix>", "key prefix (ARCHIVER_S3_PREFIX)")
+    .option("--env-file <path>", "read settings from this file instead of ./.env")
+    .action(async (flags: RunFlags) => {
+      const window = windowFlags(flags);
+      const config = configFrom(flags);
+      if (!config.s3.bucket)
+        throw new ConfigError("missing required settings: ARCHIVER_S3_BUCKET (or --bucket)");
+      const { logger, shard } = runContext({ ...flags, quiet: true }, config);
+      const res = await reconcile(config, { window, shard }, { logger });
+      process.stdout.write(
+        flags.json
+          ? JSON.stringify(res) + "\n"
+          : `reconcile: ${res.objects} objects, ${res.adopted} adopted into state, ${res.unchanged} already known, ${res.skipped} skipped, ${res.errors} errors\n`,
+      );
+      process.exitCode = res.errors > 0 ? EXIT.fatal : EXIT.ok;
     });
 
   program

@@ -88,6 +88,9 @@ const EnvSchema = z.object({
       "must be k=v pairs separated by commas",
     )
     .optional(),
+  ARCHIVER_PROGRESS_INTERVAL: int(1, 86_400).default(30),
+  ARCHIVER_METRICS_PORT: int(0, 65_535).default(9464),
+  ARCHIVER_SHARD_COUNT: int(1, 100_000).optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -120,6 +123,10 @@ export interface Config {
   overlapDays: number;
   maxRetries: number;
   logLevel: string;
+  /** Seconds between progress log records when stderr is not a terminal. */
+  progressIntervalS: number;
+  metricsPort: number;
+  shardCount: number | undefined;
 }
 
 /** How objects are stored: WORM lock, legal hold, encryption, class, tags, and the body checksum sent. */
@@ -237,6 +244,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     overlapDays: e.ARCHIVER_OVERLAP_DAYS,
     maxRetries: e.ARCHIVER_MAX_RETRIES,
     logLevel: e.LOG_LEVEL,
+    progressIntervalS: e.ARCHIVER_PROGRESS_INTERVAL,
+    metricsPort: e.ARCHIVER_METRICS_PORT,
+    shardCount: e.ARCHIVER_SHARD_COUNT,
   };
 }
 

@@ -19,8 +19,11 @@ import { openSink, type S3Sink } from "../sink/s3.js";
 import { objectParamsFor } from "../sink/object-params.js";
 import { EnvoyClient, type Call, type ListedCall } from "../source/envoy-client.js";
 import { MediaFetcher } from "../source/media.js";
-import { StateDb, type RunCounts } from "../state/db.js";
+import { pidAlive, StateDb, type RunCounts } from "../state/db.js";
 import { refreshingOpener } from "./url-refresh.js";
+import type { LiveRun, RunObserver } from "./observer.js";
+import type { TransferResult } from "../sink/s3.js";
+import { inShard, type Shard } from "../shard.js";
 
 export interface RunOptions {
   since?: string | undefined;
@@ -28,6 +31,8 @@ export interface RunOptions {
   dryRun?: boolean;
   /** Also retry recordings that failed permanently in earlier runs. */
   retryFailed?: boolean;
+  /** Only the calls of this shard (a stable hash of the call id); others are skipped without a trace. */
+  shard?: Shard | undefined;
 }
 
 export type RunOutcome = "ok" | "failures" | "fatal" | "interrupted";
@@ -41,6 +46,8 @@ export interface RunSummary extends RunCounts {
   would_archive: number;
   /** Calls that failed permanently in an earlier run and were left alone (see --retry-failed). */
   previously_failed: number;
+  /** Calls listed that belong to other shards. */
+  other_shards: number;
   api_requests: number;
   rate_limited: number;
   retries: number;
@@ -55,8 +62,8 @@ export interface RunDeps {
   signal?: AbortSignal;
   now?: () => Date;
   policy?: RetryPolicy;
-  /** Progress callback for the CLI's live line (bytes received so far, counts). */
-  onProgress?: (s: Readonly<RunSummary>) => void;
+  /** Progress lines and metrics listen here. */
+  observer?: RunObserver;
 }
 
 const WATERMARK = "watermark";
@@ -65,15 +72,6 @@ const HEARTBEAT_MS = 5_000;
 const LOCK_STALE_MS = 60_000;
 /** Uploads under our prefix that no state DB tracks (a lost DB, another shard) are left this long before abort. */
 const UNTRACKED_UPLOAD_MAX_AGE_MS = 24 * 3600_000;
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /**
  * Abort multipart uploads left by runs that died: every upload this state DB still tracks (no other run can be
@@ -166,6 +164,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     bytes: 0,
     would_archive: 0,
     previously_failed: 0,
+    other_shards: 0,
     api_requests: 0,
     rate_limited: 0,
     retries: 0,
@@ -173,8 +172,8 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     outcome: "ok",
   };
 
-  /** Live counters for progress reporting (bytes received include re-downloads after a fault). */
-  const progress = { receivedBytes: 0 };
+  const observer = deps.observer ?? {};
+  const live: LiveRun = { summary, receivedBytes: 0, totalCalls: null, inflight: 0, startedAt: Date.now() };
 
   // Internal abort: a fatal error anywhere stops every worker; the caller's signal does the same for SIGTERM.
   const fatalAbort = new AbortController();
@@ -193,6 +192,9 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     userAgent: `envoy-archiver/${ARCHIVER_VERSION}`,
     signal,
     connections: config.concurrency + 2,
+    onResponse: (status) => observer.apiResponse?.(status),
+    onRetry: () => observer.retried?.("api"),
+    onRateLimit: () => observer.rateLimited?.(),
   });
   const media = new MediaFetcher({
     policy: { allowInsecure: config.allowInsecureUrls },
@@ -200,6 +202,11 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     connections: config.concurrency,
   });
   const sink = openSink(config, policy, logger, signal);
+  let s3Retries = 0;
+  sink.onRetry = () => {
+    s3Retries++;
+    observer.retried?.("s3");
+  };
   const readySet = new Set(config.envoy.readyStatuses);
 
   if (!dryRun) {
@@ -215,7 +222,11 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
       host,
     });
   }
-  logger.info({ run_id: runId, mode: summary.mode, window, dry_run: dryRun }, "run started");
+  logger.info(
+    { run_id: runId, mode: summary.mode, window, dry_run: dryRun, shard: opts.shard },
+    "run started",
+  );
+  observer.runStarted?.(live);
 
   const setFatal = (err: ArchiverError) => {
     if (!fatal) {
@@ -234,6 +245,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     const kind = c.kind === "permanent" ? "permanent" : "retryable";
     const message = redactText(c.message, [config.envoy.apiKey ?? "", config.envoy.token ?? ""]);
     summary.failed++;
+    observer.recordingFinished?.("failed", 0, 0);
     if (!dryRun) state.markStatus(callId, "failed", { kind, message });
     logger.error({ call_id: callId, key, code: c.code, kind }, `recording failed: ${message}`);
   };
@@ -246,6 +258,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
       const rec = await client.getRecording(id);
       if (rec === null) {
         summary.no_recording++;
+        observer.recordingFinished?.("no_recording", 0, 0);
         if (!dryRun) state.markStatus(id, "no_recording");
         logger.debug({ call_id: id }, "no recording");
         return;
@@ -253,6 +266,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
       const status = (rec.recording_status ?? "").toUpperCase();
       if (!rec.url || !readySet.has(status)) {
         summary.not_ready++;
+        observer.recordingFinished?.("not_ready", 0, 0);
         if (!dryRun)
           state.markStatus(id, "not_ready", {
             kind: "not_ready",
@@ -304,51 +318,78 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
       if (rec.recording_start_time) metadata["recording-start-time"] = rec.recording_start_time;
       if (rec.duration_seconds !== null && rec.duration_seconds !== undefined)
         metadata["duration-seconds"] = String(rec.duration_seconds);
-      const result = await sink.transfer({
-        key: objectKey,
-        contentType,
-        metadata,
-        objectParams,
-        open: opener.open,
-        expectedBytes: rec.file_size_bytes ?? null,
-        signal,
-        onBytes: (n) => {
-          progress.receivedBytes += n;
-        },
-        onUploadStarted: (uploadId) => state.trackUpload({ uploadId, key: objectKey, callId: id, runId }),
-        onUploadEnded: (uploadId) => state.untrackUpload(uploadId),
-      });
+      const expectedBytes = rec.file_size_bytes ?? null;
+      const t0 = performance.now();
+      live.inflight++;
+      observer.transferStarted?.();
+      let result: TransferResult | undefined;
+      let adopted = false;
+      try {
+        // S3 is the source of truth: an object already there with the same SHA-256 (an earlier run whose state
+        // was lost, another shard layout) is adopted, never overwritten.
+        const existing = await sink.head(objectKey);
+        if (existing?.sha256 && (expectedBytes === null || existing.size === expectedBytes)) {
+          const source = await sink.hashSource(opener.open, expectedBytes, objectKey);
+          live.receivedBytes += source.bytes;
+          if (source.sha256 === existing.sha256 && source.bytes === existing.size) {
+            result = { ...source, etag: existing.etag, versionId: existing.versionId, multipart: false };
+            adopted = true;
+            logger.info(
+              { call_id: id, key: objectKey },
+              "already in S3 with the same SHA-256: adopted, not uploaded",
+            );
+          }
+        }
+        result ??= await sink.transfer({
+          key: objectKey,
+          contentType,
+          metadata,
+          objectParams,
+          open: opener.open,
+          expectedBytes,
+          signal,
+          onBytes: (n) => {
+            live.receivedBytes += n;
+          },
+          onUploadStarted: (uploadId) => state.trackUpload({ uploadId, key: objectKey, callId: id, runId }),
+          onUploadEnded: (uploadId) => state.untrackUpload(uploadId),
+        });
+      } finally {
+        live.inflight--;
+        observer.transferEnded?.();
+      }
       const archivedAt = new Date().toISOString();
       const { url: _url, ...recordingWithoutUrl } = opener.current();
-      await sink.putJson(
-        sidecarKey(objectKey),
-        {
-          call: raw,
-          recording: recordingWithoutUrl,
-          archive: {
-            sha256: result.sha256,
-            bytes: result.bytes,
-            key: objectKey,
-            content_type: contentType,
-            etag: result.etag,
-            version_id: result.versionId,
-            archived_at: archivedAt,
-            archiver_version: ARCHIVER_VERSION,
-            run_id: runId,
-            object_lock: objectParams.ObjectLockMode
-              ? {
-                  mode: objectParams.ObjectLockMode,
-                  retain_until: objectParams.ObjectLockRetainUntilDate?.toISOString(),
-                }
-              : null,
-            legal_hold: objectParams.ObjectLockLegalHoldStatus === "ON",
-            storage_class: objectParams.StorageClass ?? "STANDARD",
-            sse: objectParams.ServerSideEncryption ?? null,
+      if (!adopted || (await sink.head(sidecarKey(objectKey))) === null)
+        await sink.putJson(
+          sidecarKey(objectKey),
+          {
+            call: raw,
+            recording: recordingWithoutUrl,
+            archive: {
+              sha256: result.sha256,
+              bytes: result.bytes,
+              key: objectKey,
+              content_type: contentType,
+              etag: result.etag,
+              version_id: result.versionId,
+              archived_at: archivedAt,
+              archiver_version: ARCHIVER_VERSION,
+              run_id: runId,
+              object_lock: objectParams.ObjectLockMode
+                ? {
+                    mode: objectParams.ObjectLockMode,
+                    retain_until: objectParams.ObjectLockRetainUntilDate?.toISOString(),
+                  }
+                : null,
+              legal_hold: objectParams.ObjectLockLegalHoldStatus === "ON",
+              storage_class: objectParams.StorageClass ?? "STANDARD",
+              sse: objectParams.ServerSideEncryption ?? null,
+            },
           },
-        },
-        objectParams,
-        { "call-id": id, sha256: result.sha256 },
-      );
+          objectParams,
+          { "call-id": id, sha256: result.sha256 },
+        );
       state.markArchived(id, {
         key: objectKey,
         contentType,
@@ -364,13 +405,18 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         storageClass: objectParams.StorageClass ?? null,
         sse: objectParams.ServerSideEncryption ?? null,
       });
-      summary.archived++;
-      summary.bytes += result.bytes;
+      const seconds = (performance.now() - t0) / 1000;
+      if (adopted) {
+        summary.already_archived++;
+        observer.recordingFinished?.("already_archived", 0, seconds);
+      } else {
+        summary.archived++;
+        summary.bytes += result.bytes;
+        observer.recordingFinished?.("archived", result.bytes, seconds);
+      }
       logger.debug({ call_id: id, key: objectKey, bytes: result.bytes, sha256: result.sha256 }, "archived");
     } catch (err) {
       fail(id, err, key);
-    } finally {
-      deps.onProgress?.(summary);
     }
   };
 
@@ -400,6 +446,10 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
       return null;
     }
     const call = listed.call;
+    if (!inShard(call.id, opts.shard)) {
+      summary.other_shards++;
+      return null;
+    }
     const { previous, duplicate } = dryRun
       ? { previous: state.getCall(call.id), duplicate: false }
       : state.recordListed(call.id, call.call_time ?? null, JSON.stringify(listed.raw), runId);
@@ -428,13 +478,14 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
       if (config.storage.lockMode || config.storage.legalHold) await sink.checkObjectLock();
       await sweepOrphanedUploads(state, sink, `${config.s3.prefix}recordings/`, logger);
     }
-    for await (const page of client.iterateCalls(window, config.envoy.pageSize)) {
+    for await (const page of client.iterateCalls(window, config.envoy.pageSize, (total) => {
+      live.totalCalls = total;
+    })) {
       for (const listed of page) {
         if (signal.aborted) break;
         const call = triage(listed);
         if (call) await schedule(call, listed.raw);
       }
-      deps.onProgress?.(summary);
       if (signal.aborted) break;
     }
     // Calls from earlier runs that are still waiting (not ready, failed retryably) but were not in this window.
@@ -463,7 +514,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   if (outcomeError) summary.error = outcomeError;
   summary.api_requests = client.stats.requests;
   summary.rate_limited = client.stats.rateLimited;
-  summary.retries = client.stats.retries;
+  summary.retries = client.stats.retries + s3Retries;
   summary.duration_ms = Math.round(performance.now() - t0);
 
   if (!dryRun) {
@@ -474,6 +525,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   }
   state.close();
   logger.info({ ...summary }, `run ${summary.outcome}`);
+  observer.runFinished?.(summary);
   return summary;
 }
 

@@ -15,6 +15,7 @@ import {
   CreateMultipartUploadCommand,
   GetObjectLockConfigurationCommand,
   HeadBucketCommand,
+  HeadObjectCommand,
   ListMultipartUploadsCommand,
   PutObjectCommand,
   S3Client,
@@ -167,6 +168,62 @@ export class S3Sink {
       throw new Error(`part size must be at least ${MIN_PART_SIZE} bytes`);
   }
 
+  /** Called on every retried S3 request or resumed transfer (metrics). */
+  onRetry: (() => void) | undefined;
+
+  /** An object's size, sha256 metadata, ETag and version; null when there is none. */
+  async head(
+    key: string,
+  ): Promise<{
+    size: number;
+    sha256: string | undefined;
+    etag: string | null;
+    versionId: string | null;
+  } | null> {
+    try {
+      const out = await this.s3(`head ${key}`, () =>
+        this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: key })),
+      );
+      return {
+        size: out.ContentLength ?? -1,
+        sha256: out.Metadata?.sha256,
+        etag: out.ETag ?? null,
+        versionId: out.VersionId ?? null,
+      };
+    } catch (err) {
+      const c = classify(err);
+      if (c.status === 404 || c.code === "NotFound" || c.code === "NoSuchKey") return null;
+      throw c;
+    }
+  }
+
+  /** Read a source to its end and hash it, uploading nothing (to compare with an object already stored). */
+  async hashSource(
+    open: TransferInput["open"],
+    expectedBytes: number | null,
+    key: string,
+  ): Promise<{ sha256: string; bytes: number }> {
+    return withRetry(
+      async () => {
+        const media = await open(0);
+        const h = createHash("sha256");
+        let bytes = 0;
+        for await (const chunk of media.body) {
+          h.update(chunk as Buffer);
+          bytes += (chunk as Buffer).length;
+        }
+        if (
+          (media.totalBytes !== null && bytes !== media.totalBytes) ||
+          (expectedBytes !== null && bytes !== expectedBytes)
+        )
+          throw sizeMismatch(key, `read ${bytes} bytes, expected ${expectedBytes ?? media.totalBytes}`);
+        return { sha256: h.digest("hex"), bytes };
+      },
+      this.policy,
+      { signal: this.signal, onRetry: () => this.onRetry?.() },
+    );
+  }
+
   /** Check the bucket exists and is reachable with these credentials; fatal otherwise. */
   async checkBucket(): Promise<void> {
     await this.s3(
@@ -242,6 +299,7 @@ export class S3Sink {
       await withRetry(() => t.attempt(), this.policy, {
         signal: input.signal ?? this.signal,
         onRetry: (err, attempt) => {
+          this.onRetry?.();
           this.logger.warn(
             { key: input.key, attempt, code: err.code },
             `transfer interrupted (${err.message}); resuming at byte ${t.checkpoint.offset}`,
@@ -385,8 +443,10 @@ export class S3Sink {
       this.policy,
       {
         signal: this.signal,
-        onRetry: (err, attempt) =>
-          this.logger.warn({ what, attempt, code: err.code, status: err.status }, `S3 ${what}: retrying`),
+        onRetry: (err, attempt) => {
+          this.onRetry?.();
+          this.logger.warn({ what, attempt, code: err.code, status: err.status }, `S3 ${what}: retrying`);
+        },
       },
     );
   }

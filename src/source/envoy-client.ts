@@ -60,6 +60,10 @@ export interface EnvoyClientOptions {
   signal?: AbortSignal | undefined;
   connections?: number;
   timeoutMs?: number;
+  /** Every HTTP status received, and every retry (metrics). */
+  onResponse?: ((status: number) => void) | undefined;
+  onRetry?: (() => void) | undefined;
+  onRateLimit?: (() => void) | undefined;
 }
 
 export interface ApiStats {
@@ -123,9 +127,14 @@ export class EnvoyClient {
   }
 
   /** Page through every call in the window, newest first. */
-  async *iterateCalls(window: Window, pageSize: number, status?: string): AsyncGenerator<ListedCall[]> {
+  async *iterateCalls(
+    window: Window,
+    pageSize: number,
+    onTotal?: (total: number | null) => void,
+  ): AsyncGenerator<ListedCall[]> {
     for (let page = 1; ; page++) {
-      const res = await this.listCalls({ page, pageSize, window, status });
+      const res = await this.listCalls({ page, pageSize, window });
+      if (page === 1) onTotal?.(res.totalCount);
       yield res.calls;
       if (!res.hasNext || res.calls.length === 0) return;
     }
@@ -173,6 +182,7 @@ export class EnvoyClient {
           signal,
         });
         this.stats.byStatus[res.statusCode] = (this.stats.byStatus[res.statusCode] ?? 0) + 1;
+        this.opts.onResponse?.(res.statusCode);
         gate.observe({ get: (n) => headerValue(res.headers[n]) });
         const text = await readText(res.body);
         if (res.statusCode >= 200 && res.statusCode < 300) {
@@ -195,6 +205,7 @@ export class EnvoyClient {
         signal,
         onRetry: (err, attempt) => {
           this.stats.retries++;
+          this.opts.onRetry?.();
           logger.warn(
             { what, attempt, code: err.code, status: err.status },
             `${what}: retrying after ${err.code}`,
@@ -202,6 +213,7 @@ export class EnvoyClient {
         },
         onRateLimit: (_err, delayMs) => {
           this.stats.rateLimited++;
+          this.opts.onRateLimit?.();
           gate.pause(delayMs);
           logger.warn({ what, delay_ms: delayMs }, "rate limited by Envoy: pausing all API requests");
         },

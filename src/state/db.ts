@@ -101,6 +101,16 @@ export interface ArchivedFields {
 
 const now = () => new Date().toISOString();
 
+/** Is a process on this host alive? (EPERM: alive, owned by another user.) */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 /** Who ran a command, for the audit trail: the OS user and host. */
 function actor(host: string): string {
   let user = process.env.USER ?? process.env.LOGNAME ?? "unknown";
@@ -336,6 +346,27 @@ export class StateDb {
       f.sse ?? null,
       callId,
     );
+  }
+
+  /** Record a call as archived from what S3 holds (reconcile), creating its row when the DB has none. */
+  adoptArchived(
+    callId: string,
+    callTime: string | null,
+    callJson: string,
+    f: ArchivedFields,
+  ): "adopted" | "unchanged" {
+    return this.db.transaction(() => {
+      const row = this.getCall(callId);
+      if (row?.status === "archived" && row.sha256 === f.sha256 && row.key === f.key)
+        return "unchanged" as const;
+      const t = now();
+      this.st(
+        `INSERT INTO calls (call_id, call_time, call_json, first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (call_id) DO NOTHING`,
+      ).run(callId, callTime, callJson, t, t);
+      this.markArchived(callId, f);
+      return "adopted" as const;
+    })();
   }
 
   markStatus(

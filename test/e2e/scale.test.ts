@@ -1,0 +1,201 @@
+/**
+ * Unattended and at scale: the scheduled worker with metrics, a 4-shard backfill as 4 processes, and rebuilding
+ * a lost state DB from S3 without re-uploading.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { rmSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { collect, startRig, summaryOf, type Rig } from "../helpers/env.js";
+
+const MiB = 1024 * 1024;
+
+async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  ms = 20_000,
+): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function metricValue(text: string, name: string): number {
+  const line = text.split("\n").find((l) => l.startsWith(name + " ") || l.startsWith(name + "{"));
+  return line ? Number(line.split(" ").pop()) : NaN;
+}
+
+describe("worker", () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await startRig({ calls: { count: 6, seed: 41, days: 2 } });
+  });
+  after(() => rig.close());
+
+  test("runs on schedule, skips an overlapping tick, serves /metrics and /healthz, stops on SIGTERM", async () => {
+    rig.sim.setFaults({ mediaSlowBytesPerSec: 100_000 }); // the first run outlasts a 1-second tick
+    const child = rig.spawn(["worker", "--cron", "* * * * * *", "--run-on-start", "--metrics-port", "0"], {
+      ARCHIVER_CONCURRENCY: "2",
+    });
+    const result = collect(child);
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const url = await waitFor("metrics address", () => /"metrics":"(http:[^"]+?)\/?"/.exec(stderr)?.[1]);
+    await waitFor("a skipped tick", () => (/tick skipped/.test(stderr) ? true : undefined));
+    rig.sim.setFaults({});
+    // Wait for two finished runs: the slow first one and a scheduled one after it.
+    const metrics = await waitFor("two runs", async () => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      return metricValue(text, 'envoy_archiver_runs_total{outcome="ok"}') >= 2 ? text : undefined;
+    });
+    const ready = rig.sim.calls.filter((c) => c.recording.ready && c.recording.hasRecording).length;
+    assert.equal(metricValue(metrics, 'envoy_archiver_recordings_total{outcome="archived"}'), ready);
+    assert.ok(metricValue(metrics, "envoy_archiver_ticks_skipped_total") >= 1);
+    assert.ok(metricValue(metrics, 'envoy_archiver_api_requests_total{status="200"}') > ready);
+    assert.ok(metricValue(metrics, "envoy_archiver_last_success_timestamp_seconds") > Date.now() / 1000 - 60);
+    assert.ok(metricValue(metrics, "envoy_archiver_transfer_seconds_count") === ready);
+    const health = (await (await fetch(`${url}/healthz`)).json()) as {
+      ok: boolean;
+      last_run: { outcome: string };
+    };
+    assert.equal(health.ok, true);
+    child.kill("SIGTERM");
+    const r = await result;
+    assert.equal(r.code, 143, stderr);
+    assert.deepEqual((await rig.listKeys()).filter((k) => !k.endsWith(".json")).length, ready);
+  });
+
+  test("a one-shot run writes the same metrics to a textfile", async () => {
+    const file = join(rig.dir, "archiver.prom");
+    const r = await rig.run([
+      "run",
+      "--json",
+      "--metrics-file",
+      file,
+      "--db",
+      join(rig.dir, "m.db"),
+      "--prefix",
+      "m",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const text = readFileSync(file, "utf8");
+    assert.equal(
+      metricValue(text, 'envoy_archiver_recordings_total{outcome="archived"}'),
+      summaryOf(r).archived,
+    );
+    assert.equal(metricValue(text, 'envoy_archiver_runs_total{outcome="ok"}'), 1);
+  });
+
+  test("without a TTY, progress is logged as records every ARCHIVER_PROGRESS_INTERVAL seconds; --quiet silences it", async () => {
+    rig.sim.setFaults({ mediaSlowBytesPerSec: 100_000 });
+    const r = await rig.run(["run", "--json", "--db", join(rig.dir, "p.db"), "--prefix", "p"], {
+      ARCHIVER_PROGRESS_INTERVAL: "1",
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const records = r.stderr.split("\n").filter((l) => l.includes('"msg":"progress"'));
+    assert.ok(records.length >= 1, r.stderr);
+    const p = JSON.parse(records[0]!) as { progress: Record<string, unknown> };
+    for (const k of [
+      "listed",
+      "done",
+      "total",
+      "archived",
+      "bytes",
+      "mb_per_s",
+      "eta_s",
+      "retries",
+      "rate_limited",
+    ])
+      assert.ok(k in p.progress, k);
+    assert.ok(!r.stderr.includes("\r"), "no TTY line when not a TTY");
+    const q = await rig.run(["run", "--quiet", "--db", join(rig.dir, "q.db"), "--prefix", "q"], {
+      ARCHIVER_PROGRESS_INTERVAL: "1",
+    });
+    assert.ok(!q.stderr.includes('"msg":"progress"'));
+    rig.sim.setFaults({});
+  });
+});
+
+describe("sharded backfill", () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await startRig({ calls: { count: 60, seed: 43, days: 10 } });
+  });
+  after(() => rig.close());
+
+  test("4 shards as 4 processes cover every call exactly once", async () => {
+    const since = rig.sim.calls.map((c) => c.call_time.slice(0, 10)).sort()[0]!;
+    const results = await Promise.all(
+      [0, 1, 2, 3].map((i) =>
+        rig.run(["run", "--json", "--since", since, "--db", join(rig.dir, `shard-${i}.db`)], {
+          ARCHIVER_SHARD_COUNT: "4",
+          JOB_COMPLETION_INDEX: String(i),
+        }),
+      ),
+    );
+    const summaries = results.map((r) => {
+      assert.equal(r.code, 0, r.stderr);
+      return summaryOf(r);
+    });
+    const archived = summaries.reduce((n, s) => n + (s.archived as number), 0);
+    assert.equal(archived, 60, "every call archived");
+    for (const s of summaries) {
+      assert.ok((s.archived as number) > 5, "work is spread");
+      assert.equal((s.archived as number) + (s.other_shards as number), 60);
+    }
+    const media = (await rig.listKeys()).filter((k) => !k.endsWith(".json"));
+    assert.equal(media.length, 60);
+    for (const c of rig.sim.calls)
+      assert.equal(rig.sim.stats.mediaRequestsByCall[c.id], 1, `${c.id} downloaded exactly once`);
+  });
+});
+
+describe("S3 is the source of truth", () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await startRig({
+      calls: { count: 15, seed: 47, days: 4, sizeBytes: { min: 100_000, max: 7 * MiB } },
+    });
+  });
+  after(() => rig.close());
+
+  test("after losing the state DB, reconcile then run uploads nothing", async () => {
+    let r = await rig.run(["run", "--json"], { ARCHIVER_PART_SIZE_MB: "5" });
+    assert.equal(r.code, 0, r.stderr);
+    rmSync(rig.dbPath);
+    rmSync(`${rig.dbPath}-wal`, { force: true });
+    rmSync(`${rig.dbPath}-shm`, { force: true });
+    r = await rig.run(["reconcile", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { objects: 15, adopted: 15, unchanged: 0, skipped: 0, errors: 0 });
+    const media = { ...rig.sim.stats.mediaRequestsByCall };
+    const puts = rig.sim.stats.mediaRequests;
+    r = await rig.run(["run", "--json"], { ARCHIVER_PART_SIZE_MB: "5" });
+    assert.equal(r.code, 0, r.stderr);
+    const s = summaryOf(r);
+    assert.equal(s.archived, 0);
+    assert.equal(s.already_archived, 15);
+    assert.equal(rig.sim.stats.mediaRequests, puts, "nothing downloaded");
+    assert.deepEqual(rig.sim.stats.mediaRequestsByCall, media);
+    r = await rig.run(["verify", "--deep", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(summaryOf(r).ok, 15);
+  });
+
+  test("without reconcile, a run on a fresh DB adopts objects whose SHA-256 matches instead of overwriting", async () => {
+    const keysBefore = await rig.listKeys();
+    const r = await rig.run(["run", "--json", "--db", join(rig.dir, "fresh.db")], {
+      ARCHIVER_PART_SIZE_MB: "5",
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const s = summaryOf(r);
+    assert.equal(s.archived, 0, "nothing re-uploaded");
+    assert.equal(s.already_archived, 15);
+    assert.match(r.stderr, /adopted, not uploaded/);
+    assert.deepEqual(await rig.listKeys(), keysBefore);
+  });
+});
