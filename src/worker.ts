@@ -44,26 +44,6 @@ export async function startWorker(
   let last: { outcome: string; finished_at: string; run_id?: string } | null = null;
   let ticks = 0;
 
-  const server =
-    opts.metricsPort === undefined
-      ? null
-      : await serveMetrics(
-          opts.metricsPort,
-          metrics.registry,
-          () => ({
-            ok: !signal.aborted,
-            running: running !== null,
-            ticks,
-            last_run: last,
-            next_run: nextRun(),
-          }),
-          opts.metricsHost,
-        );
-  const address = server?.address();
-  const metricsUrl = address && typeof address === "object" ? `http://127.0.0.1:${address.port}` : null;
-
-  let job: Cron | undefined;
-  const nextRun = () => job?.nextRun()?.toISOString() ?? null;
   const tick = () => {
     ticks++;
     if (running) {
@@ -87,13 +67,33 @@ export async function startWorker(
       });
   };
 
-  job = new Cron(opts.cron, { timezone: "UTC" }, tick);
+  const job = new Cron(opts.cron, { timezone: "UTC", paused: true }, tick);
+  const nextRun = () => job.nextRun()?.toISOString() ?? null;
+  const server =
+    opts.metricsPort === undefined
+      ? null
+      : await serveMetrics(
+          opts.metricsPort,
+          metrics.registry,
+          () => ({
+            ok: !signal.aborted,
+            running: running !== null,
+            ticks,
+            last_run: last,
+            next_run: nextRun(),
+          }),
+          opts.metricsHost,
+        );
+  const address = server?.address();
+  const metricsUrl = address && typeof address === "object" ? `http://127.0.0.1:${address.port}` : null;
+
+  job.resume();
   logger.info({ cron: opts.cron, next_run: nextRun(), metrics: metricsUrl }, "worker started");
   if (opts.runOnStart) tick();
 
   const done = new Promise<void>((resolve) => {
     const stop = async () => {
-      job?.stop();
+      job.stop();
       logger.info("worker stopping");
       await running;
       if (server) {

@@ -172,9 +172,7 @@ export class S3Sink {
   onRetry: (() => void) | undefined;
 
   /** An object's size, sha256 metadata, ETag and version; null when there is none. */
-  async head(
-    key: string,
-  ): Promise<{
+  async head(key: string): Promise<{
     size: number;
     sha256: string | undefined;
     etag: string | null;
