@@ -25,6 +25,10 @@ COPY --from=build /app/migrations ./migrations
 RUN mkdir -p /var/lib/envoy-archiver && chown node:node /var/lib/envoy-archiver
 USER node
 VOLUME ["/var/lib/envoy-archiver"]
-HEALTHCHECK --interval=30s --timeout=5s CMD ["node", "dist/src/cli.js", "--version"]
+EXPOSE 9464
+# The default command is the scheduled worker, whose /healthz this checks. One-shot `run` containers (cron,
+# Kubernetes CronJob) override the command; Kubernetes ignores HEALTHCHECK.
+HEALTHCHECK --interval=30s --timeout=5s \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.ARCHIVER_METRICS_PORT || 9464) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "dist/src/cli.js"]
-CMD ["run"]
+CMD ["worker", "--cron", "17 * * * *", "--run-on-start"]
