@@ -45,6 +45,16 @@ Configuration (flags override the environment, which overrides ./.env):
   ARCHIVER_API_RPS              client-side cap on Envoy API requests per second (default none)
   ARCHIVER_MAX_RETRIES          retries for transient errors per operation (default 6)
   ARCHIVER_ALLOW_INSECURE_URLS  allow http: and loopback/private media URLs - tests and demos only (default false)
+  ARCHIVER_PROGRESS_INTERVAL    seconds between progress log records when not on a terminal (default 30)
+  ARCHIVER_METRICS_PORT         /metrics and /healthz port of \`worker\` (default 9464)
+  ARCHIVER_SHARD_COUNT          shards, index from JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX
+  ARCHIVER_OBJECT_LOCK_MODE     GOVERNANCE|COMPLIANCE, with ARCHIVER_RETENTION_DAYS (from recording start)
+  ARCHIVER_RETENTION_DAYS       days to retain each object under Object Lock
+  ARCHIVER_LEGAL_HOLD           true: every object under legal hold
+  ARCHIVER_CHECKSUM_ALGORITHM   NONE|MD5|CRC32C|SHA256 per upload body (default MD5 with lock/hold)
+  ARCHIVER_SSE                  AES256|aws:kms (ARCHIVER_SSE_KMS_KEY_ID for the key)
+  ARCHIVER_STORAGE_CLASS        STANDARD|STANDARD_IA|INTELLIGENT_TIERING|GLACIER_IR|GLACIER|DEEP_ARCHIVE
+  ARCHIVER_TAGS                 object tags, k=v,k2=v2
   LOG_LEVEL                     fatal|error|warn|info|debug|trace|silent (default info)
 AWS settings come from the SDK's standard chain: AWS_REGION, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a
 profile/role, AWS_ENDPOINT_URL_S3 for MinIO or another S3-compatible endpoint.
@@ -52,7 +62,8 @@ profile/role, AWS_ENDPOINT_URL_S3 for MinIO or another S3-compatible endpoint.
 Exit codes:
   0  done, nothing failed          2  usage or configuration error
   1  fatal: API key rejected, bucket missing/denied, state DB unusable
-  3  done, but some recordings failed (logged, and kept in the state DB for the next run)
+  3  run: done, but some recordings failed (logged, kept in the state DB for the next run);
+     verify: something is missing or altered
   130/143  stopped by SIGINT/SIGTERM (in-flight transfers aborted, state saved)
 `;
 
