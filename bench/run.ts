@@ -1,0 +1,332 @@
+/**
+ * `npm run bench`: the archiver against rclone, same servers, same parallelism, alternating, several rounds.
+ * Reports medians of wall time, CPU seconds (user+sys) and peak RSS (GNU time -v), and the archiver/rclone
+ * ratios; appends the results to bench/RESULTS.md.
+ *
+ *   npm run bench -- [--rounds 3] [--only W1,W3] [--quick]
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { appendFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { createInterface } from "node:readline";
+
+const root = resolve(import.meta.dirname, "../..");
+const CLI = join(root, "dist/src/cli.js");
+const SERVERS = join(root, "dist/bench/servers.js");
+const RESULTS = join(root, "bench/RESULTS.md");
+const MiB = 1024 * 1024;
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: "string", default: "3" },
+    only: { type: "string" },
+    quick: { type: "boolean", default: false },
+    "no-write": { type: "boolean", default: false },
+  },
+});
+const rounds = Number(values.rounds);
+const scale = values.quick ? 0.25 : 1;
+
+interface Workload {
+  id: string;
+  title: string;
+  count: number;
+  size: number;
+  concurrency: number;
+  rps?: number;
+  rclone: boolean;
+}
+
+const workloads: Workload[] = [
+  { id: "W1", title: "40 × 8 MiB, concurrency 8", count: 40, size: 8 * MiB, concurrency: 8, rclone: true },
+  {
+    id: "W2",
+    title: "2,000 × 100 KB, concurrency 16",
+    count: 2000,
+    size: 100_000,
+    concurrency: 16,
+    rclone: true,
+  },
+  { id: "W3", title: "1 × 512 MiB, concurrency 1", count: 1, size: 512 * MiB, concurrency: 1, rclone: true },
+  {
+    id: "W4",
+    title: "500 small behind a 20 req/s API limit",
+    count: 500,
+    size: 20_000,
+    concurrency: 8,
+    rps: 20,
+    rclone: false,
+  },
+]
+  .filter((w) => !values.only || values.only.split(",").includes(w.id))
+  .map((w) => ({
+    ...w,
+    count: Math.max(1, Math.round(w.count * (w.id === "W3" ? 1 : scale))),
+    size: w.id === "W3" ? Math.round(w.size * scale) : w.size,
+  }));
+
+interface Measure {
+  wall: number;
+  cpu: number;
+  rssMiB: number;
+  json?: Record<string, unknown>;
+}
+
+function ensureTools(): void {
+  const missing = ["/usr/bin/time", "rclone"].filter((t) => {
+    try {
+      execFileSync("sh", ["-c", `command -v ${t}`], { stdio: "ignore" });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length === 0) return;
+  if (process.getuid?.() === 0) {
+    process.stderr.write(`installing ${missing.join(", ")} (Debian packages time, rclone)…\n`);
+    execFileSync(
+      "sh",
+      ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time rclone"],
+      {
+        stdio: "inherit",
+      },
+    );
+  } else {
+    throw new Error(`missing ${missing.join(", ")}: apt-get install time rclone`);
+  }
+}
+
+/** Run a command under GNU time -v; parse wall, user+sys and max RSS. */
+function timed(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<Measure & { stdout: string; stderr: string; code: number | null }> {
+  return new Promise((done, reject) => {
+    const child = spawn("/usr/bin/time", ["-v", cmd, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const num = (re: RegExp) => Number(re.exec(stderr)?.[1] ?? NaN);
+      const wallText = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)/.exec(stderr)?.[1] ?? "";
+      const wall = wallText.split(":").reduce((acc, part) => acc * 60 + Number(part), 0);
+      const cpu = num(/User time \(seconds\): ([\d.]+)/) + num(/System time \(seconds\): ([\d.]+)/);
+      const rssMiB = num(/Maximum resident set size \(kbytes\): (\d+)/) / 1024;
+      done({ wall, cpu, rssMiB, stdout, stderr, code });
+    });
+  });
+}
+
+async function startServers(
+  opts: object,
+): Promise<{ info: Record<string, string>; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [SERVERS, JSON.stringify(opts)], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const line = await new Promise<string>((done) =>
+    createInterface({ input: child.stdout! }).once("line", done),
+  );
+  return {
+    info: JSON.parse(line) as Record<string, string>,
+    stop: () =>
+      new Promise((done) => {
+        child.on("close", () => done());
+        child.stdin!.end();
+      }),
+  };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+interface Row {
+  workload: Workload;
+  archiver: Measure[];
+  rclone: Measure[];
+  variant?: string;
+  notes: string[];
+}
+
+async function benchWorkload(
+  w: Workload,
+  variant: { name: string; env: Record<string, string> } | null,
+): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), `bench-${w.id}-`));
+  const servers = await startServers({
+    calls: { count: w.count, seed: 99, days: 5, sizeBytes: w.size },
+    ...(w.rps ? { rateLimit: { rps: w.rps } } : {}),
+    dir: join(dir, "s3"),
+  });
+  const { info } = servers;
+  const row: Row = {
+    workload: w,
+    archiver: [],
+    rclone: [],
+    notes: [],
+    ...(variant ? { variant: variant.name } : {}),
+  };
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const env: NodeJS.ProcessEnv = {
+        PATH: process.env.PATH,
+        HOME: dir,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+        AWS_ENDPOINT_URL_S3: info.s3Endpoint,
+        AWS_REGION: "us-east-1",
+        AWS_ACCESS_KEY_ID: "S3RVER",
+        AWS_SECRET_ACCESS_KEY: "S3RVER",
+        ENVOY_API_URL: info.apiUrl,
+        ENVOY_API_KEY: info.apiKey,
+        ARCHIVER_S3_BUCKET: info.bucket,
+        ARCHIVER_S3_FORCE_PATH_STYLE: "true",
+        ARCHIVER_S3_PREFIX: `archiver-${r}`,
+        ARCHIVER_DB_PATH: join(dir, `state-${r}.db`),
+        ARCHIVER_CONCURRENCY: String(w.concurrency),
+        ARCHIVER_ALLOW_INSECURE_URLS: "true",
+        LOG_LEVEL: "warn",
+        ...(variant?.env ?? {}),
+      };
+      const a = await timed(process.execPath, [CLI, "run", "--json", "--quiet"], env);
+      const json = JSON.parse(a.stdout.trim().split("\n").pop() ?? "{}") as Record<string, unknown>;
+      if (a.code !== 0 || json.archived !== w.count)
+        throw new Error(
+          `${w.id}: archiver exited ${a.code}, archived ${String(json.archived)} of ${w.count}\n${a.stderr.slice(-2000)}`,
+        );
+      row.archiver.push({ wall: a.wall, cpu: a.cpu, rssMiB: a.rssMiB, json });
+      if (!w.rclone) continue;
+      const renv: NodeJS.ProcessEnv = {
+        PATH: process.env.PATH,
+        HOME: dir,
+        RCLONE_CONFIG_SRC_TYPE: "http",
+        RCLONE_CONFIG_SRC_URL: `${info.baseUrl}/files/`,
+        RCLONE_CONFIG_DST_TYPE: "s3",
+        RCLONE_CONFIG_DST_PROVIDER: "Other",
+        RCLONE_CONFIG_DST_ENDPOINT: info.s3Endpoint,
+        RCLONE_CONFIG_DST_ACCESS_KEY_ID: "S3RVER",
+        RCLONE_CONFIG_DST_SECRET_ACCESS_KEY: "S3RVER",
+        RCLONE_CONFIG_DST_REGION: "us-east-1",
+        RCLONE_CONFIG_DST_FORCE_PATH_STYLE: "true",
+      }; // no AWS_CA_BUNDLE: rclone refuses to start with it set
+      const b = await timed(
+        "rclone",
+        [
+          "copy",
+          "src:",
+          `dst:${info.bucket}/rclone-${r}`,
+          "--transfers",
+          String(w.concurrency),
+          "--checkers",
+          String(w.concurrency),
+          "--s3-no-check-bucket",
+          "--s3-upload-cutoff",
+          "16M",
+          "--s3-chunk-size",
+          "16M",
+          "--s3-upload-concurrency",
+          "2",
+          "--no-traverse",
+          "--stats",
+          "0",
+        ],
+        renv,
+      );
+      if (b.code !== 0) throw new Error(`${w.id}: rclone exited ${b.code}\n${b.stderr.slice(-2000)}`);
+      // s3rver stores each object as <key>._S3rver_object: count what rclone really stored.
+      const stored = execFileSync(
+        "find",
+        [join(info.s3Dir ?? "", info.bucket ?? "", `rclone-${r}`), "-name", "*._S3rver_object"],
+        {
+          encoding: "utf8",
+        },
+      )
+        .trim()
+        .split("\n")
+        .filter(Boolean).length;
+      if (stored !== w.count) throw new Error(`${w.id}: rclone stored ${stored} of ${w.count} objects`);
+      row.rclone.push({ wall: b.wall, cpu: b.cpu, rssMiB: b.rssMiB });
+    }
+  } finally {
+    await servers.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return row;
+}
+
+function fmtRow(row: Row): string[] {
+  const w = row.workload;
+  const am = {
+    wall: median(row.archiver.map((m) => m.wall)),
+    cpu: median(row.archiver.map((m) => m.cpu)),
+    rss: median(row.archiver.map((m) => m.rssMiB)),
+  };
+  const lines: string[] = [];
+  if (row.rclone.length > 0) {
+    const rm = {
+      wall: median(row.rclone.map((m) => m.wall)),
+      cpu: median(row.rclone.map((m) => m.cpu)),
+      rss: median(row.rclone.map((m) => m.rssMiB)),
+    };
+    const rssTarget = w.id === "W3" ? 160 : 150;
+    lines.push(
+      `| ${w.id} | ${w.title} | ${am.wall.toFixed(2)} s | ${rm.wall.toFixed(2)} s | **${(am.wall / rm.wall).toFixed(2)}×** | ${am.cpu.toFixed(2)} s | ${rm.cpu.toFixed(2)} s | **${(am.cpu / rm.cpu).toFixed(2)}×** | ${am.rss.toFixed(0)} MiB | ${rm.rss.toFixed(0)} MiB | ` +
+        [
+          w.id === "W3" ? null : `wall ≤1.0×: ${am.wall <= rm.wall ? "PASS" : "FAIL"}`,
+          `CPU ≤2×: ${am.cpu <= 2 * rm.cpu ? "PASS" : "FAIL"}`,
+          `RSS ≤${rssTarget} MiB: ${am.rss <= rssTarget ? "PASS" : "FAIL"}`,
+        ]
+          .filter(Boolean)
+          .join(", ") +
+        " |",
+    );
+  } else {
+    const api = median(row.archiver.map((m) => Number(m.json?.api_requests)));
+    const r429 = median(row.archiver.map((m) => Number(m.json?.rate_limited)));
+    const ideal = api / (w.rps ?? 1);
+    lines.push(
+      `| ${w.id}${row.variant ? ` (${row.variant})` : ""} | ${w.title} | ${am.wall.toFixed(2)} s | ideal ${ideal.toFixed(2)} s | **${(am.wall / ideal).toFixed(2)}×** | ${am.cpu.toFixed(2)} s | | | ${am.rss.toFixed(0)} MiB | | ${api} requests, ${r429} answered 429 (${((100 * r429) / api).toFixed(1)}%); ≤1.10× ideal: ${am.wall <= 1.1 * ideal ? "PASS" : "FAIL"}, ≤1% 429: ${r429 <= api / 100 ? "PASS" : "FAIL"} |`,
+    );
+  }
+  return lines;
+}
+
+ensureTools();
+if (!existsSync(CLI) || !existsSync(SERVERS)) throw new Error("build first: npm run build");
+const rows: Row[] = [];
+for (const w of workloads) {
+  type Variant = { name: string; env: Record<string, string> };
+  const variants: (Variant | null)[] = w.rps
+    ? [
+        { name: "no client cap", env: {} },
+        { name: `ARCHIVER_API_RPS=${w.rps}`, env: { ARCHIVER_API_RPS: String(w.rps) } },
+      ]
+    : [null];
+  for (const v of variants) {
+    process.stderr.write(`${w.id}${v ? ` (${v.name})` : ""}: ${w.title}, ${rounds} rounds…\n`);
+    rows.push(await benchWorkload(w, v));
+  }
+}
+const rcloneVersion = (() => {
+  try {
+    return execFileSync("rclone", ["version"], { encoding: "utf8" }).split("\n")[0];
+  } catch {
+    return "rclone: not found";
+  }
+})();
+const header = [
+  `## ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC${values.quick ? " (quick: counts ÷ 4, W3 ÷ 4)" : ""}`,
+  "",
+  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; node ${process.version}; ${rcloneVersion}; ${rounds} rounds, medians.`,
+  "",
+  "| workload | | archiver wall | rclone wall | ratio | archiver CPU | rclone CPU | ratio | archiver peak RSS | rclone peak RSS | targets |",
+  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+];
+const table = [...header, ...rows.flatMap(fmtRow), ""].join("\n");
+process.stdout.write(table + "\n");
+if (!values["no-write"]) appendFileSync(RESULTS, "\n" + table);
