@@ -8,17 +8,13 @@ import { ConfigError, loadConfig, requireRunSettings, secretsOf, type Config, ty
 import { ArchiverError } from "./errors.js";
 import { createLogger } from "./logger.js";
 import { ARCHIVER_VERSION } from "./paths.js";
-import { runArchive, type RunSummary } from "./pipeline/run.js";
+import type { RunSummary } from "./pipeline/run.js";
 import { backfillWindow, parseDay, type Window } from "./dates.js";
-import { writeManifest } from "./compliance/manifest.js";
-import { verifyArchive } from "./compliance/verify.js";
-import { formatStatus, readStatus } from "./status.js";
 import { resolveShard, type Shard } from "./shard.js";
 import { progressReporter } from "./progress.js";
-import { createMetrics, writeMetricsFile } from "./metrics.js";
 import { combineObservers } from "./pipeline/observer.js";
-import { startWorker } from "./worker.js";
-import { reconcile } from "./reconcile.js";
+// Each command imports what it needs when it runs (the AWS SDK, SQLite, prom-client, croner): `--help` stays
+// instant and a run does not carry modules it never uses.
 
 // The AWS SDK prints a multi-line deprecation notice on Node 20 at every start; cron would mail it hourly.
 // We say it once, in our own log (see run's "node" warning), instead.
@@ -290,6 +286,8 @@ Examples:
       const config = configFrom(flags);
       requireRunSettings(config);
       const { logger, progress, shard } = runContext(flags, config);
+      const { runArchive } = await import("./pipeline/run.js");
+      const { createMetrics, writeMetricsFile } = await import("./metrics.js");
       const metrics = flags.metricsFile ? createMetrics() : undefined;
       const stop = stopOnSignals();
       const summary = await runArchive(
@@ -347,6 +345,7 @@ Examples:
       };
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
+      const { startWorker } = await import("./worker.js");
       const worker = await startWorker(
         config,
         { cron: flags.cron, runOnStart: flags.runOnStart ?? false, metricsPort: port, run: { shard } },
@@ -377,6 +376,7 @@ Examples:
       if (!config.s3.bucket)
         throw new ConfigError("missing required settings: ARCHIVER_S3_BUCKET (or --bucket)");
       const { logger, shard } = runContext({ ...flags, quiet: true }, config);
+      const { reconcile } = await import("./reconcile.js");
       const res = await reconcile(config, { window, shard }, { logger });
       process.stdout.write(
         flags.json
@@ -420,6 +420,7 @@ Examples:
         pretty: process.stderr.isTTY === true,
         secrets: secretsOf(config),
       });
+      const { writeManifest } = await import("./compliance/manifest.js");
       const res = await writeManifest(
         config,
         { format: flags.format, out: flags.out, window, upload: flags.upload ?? false },
@@ -461,6 +462,7 @@ Examples:
         secrets: secretsOf(config),
       });
       const stop = stopOnSignals();
+      const { verifyArchive } = await import("./compliance/verify.js");
       const res = await verifyArchive(
         config,
         { window, deep: flags.deep ?? false },
@@ -484,10 +486,11 @@ Examples:
     .option("--db <path>", "state DB file (ARCHIVER_DB_PATH)")
     .option("--runs <n>", "how many recent runs to show", "10")
     .option("--env-file <path>", "read settings from this file instead of ./.env")
-    .action((flags: { json?: boolean; db?: string; runs: string; envFile?: string }) => {
+    .action(async (flags: { json?: boolean; db?: string; runs: string; envFile?: string }) => {
       const config = configFrom(flags);
       const runs = Number(flags.runs);
       if (!Number.isInteger(runs) || runs < 0) throw new ConfigError("--runs must be a whole number");
+      const { readStatus, formatStatus } = await import("./status.js");
       const report = readStatus(config.dbPath, runs);
       process.stdout.write(flags.json ? JSON.stringify(report) + "\n" : formatStatus(report));
     });

@@ -1,6 +1,6 @@
 /** pino JSON on stderr (pretty on a TTY) with every secret redacted, in messages, fields and errors alike. */
 import { pino, type Logger } from "pino";
-import pretty from "pino-pretty";
+import { createRequire } from "node:module";
 import { REDACT_PATHS, redactError, redactText } from "./redact.js";
 
 export function createLogger(opts: {
@@ -32,6 +32,10 @@ export function createLogger(opts: {
     },
   };
   const dest = opts.destination ?? 2;
-  if (opts.pretty) return pino(options, pretty({ destination: dest as number, sync: true }));
+  if (opts.pretty) {
+    // Loaded only for a terminal: cron and containers never pay for it.
+    const pretty = createRequire(import.meta.url)("pino-pretty") as typeof import("pino-pretty");
+    return pino(options, pretty({ destination: dest as number, sync: true }));
+  }
   return pino(options, typeof dest === "number" ? pino.destination({ fd: dest, sync: true }) : dest);
 }

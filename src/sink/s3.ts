@@ -26,6 +26,8 @@ import {
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import { createHash, type Hash } from "node:crypto";
+import { Readable } from "node:stream";
+import type { MiddlewareStack } from "@smithy/types";
 import type { Logger } from "pino";
 import { ArchiverError, classify, StopRequested } from "../errors.js";
 import { withRetry, type RetryPolicy } from "../retry.js";
@@ -116,12 +118,48 @@ export interface SinkSettings {
   checksum?: "NONE" | "MD5" | "CRC32C" | "SHA256";
 }
 
+/**
+ * A request body made of the chunks as they arrived, never concatenated (one copy of the bytes in memory, not
+ * two). Rebuilt for every attempt. With CRC32C/SHA-256 checksums the SDK computes them itself over a Buffer.
+ */
+function requestBody(alg: SinkSettings["checksum"], chunks: Buffer[], length: number): Buffer | Readable {
+  if (alg === "CRC32C" || alg === "SHA256") return Buffer.concat(chunks, length);
+  return Readable.from(chunks, { objectMode: false });
+}
+
+/**
+ * The payload hash the request is signed with (x-amz-content-sha256). Left to itself the SDK hashes every body
+ * with SHA-256 again; we already know a single PUT's SHA-256 (S3 then verifies the body against it), and parts
+ * are covered by the object's SHA-256 checked end to end, so they go UNSIGNED-PAYLOAD. Not with SDK-computed
+ * checksums, which choose their own signing mode.
+ */
+function presetPayloadHash<C extends { middlewareStack: { add: (...a: never[]) => void } }>(
+  command: C,
+  alg: SinkSettings["checksum"],
+  hash: string,
+): C {
+  if (alg === "CRC32C" || alg === "SHA256") return command;
+  (command.middlewareStack as unknown as MiddlewareStack<object, object>).add(
+    (next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers) request.headers["x-amz-content-sha256"] = hash;
+      return next(args);
+    },
+    { step: "build", name: "presetPayloadHash" },
+  );
+  return command;
+}
+
 /** Checksum parameters for one request body. MD5 is computed here; CRC32C/SHA-256 by the SDK. */
 function bodyChecksum(
   alg: SinkSettings["checksum"],
-  body: Buffer,
+  body: Buffer | readonly Buffer[],
 ): { ContentMD5?: string; ChecksumAlgorithm?: "CRC32C" | "SHA256" } {
-  if (alg === "MD5") return { ContentMD5: createHash("md5").update(body).digest("base64") };
+  if (alg === "MD5") {
+    const md5 = createHash("md5");
+    for (const c of Buffer.isBuffer(body) ? [body] : body) md5.update(c);
+    return { ContentMD5: md5.digest("base64") };
+  }
   if (alg === "CRC32C" || alg === "SHA256") return { ChecksumAlgorithm: alg };
   return {};
 }
@@ -308,19 +346,25 @@ export class S3Sink {
       if (!t.uploadId) {
         const sha256 = t.hash.digest("hex");
         const metadata = { ...input.metadata, sha256 };
-        const body = Buffer.concat(t.buffer, t.bufferLen);
+        const { buffer: chunks, bufferLen: length } = t;
+        const alg = this.settings.checksum;
+        const checksum = bodyChecksum(alg, chunks);
         const out = await this.s3(`put ${input.key}`, () =>
           this.client.send(
-            new PutObjectCommand({
-              Bucket: bucket,
-              Key: input.key,
-              Body: body,
-              ContentLength: body.length,
-              ContentType: input.contentType,
-              Metadata: metadata,
-              ...input.objectParams,
-              ...bodyChecksum(this.settings.checksum, body),
-            }),
+            presetPayloadHash(
+              new PutObjectCommand({
+                Bucket: bucket,
+                Key: input.key,
+                Body: requestBody(alg, chunks, length),
+                ContentLength: length,
+                ContentType: input.contentType,
+                Metadata: metadata,
+                ...input.objectParams,
+                ...checksum,
+              }),
+              alg,
+              sha256,
+            ),
           ),
         );
         return {
@@ -549,7 +593,10 @@ class Transfer {
 
   /** Hand the buffered bytes to S3 as the next part (in the background, at most queueSize at once). */
   flushPart(): void {
-    const body = Buffer.concat(this.buffer, this.bufferLen);
+    const chunks = this.buffer;
+    const length = this.bufferLen;
+    const alg = this.sink.settings.checksum;
+    const checksum = bodyChecksum(alg, chunks);
     const partNumber = this.nextPart++;
     const uploadId = this.uploadId!;
     const { bucket } = this.sink.settings;
@@ -559,15 +606,19 @@ class Transfer {
     const p = this.sink
       .s3(`upload part ${partNumber} of ${this.input.key}`, () =>
         this.sink.client.send(
-          new UploadPartCommand({
-            Bucket: bucket,
-            Key: this.input.key,
-            UploadId: uploadId,
-            PartNumber: partNumber,
-            Body: body,
-            ContentLength: body.length,
-            ...bodyChecksum(this.sink.settings.checksum, body),
-          }),
+          presetPayloadHash(
+            new UploadPartCommand({
+              Bucket: bucket,
+              Key: this.input.key,
+              UploadId: uploadId,
+              PartNumber: partNumber,
+              Body: requestBody(alg, chunks, length),
+              ContentLength: length,
+              ...checksum,
+            }),
+            alg,
+            "UNSIGNED-PAYLOAD",
+          ),
         ),
       )
       .then(
