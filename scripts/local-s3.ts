@@ -105,6 +105,20 @@ function multipartExtras(root: string, objectLock: "enabled" | "disabled" | unde
       ctx.status = 204;
       return;
     }
+    // Conditional writes (If-None-Match: *), as S3 has had them since 2024: refuse to overwrite an existing key.
+    if (
+      ctx.method === "PUT" &&
+      m[2] &&
+      ctx.headers["if-none-match"] === "*" &&
+      !("partNumber" in ctx.query) &&
+      existsSync(join(root, bucket, `${m[2]}._S3rver_object`))
+    ) {
+      ctx.status = 412;
+      ctx.type = "application/xml";
+      ctx.body =
+        "<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>";
+      return;
+    }
     if (ctx.method === "GET" && !m[2] && "object-lock" in ctx.query && objectLock) {
       ctx.type = "application/xml";
       if (objectLock === "enabled") {

@@ -13,7 +13,9 @@ export interface HeaderSource {
 export class RateGate {
   private pausedUntil = 0;
   private nextSlot = 0;
-  private readonly intervalMs: number;
+  private intervalMs: number;
+  /** The configured cap; the server's advertised limit can only tighten it. */
+  private readonly configuredIntervalMs: number;
   /** Number of 429 pauses and total ms paused, for the summary and metrics. */
   pauses = 0;
 
@@ -22,6 +24,7 @@ export class RateGate {
     private readonly now: () => number = Date.now,
   ) {
     this.intervalMs = rps && rps > 0 ? 1000 / rps : 0;
+    this.configuredIntervalMs = this.intervalMs;
   }
 
   /** Wait for this request's turn. Resolves early (without throwing) if the signal aborts. */
@@ -53,6 +56,12 @@ export class RateGate {
    * spending a request to be told 429. Reset is accepted as seconds-from-now or as a Unix timestamp.
    */
   observe(headers: HeaderSource): void {
+    // X-RateLimit-Limit: pace at that many requests per second. Envoy publishes no window; a per-second window
+    // makes this exact, and for a longer window (per minute, per hour) it is a cap that never binds while
+    // Remaining/Reset below still keep us inside the budget.
+    const limit = Number(headers.get("x-ratelimit-limit"));
+    if (Number.isFinite(limit) && limit > 0)
+      this.intervalMs = Math.max(this.configuredIntervalMs, 1000 / limit);
     const remaining = Number(headers.get("x-ratelimit-remaining"));
     const reset = Number(headers.get("x-ratelimit-reset"));
     if (!Number.isFinite(remaining) || !Number.isFinite(reset) || remaining > 0) return;

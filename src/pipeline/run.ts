@@ -327,7 +327,9 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
       try {
         // S3 is the source of truth: an object already there with the same SHA-256 (an earlier run whose state
         // was lost, another shard layout) is adopted, never overwritten.
-        const existing = await sink.head(objectKey);
+        // Recordings that fit one PUT are checked by the PUT itself (If-None-Match), without this extra request.
+        const singlePut = expectedBytes !== null && expectedBytes < sink.settings.partSize;
+        const existing = singlePut ? null : await sink.head(objectKey);
         if (existing?.sha256 && (expectedBytes === null || existing.size === expectedBytes)) {
           const source = await sink.hashSource(opener.open, expectedBytes, objectKey);
           live.receivedBytes += source.bytes;
@@ -354,6 +356,13 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
           onUploadStarted: (uploadId) => state.trackUpload({ uploadId, key: objectKey, callId: id, runId }),
           onUploadEnded: (uploadId) => state.untrackUpload(uploadId),
         });
+        if (result.adopted) {
+          adopted = true;
+          logger.info(
+            { call_id: id, key: objectKey },
+            "already in S3 with the same SHA-256: adopted, not uploaded",
+          );
+        }
       } finally {
         live.inflight--;
         observer.transferEnded?.();

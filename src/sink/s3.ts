@@ -192,6 +192,8 @@ export interface TransferResult {
   etag: string | null;
   versionId: string | null;
   multipart: boolean;
+  /** The key already held these exact bytes: nothing was written. */
+  adopted?: boolean;
 }
 
 export class S3Sink {
@@ -349,24 +351,49 @@ export class S3Sink {
         const { buffer: chunks, bufferLen: length } = t;
         const alg = this.settings.checksum;
         const checksum = bodyChecksum(alg, chunks);
-        const out = await this.s3(`put ${input.key}`, () =>
-          this.client.send(
-            presetPayloadHash(
-              new PutObjectCommand({
-                Bucket: bucket,
-                Key: input.key,
-                Body: requestBody(alg, chunks, length),
-                ContentLength: length,
-                ContentType: input.contentType,
-                Metadata: metadata,
-                ...input.objectParams,
-                ...checksum,
-              }),
-              alg,
-              sha256,
+        const put = (ifNoneMatch: boolean) =>
+          this.s3(`put ${input.key}`, () =>
+            this.client.send(
+              presetPayloadHash(
+                new PutObjectCommand({
+                  Bucket: bucket,
+                  Key: input.key,
+                  Body: requestBody(alg, chunks, length),
+                  ContentLength: length,
+                  ContentType: input.contentType,
+                  Metadata: metadata,
+                  ...(ifNoneMatch ? { IfNoneMatch: "*" } : {}),
+                  ...input.objectParams,
+                  ...checksum,
+                }),
+                alg,
+                sha256,
+              ),
             ),
-          ),
-        );
+          );
+        let out;
+        try {
+          // Never overwrite what is there: a conditional PUT costs nothing when the key is free (the usual case).
+          out = await put(true);
+        } catch (err) {
+          if (classify(err).status !== 412) throw err;
+          const existing = await this.head(input.key);
+          if (existing?.sha256 === sha256 && existing.size === length)
+            return {
+              bytes: length,
+              sha256,
+              etag: existing.etag,
+              versionId: existing.versionId,
+              multipart: false,
+              adopted: true,
+            };
+          // Different bytes under our key (an interrupted foreign copy, a tampered object): ours are verified.
+          this.logger.warn(
+            { key: input.key },
+            "replacing an object whose content differs from the recording",
+          );
+          out = await put(false);
+        }
         return {
           bytes: t.offset,
           sha256,

@@ -119,6 +119,15 @@ test("RateGate: one 429 pauses everyone; an exhausted budget waits for the reset
   assert.ok(Date.now() - t2 < 20, "budget left: no wait");
 });
 
+test("RateGate paces itself at an advertised X-RateLimit-Limit", async () => {
+  const gate = new RateGate(undefined);
+  gate.observe({ get: (n) => ({ "x-ratelimit-limit": "50", "x-ratelimit-remaining": "40", "x-ratelimit-reset": "1" })[n] });
+  const t0 = Date.now();
+  for (let i = 0; i < 11; i++) await gate.wait();
+  const ms = Date.now() - t0;
+  assert.ok(ms >= 180 && ms < 600, `11 requests at 50/s took ${ms} ms`);
+});
+
 test("RateGate with a real clock: 20 requests at 100/s take about 190 ms", async () => {
   const gate = new RateGate(100);
   const t0 = Date.now();
