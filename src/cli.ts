@@ -134,28 +134,18 @@ function windowFlags(flags: { since?: string; until?: string }): Partial<Window>
 
 function printSummary(s: RunSummary, json: boolean): void {
   if (json) {
-    const {
-      run_id,
-      listed,
-      archived,
-      already_archived,
-      not_ready,
-      no_recording,
-      failed,
-      bytes,
-      duration_ms,
-    } = s;
+    // The documented fields first, in their documented order; then the extras.
     process.stdout.write(
       JSON.stringify({
-        run_id,
-        listed,
-        archived,
-        already_archived,
-        not_ready,
-        no_recording,
-        failed,
-        bytes,
-        duration_ms,
+        run_id: s.run_id,
+        listed: s.listed,
+        archived: s.archived,
+        already_archived: s.already_archived,
+        not_ready: s.not_ready,
+        no_recording: s.no_recording,
+        failed: s.failed,
+        bytes: s.bytes,
+        duration_ms: s.duration_ms,
         outcome: s.outcome,
         mode: s.mode,
         window: s.window,

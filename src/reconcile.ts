@@ -3,16 +3,15 @@
  * holds — each recording's key, size, sha256 metadata and sidecar — so a lost state volume or a new shard count
  * never causes a re-upload.
  */
-import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
-import pLimit from "p-limit";
 import type { Logger } from "pino";
-import { configFingerprint, type Config } from "./config.js";
+import type { Config } from "./config.js";
+import { NO_COUNTS, startCommandRun } from "./audit.js";
+import { BoundedQueue } from "./concurrency.js";
 import { inWindow, type Window } from "./dates.js";
 import { ArchiverError, classify } from "./errors.js";
 import { isValidCallId, sidecarKey } from "./keys.js";
-import { ARCHIVER_VERSION } from "./paths.js";
 import { DEFAULT_RETRY_POLICY } from "./retry.js";
 import { inShard, type Shard } from "./shard.js";
 import { openSink, type S3Sink } from "./sink/s3.js";
@@ -65,30 +64,11 @@ export async function reconcile(
 ): Promise<ReconcileResult> {
   const { logger } = deps;
   const state = StateDb.open(config.dbPath);
-  const runId = `reconcile-${new Date()
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
-  state.startRun({
-    id: runId,
-    command: "reconcile",
-    mode: opts.window?.startDate || opts.window?.endDate ? "window" : "all",
-    windowStart: opts.window?.startDate ?? null,
-    windowEnd: opts.window?.endDate ?? null,
-    dryRun: false,
-    version: ARCHIVER_VERSION,
-    configFingerprint: configFingerprint(config),
-    host: hostname(),
-  });
+  const runId = startCommandRun(state, config, "reconcile", opts.window);
   // Reconcile writes call state: it must not race a run on the same DB.
   const holder = state.acquireLock(runId, hostname(), 60_000, pidAlive);
   if (holder) {
-    state.finishRun(
-      runId,
-      { listed: 0, archived: 0, already_archived: 0, not_ready: 0, no_recording: 0, failed: 0, bytes: 0 },
-      "fatal",
-      "locked",
-    );
+    state.finishRun(runId, NO_COUNTS, "fatal", "locked");
     state.close();
     throw new ArchiverError(
       "fatal",
@@ -143,8 +123,7 @@ export async function reconcile(
     result[outcome]++;
   };
 
-  const limit = pLimit(config.concurrency * 2);
-  const inflight = new Set<Promise<void>>();
+  const queue = new BoundedQueue(config.concurrency * 2);
   let outcome = "ok";
   try {
     for await (const key of listKeys(sink, `${config.s3.prefix}recordings/`)) {
@@ -158,7 +137,7 @@ export async function reconcile(
       )
         continue;
       result.objects++;
-      const p: Promise<void> = limit(async () => {
+      await queue.add(async () => {
         try {
           await adopt(key, callId);
         } catch (err) {
@@ -167,16 +146,14 @@ export async function reconcile(
           result.errors++;
           logger.error({ key, call_id: callId, code: c.code }, `could not reconcile ${key}: ${c.message}`);
         }
-      }).finally(() => inflight.delete(p));
-      inflight.add(p);
-      if (inflight.size >= config.concurrency * 8) await Promise.race(inflight);
+      });
     }
-    await Promise.all(inflight);
+    await queue.drain();
     outcome = result.errors > 0 ? "errors" : "ok";
     return result;
   } catch (err) {
     outcome = "fatal";
-    await Promise.allSettled(inflight);
+    await queue.settle();
     throw err;
   } finally {
     sink.client.destroy();

@@ -3,17 +3,17 @@
  * never need a million rows in memory), as CSV or JSON Lines, to a file or stdout, optionally uploaded to S3
  * under {prefix}manifests/ with its own SHA-256.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
 import type { Writable } from "node:stream";
 import type { Logger } from "pino";
-import { configFingerprint, type Config } from "../config.js";
+import type { Config } from "../config.js";
+import { NO_COUNTS, startCommandRun } from "../audit.js";
 import type { Window } from "../dates.js";
 import { manifestKey } from "../keys.js";
-import { ARCHIVER_VERSION } from "../paths.js";
 import { DEFAULT_RETRY_POLICY } from "../retry.js";
 import { openSink } from "../sink/s3.js";
 import { StateDb, type CallRow } from "../state/db.js";
@@ -97,31 +97,10 @@ export async function writeManifest(
   deps: { logger: Logger; stdout?: Writable },
 ): Promise<ManifestResult> {
   const state = StateDb.open(config.dbPath);
-  const runId = `manifest-${new Date()
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
-  state.startRun({
-    id: runId,
-    command: "manifest",
-    mode: opts.window?.startDate || opts.window?.endDate ? "window" : "all",
-    windowStart: opts.window?.startDate ?? null,
-    windowEnd: opts.window?.endDate ?? null,
-    dryRun: false,
-    version: ARCHIVER_VERSION,
-    configFingerprint: configFingerprint(config),
-    host: hostname(),
-  });
+  const runId = startCommandRun(state, config, "manifest", opts.window);
   let tmp: string | undefined;
-  const counts = {
-    listed: 0,
-    archived: 0,
-    already_archived: 0,
-    not_ready: 0,
-    no_recording: 0,
-    failed: 0,
-    bytes: 0,
-  };
+  const counts = { ...NO_COUNTS };
+
   try {
     let path = opts.out ?? null;
     if (!path && opts.upload) {

@@ -3,16 +3,15 @@
  * archived recording: the object exists, its size equals the recorded size, its sha256 metadata equals the
  * recorded SHA-256; with `deep`, every byte is read back and hashed.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { hostname } from "node:os";
+import { createHash } from "node:crypto";
 import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
-import pLimit from "p-limit";
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
-import { configFingerprint, type Config } from "../config.js";
+import type { Config } from "../config.js";
+import { startCommandRun } from "../audit.js";
+import { BoundedQueue } from "../concurrency.js";
 import type { Window } from "../dates.js";
 import { classify } from "../errors.js";
-import { ARCHIVER_VERSION } from "../paths.js";
 import { DEFAULT_RETRY_POLICY } from "../retry.js";
 import { openSink } from "../sink/s3.js";
 import { StateDb, type CallRow } from "../state/db.js";
@@ -33,21 +32,7 @@ export async function verifyArchive(
 ): Promise<VerifyResult> {
   const { logger } = deps;
   const state = StateDb.open(config.dbPath);
-  const runId = `verify-${new Date()
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
-  state.startRun({
-    id: runId,
-    command: opts.deep ? "verify-deep" : "verify",
-    mode: opts.window?.startDate || opts.window?.endDate ? "window" : "all",
-    windowStart: opts.window?.startDate ?? null,
-    windowEnd: opts.window?.endDate ?? null,
-    dryRun: false,
-    version: ARCHIVER_VERSION,
-    configFingerprint: configFingerprint(config),
-    host: hostname(),
-  });
+  const runId = startCommandRun(state, config, opts.deep ? "verify-deep" : "verify", opts.window);
   const sink = openSink(config, DEFAULT_RETRY_POLICY, logger, deps.signal);
   const bucket = sink.settings.bucket;
   const result: VerifyResult = { checked: 0, ok: 0, missing: 0, mismatched: 0, errors: 0 };
@@ -101,22 +86,19 @@ export async function verifyArchive(
     }
   };
 
-  const limit = pLimit(config.concurrency);
-  const inflight = new Set<Promise<void>>();
+  const queue = new BoundedQueue(config.concurrency);
   let outcome = "ok";
   try {
     for (const r of archivedRows(state, opts.window)) {
       if (deps.signal?.aborted) break;
-      const p: Promise<void> = limit(() => check(r)).finally(() => inflight.delete(p));
-      inflight.add(p);
-      if (inflight.size >= config.concurrency * 4) await Promise.race(inflight);
+      await queue.add(() => check(r));
     }
-    await Promise.all(inflight);
+    await queue.drain();
     outcome = result.missing + result.mismatched > 0 ? "failures" : result.errors > 0 ? "errors" : "ok";
     return result;
   } catch (err) {
     outcome = "fatal";
-    await Promise.allSettled(inflight);
+    await queue.settle();
     throw err;
   } finally {
     sink.client.destroy();

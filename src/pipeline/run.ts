@@ -3,11 +3,11 @@
  * metadata → download → S3 → sidecar → state, with bounded concurrency. State is written after the bytes are
  * stored and counted, never before, so a kill at any instant costs at most a re-transfer, never a recording.
  */
-import pLimit from "p-limit";
 import { hostname } from "node:os";
-import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import { configFingerprint, type Config } from "../config.js";
+import type { Config } from "../config.js";
+import { newRunId, startCommandRun } from "../audit.js";
+import { BoundedQueue } from "../concurrency.js";
 import { backfillWindow, incrementalWindow, type Window } from "../dates.js";
 import { ArchiverError, classify, StopRequested } from "../errors.js";
 import { isValidCallId, recordingKey, sidecarKey } from "../keys.js";
@@ -112,13 +112,6 @@ async function sweepOrphanedUploads(
   return aborted;
 }
 
-function newRunId(d: Date): string {
-  return `${d
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
-}
-
 /** Content types are `type/subtype[; params]`; anything else is malformed metadata. */
 const CONTENT_TYPE_RE = /^[a-z0-9][\w.+-]*\/[\w.+-]+(\s*;.*)?$/i;
 
@@ -131,7 +124,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   const dryRun = opts.dryRun ?? false;
 
   const state = StateDb.open(config.dbPath);
-  const runId = newRunId(started);
+  const runId = newRunId("run", started);
   const host = hostname();
   if (!dryRun) {
     const holder = state.acquireLock(runId, host, LOCK_STALE_MS, pidAlive);
@@ -210,17 +203,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   const readySet = new Set(config.envoy.readyStatuses);
 
   if (!dryRun) {
-    state.startRun({
-      id: runId,
-      command: "run",
-      mode: summary.mode,
-      windowStart: window.startDate ?? null,
-      windowEnd: window.endDate,
-      dryRun,
-      version: ARCHIVER_VERSION,
-      configFingerprint: configFingerprint(config),
-      host,
-    });
+    startCommandRun(state, config, "run", window, { id: runId, mode: summary.mode, dryRun });
   }
   logger.info(
     { run_id: runId, mode: summary.mode, window, dry_run: dryRun, shard: opts.shard },
@@ -430,15 +413,9 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   };
 
   // Bounded concurrency, and bounded look-ahead: listing never runs more than a few pages ahead of the workers.
-  const limit = pLimit(config.concurrency);
-  const inflight = new Set<Promise<void>>();
-  const schedule = async (call: Call, raw: unknown) => {
-    const p: Promise<void> = limit(() =>
-      signal.aborted ? Promise.resolve() : processCall(call, raw),
-    ).finally(() => inflight.delete(p));
-    inflight.add(p);
-    while (inflight.size >= config.concurrency * 4) await Promise.race(inflight);
-  };
+  const queue = new BoundedQueue(config.concurrency);
+  const schedule = (call: Call, raw: unknown) =>
+    queue.add(() => (signal.aborted ? Promise.resolve() : processCall(call, raw)));
 
   /** Decide what to do with one listed call. Returns the call to process, or null when there is nothing to do. */
   const triage = (listed: ListedCall): Call | null => {
@@ -506,9 +483,9 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         await schedule({ ...(raw as Call), id: row.call_id }, raw);
       }
     }
-    await Promise.all(inflight);
+    await queue.drain();
   } catch (err) {
-    await Promise.allSettled(inflight);
+    await queue.settle();
     if (!(err instanceof StopRequested) && !signal.aborted) setFatal(classify(err));
     else if (err instanceof ArchiverError && err.kind === "fatal") setFatal(err);
   } finally {
