@@ -6,7 +6,7 @@
 import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
-import { newRunId, startCommandRun } from "../audit.js";
+import { newRunId, NO_COUNTS, startCommandRun } from "../audit.js";
 import { BoundedQueue } from "../concurrency.js";
 import { backfillWindow, incrementalWindow, type Window } from "../dates.js";
 import { ArchiverError, classify, StopRequested } from "../errors.js";
@@ -148,13 +148,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     mode: backfill ? "backfill" : "incremental",
     window,
     dry_run: dryRun,
-    listed: 0,
-    archived: 0,
-    already_archived: 0,
-    not_ready: 0,
-    no_recording: 0,
-    failed: 0,
-    bytes: 0,
+    ...NO_COUNTS,
     would_archive: 0,
     previously_failed: 0,
     other_shards: 0,

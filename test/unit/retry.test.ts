@@ -121,7 +121,9 @@ test("RateGate: one 429 pauses everyone; an exhausted budget waits for the reset
 
 test("RateGate paces itself at an advertised X-RateLimit-Limit", async () => {
   const gate = new RateGate(undefined);
-  gate.observe({ get: (n) => ({ "x-ratelimit-limit": "50", "x-ratelimit-remaining": "40", "x-ratelimit-reset": "1" })[n] });
+  gate.observe({
+    get: (n) => ({ "x-ratelimit-limit": "50", "x-ratelimit-remaining": "40", "x-ratelimit-reset": "1" })[n],
+  });
   const t0 = Date.now();
   for (let i = 0; i < 11; i++) await gate.wait();
   const ms = Date.now() - t0;
