@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { configFingerprint, type Config } from "./config.js";
 import type { Window } from "./dates.js";
-import { ARCHIVER_VERSION } from "./paths.js";
+import { PACKAGE_VERSION } from "./paths.js";
 import type { RunCounts, StateDb } from "./state/db.js";
 
 export const NO_COUNTS: RunCounts = {
@@ -41,7 +41,7 @@ export function startCommandRun(
     windowStart: window?.startDate ?? null,
     windowEnd: window?.endDate ?? null,
     dryRun: opts.dryRun ?? false,
-    version: ARCHIVER_VERSION,
+    version: PACKAGE_VERSION,
     configFingerprint: configFingerprint(config),
     host: hostname(),
   });

@@ -7,7 +7,7 @@ import { Command, CommanderError, Option } from "commander";
 import { ConfigError, loadConfig, requireRunSettings, secretsOf, type Config, type Env } from "./config.js";
 import { ArchiverError } from "./errors.js";
 import { createLogger } from "./logger.js";
-import { ARCHIVER_VERSION } from "./paths.js";
+import { PACKAGE_VERSION } from "./paths.js";
 import type { RunSummary } from "./pipeline/run.js";
 import { backfillWindow, parseDay, type Window } from "./dates.js";
 import { resolveShard, type Shard } from "./shard.js";
@@ -218,7 +218,7 @@ export function buildProgram(): Command {
   program
     .name("envoy-archiver")
     .description("Archive Envoy call recordings into S3, byte for byte, resumably.")
-    .version(ARCHIVER_VERSION)
+    .version(PACKAGE_VERSION)
     .showHelpAfterError("(run with --help for usage)")
     .addHelpText("after", ENV_HELP);
 

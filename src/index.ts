@@ -10,7 +10,7 @@ export { MediaFetcher } from "./source/media.js";
 export { S3Sink, createS3Client } from "./sink/s3.js";
 export { recordingKey, sidecarKey, extensionFor, isValidCallId } from "./keys.js";
 export { createLogger } from "./logger.js";
-export { ARCHIVER_VERSION } from "./paths.js";
+export { PACKAGE_VERSION } from "./paths.js";
 export { writeManifest, type ManifestOptions, type ManifestResult } from "./compliance/manifest.js";
 export { verifyArchive, type VerifyResult } from "./compliance/verify.js";
 export { reconcile, type ReconcileResult } from "./reconcile.js";

@@ -15,6 +15,6 @@ export function packageRoot(): string {
   throw new Error("cannot find the envoy-archiver package root (package.json beside migrations/)");
 }
 
-export const ARCHIVER_VERSION: string = (
+export const PACKAGE_VERSION: string = (
   JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string }
 ).version;

@@ -160,13 +160,11 @@ export async function reconcile(
     state.finishRun(
       runId,
       {
+        ...NO_COUNTS,
         listed: result.objects,
         archived: result.adopted,
         already_archived: result.unchanged,
-        not_ready: 0,
-        no_recording: 0,
         failed: result.skipped + result.errors,
-        bytes: 0,
       },
       outcome,
       null,

@@ -8,7 +8,7 @@ import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
-import { startCommandRun } from "../audit.js";
+import { NO_COUNTS, startCommandRun } from "../audit.js";
 import { BoundedQueue } from "../concurrency.js";
 import type { Window } from "../dates.js";
 import { classify } from "../errors.js";
@@ -105,13 +105,10 @@ export async function verifyArchive(
     state.finishRun(
       runId,
       {
+        ...NO_COUNTS,
         listed: result.checked,
         archived: result.ok,
-        already_archived: 0,
-        not_ready: 0,
-        no_recording: 0,
         failed: result.missing + result.mismatched,
-        bytes: 0,
       },
       outcome,
       null,

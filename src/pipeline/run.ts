@@ -11,7 +11,7 @@ import { BoundedQueue } from "../concurrency.js";
 import { backfillWindow, incrementalWindow, type Window } from "../dates.js";
 import { ArchiverError, classify, StopRequested } from "../errors.js";
 import { isValidCallId, recordingKey, sidecarKey } from "../keys.js";
-import { ARCHIVER_VERSION } from "../paths.js";
+import { PACKAGE_VERSION } from "../paths.js";
 import { RateGate } from "../rate-limit.js";
 import { redactText } from "../redact.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../retry.js";
@@ -176,7 +176,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     gate,
     policy,
     logger,
-    userAgent: `envoy-archiver/${ARCHIVER_VERSION}`,
+    userAgent: `envoy-archiver/${PACKAGE_VERSION}`,
     signal,
     connections: config.concurrency + 2,
     onResponse: (status) => observer.apiResponse?.(status),
@@ -185,7 +185,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   });
   const media = new MediaFetcher({
     policy: { allowInsecure: config.allowInsecureUrls },
-    userAgent: `envoy-archiver/${ARCHIVER_VERSION}`,
+    userAgent: `envoy-archiver/${PACKAGE_VERSION}`,
     connections: config.concurrency,
   });
   const sink = openSink(config, policy, logger, signal);
@@ -360,7 +360,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
               etag: result.etag,
               version_id: result.versionId,
               archived_at: archivedAt,
-              archiver_version: ARCHIVER_VERSION,
+              archiver_version: PACKAGE_VERSION,
               run_id: runId,
               object_lock: objectParams.ObjectLockMode
                 ? {
