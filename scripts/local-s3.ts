@@ -42,8 +42,9 @@ export async function startLocalS3(opts: {
     directory,
     configureBuckets: opts.buckets.map((name) => ({ name })),
   });
-  // s3rver 3.7 answers 501/405 to ListMultipartUploads and AbortMultipartUpload; real S3 and MinIO have both,
-  // and the archiver's orphan sweep uses both. Serve them from s3rver's own upload directory.
+  // s3rver 3.7 answers 501/405 to ListMultipartUploads, AbortMultipartUpload and ListParts, and accepts parts for
+  // uploads that do not exist; real S3 and MinIO do all of it right, and the archiver's orphan sweep and upload
+  // resume rely on it. Serve them from s3rver's own upload directory.
   const middleware = (server as unknown as { middleware: Middleware[] }).middleware;
   middleware.unshift(multipartExtras(directory, opts.objectLock));
   if (opts.onRequest) {
@@ -86,24 +87,54 @@ type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
 
 const xml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
+/** ListParts from s3rver's upload directory (one file per part, with its MD5 beside it). */
+function listParts(ctx: KoaContext, bucket: string, key: string, uploadId: string, dir: string): void {
+  const parts = readdirSync(dir)
+    .filter((f) => /^\d+$/.test(f) && existsSync(join(dir, `${f}.md5`)))
+    .map(Number)
+    .sort((a, b) => a - b)
+    .map((n) => {
+      const st = statSync(join(dir, String(n)));
+      return { n, size: st.size, at: st.mtime, etag: readFileSync(join(dir, `${n}.md5`), "utf8").trim() };
+    });
+  ctx.status = 200;
+  ctx.type = "application/xml";
+  ctx.body =
+    `<?xml version="1.0" encoding="UTF-8"?><ListPartsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
+    `<Bucket>${xml(bucket)}</Bucket><Key>${xml(key)}</Key><UploadId>${uploadId}</UploadId>` +
+    `<PartNumberMarker>0</PartNumberMarker><NextPartNumberMarker>${parts.at(-1)?.n ?? 0}</NextPartNumberMarker>` +
+    `<MaxParts>10000</MaxParts><IsTruncated>false</IsTruncated>` +
+    parts
+      .map(
+        (p) =>
+          `<Part><PartNumber>${p.n}</PartNumber><LastModified>${p.at.toISOString()}</LastModified><ETag>"${p.etag}"</ETag><Size>${p.size}</Size></Part>`,
+      )
+      .join("") +
+    `</ListPartsResult>`;
+}
+
 function multipartExtras(root: string, objectLock: "enabled" | "disabled" | undefined): Middleware {
   const uploadsDir = (bucket: string) => join(root, bucket, "._S3rver_uploads");
   return async (ctx, next) => {
     const m = /^\/([^/]+)(?:\/(.*))?$/.exec(ctx.path);
     const bucket = m?.[1];
     if (!m || !bucket) return next();
-    if (ctx.method === "DELETE" && m[2] && typeof ctx.query.uploadId === "string") {
-      const dir = join(uploadsDir(bucket), ctx.query.uploadId);
-      if (!/^[\w-]+$/.test(ctx.query.uploadId) || !existsSync(dir)) {
+    const uploadId = typeof ctx.query.uploadId === "string" ? ctx.query.uploadId : undefined;
+    if (m[2] && uploadId !== undefined && ctx.method !== "POST") {
+      const dir = join(uploadsDir(bucket), uploadId);
+      if (!/^[\w-]+$/.test(uploadId) || !existsSync(dir)) {
         ctx.status = 404;
         ctx.type = "application/xml";
         ctx.body =
           "<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>";
         return;
       }
-      rmSync(dir, { recursive: true, force: true });
-      ctx.status = 204;
-      return;
+      if (ctx.method === "DELETE") {
+        rmSync(dir, { recursive: true, force: true });
+        ctx.status = 204;
+        return;
+      }
+      if (ctx.method === "GET") return listParts(ctx, bucket, m[2], uploadId, dir);
     }
     // Conditional writes (If-None-Match: *), as S3 has had them since 2024: refuse to overwrite an existing key.
     if (

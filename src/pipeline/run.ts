@@ -74,23 +74,34 @@ const LOCK_STALE_MS = 60_000;
 const UNTRACKED_UPLOAD_MAX_AGE_MS = 24 * 3600_000;
 
 /**
- * Abort multipart uploads left by runs that died: every upload this state DB still tracks (no other run can be
- * using them: we hold the lock), and untracked ones under our prefix older than a day.
+ * Multipart uploads left by runs that were stopped or died (no other run can be using them: we hold the lock).
+ * For each recording not archived yet, the one with the most recorded parts is kept for its transfer to continue
+ * (`resumable`); every other tracked upload is aborted, and so are untracked ones under our prefix older than a
+ * day. Kept uploads that this run never gets to are aborted at its end (`abortUnclaimedUploads`).
  */
 async function sweepOrphanedUploads(
   state: StateDb,
   sink: S3Sink,
   prefix: string,
   logger: Logger,
-): Promise<number> {
+): Promise<{ aborted: number; resumable: Set<string> }> {
   let aborted = 0;
   const tracked = state.trackedUploads();
+  const resumable = new Set<string>();
+  for (const callId of new Set(tracked.map((u) => u.call_id))) {
+    const best = state.uploadsFor(callId)[0];
+    if (best && best.parts.length > 0 && state.getCall(callId)?.status !== "archived")
+      resumable.add(best.uploadId);
+  }
   for (const u of tracked) {
+    if (resumable.has(u.upload_id)) continue;
     if (await sink.abortUpload(u.key, u.upload_id)) {
       state.untrackUpload(u.upload_id);
       aborted++;
     }
   }
+  if (resumable.size > 0)
+    logger.info({ uploads: resumable.size }, "interrupted multipart uploads kept to be resumed");
   const trackedIds = new Set(tracked.map((u) => u.upload_id));
   const cutoff = Date.now() - UNTRACKED_UPLOAD_MAX_AGE_MS;
   let open: Awaited<ReturnType<S3Sink["listUploads"]>> = [];
@@ -109,7 +120,21 @@ async function sweepOrphanedUploads(
     if (await sink.abortUpload(u.key, u.uploadId)) aborted++;
   }
   if (aborted > 0) logger.info({ aborted }, "aborted multipart uploads left by an interrupted run");
-  return aborted;
+  return { aborted, resumable };
+}
+
+/** After a run that went through all its work: abort the kept uploads that no transfer took over. */
+async function abortUnclaimedUploads(state: StateDb, sink: S3Sink, runId: string, logger: Logger) {
+  let aborted = 0;
+  for (const u of state.trackedUploads()) {
+    if (u.run_id === runId) continue;
+    if (await sink.abortUpload(u.key, u.upload_id)) {
+      state.untrackUpload(u.upload_id);
+      aborted++;
+    }
+  }
+  if (aborted > 0)
+    logger.info({ aborted }, "aborted interrupted multipart uploads that this run had no work for");
 }
 
 /** Content types are `type/subtype[; params]`; anything else is malformed metadata. */
@@ -227,6 +252,14 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     logger.error({ call_id: callId, key, code: c.code, kind }, `recording failed: ${message}`);
   };
 
+  /** The upload an interrupted run left for this call, if the sweep kept one; each is taken over at most once. */
+  let resumable = new Set<string>();
+  const claimResumable = (callId: string) => {
+    const up = state.uploadsFor(callId).find((u) => resumable.has(u.uploadId));
+    if (up) resumable.delete(up.uploadId);
+    return up;
+  };
+
   /** Everything that happens to one call whose recording is not archived yet. */
   const processCall = async (call: Call, raw: unknown): Promise<void> => {
     const id = call.id;
@@ -330,9 +363,17 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
           onBytes: (n) => {
             live.receivedBytes += n;
           },
-          onUploadStarted: (uploadId) => state.trackUpload({ uploadId, key: objectKey, callId: id, runId }),
+          onUploadStarted: (uploadId, fingerprint) =>
+            state.trackUpload({ uploadId, key: objectKey, callId: id, runId, fingerprint }),
           onUploadEnded: (uploadId) => state.untrackUpload(uploadId),
+          onPartStored: (uploadId, part) => state.recordPart(uploadId, part),
+          resume: claimResumable(id),
         });
+        if (result.resumedBytes)
+          logger.info(
+            { call_id: id, key: objectKey, resumed_bytes: result.resumedBytes, bytes: result.bytes },
+            "resumed an interrupted upload",
+          );
         if (result.adopted) {
           adopted = true;
           logger.info(
@@ -456,7 +497,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     if (!dryRun) {
       await sink.checkBucket();
       if (config.storage.lockMode || config.storage.legalHold) await sink.checkObjectLock();
-      await sweepOrphanedUploads(state, sink, `${config.s3.prefix}recordings/`, logger);
+      ({ resumable } = await sweepOrphanedUploads(state, sink, `${config.s3.prefix}recordings/`, logger));
     }
     for await (const page of client.iterateCalls(window, config.envoy.pageSize, (total) => {
       live.totalCalls = total;
@@ -478,6 +519,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
       }
     }
     await queue.drain();
+    if (!dryRun && !signal.aborted) await abortUnclaimedUploads(state, sink, runId, logger);
   } catch (err) {
     await queue.settle();
     if (!(err instanceof StopRequested) && !signal.aborted) setFatal(classify(err));

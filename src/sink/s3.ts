@@ -6,7 +6,9 @@
  * read, so the object is created with its final SHA-256 in metadata. Larger ones use a multipart upload; S3 fixes
  * user metadata when the upload is created, before the hash is known, so the finished object is copied onto
  * itself (server side, no re-upload) to attach `sha256`. A transfer that fails part way aborts its multipart
- * upload, so no partial object ever becomes visible and no parts are orphaned.
+ * upload, so no partial object ever becomes visible and no parts are orphaned. A transfer that is stopped (SIGTERM)
+ * or killed keeps its stored parts, recorded one by one through `onPartStored`; the next run passes them back as
+ * `resume` and the upload continues after its last part (see `continueUpload`).
  */
 import {
   AbortMultipartUploadCommand,
@@ -17,6 +19,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListPartsCommand,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -168,6 +171,63 @@ function declaredChecksum(alg: SinkSettings["checksum"]): { ChecksumAlgorithm?: 
   return alg === "CRC32C" || alg === "SHA256" ? { ChecksumAlgorithm: alg } : {};
 }
 
+/** A part of a multipart upload as S3 confirmed it, and where it sits in the recording. */
+export interface StoredPart {
+  partNumber: number;
+  /** Byte range [start, end) of the recording. */
+  start: number;
+  end: number;
+  etag: string;
+  checksumCRC32C?: string | undefined;
+  checksumSHA256?: string | undefined;
+  /** SHA-256 of the recording's bytes [0, end): checked when the prefix is re-read to resume. */
+  prefixSha256: string;
+}
+
+/** A multipart upload that a stopped or killed run left, with the parts it recorded. */
+export interface ResumableUpload {
+  uploadId: string;
+  key: string;
+  fingerprint: string | null;
+  parts: StoredPart[];
+}
+
+/**
+ * What a multipart upload is created with. A later run continues an upload only when it would create the same
+ * object (content type, metadata, encryption, class, lock and retention, tags, checksum algorithm).
+ */
+export function uploadFingerprint(
+  input: Pick<TransferInput, "contentType" | "metadata" | "objectParams">,
+  checksum: SinkSettings["checksum"],
+): string {
+  const sorted = (o: object) => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return createHash("sha256")
+    .update(
+      JSON.stringify([
+        input.contentType,
+        sorted(input.metadata),
+        sorted(input.objectParams),
+        checksum ?? "NONE",
+      ]),
+    )
+    .digest("hex")
+    .slice(0, 32);
+}
+
+/** The parts numbered 1, 2, 3, … without a gap, each starting where the previous one ended. */
+export function contiguousParts(parts: readonly StoredPart[]): StoredPart[] {
+  const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
+  const out: StoredPart[] = [];
+  for (const p of sorted) {
+    const prevEnd = out.at(-1)?.end ?? 0;
+    if (p.partNumber !== out.length + 1 || p.start !== prevEnd || p.end <= p.start) break;
+    out.push(p);
+  }
+  return out;
+}
+
+const unquote = (etag: string | undefined) => (etag ?? "").replace(/^"|"$/g, "");
+
 export interface TransferInput {
   key: string;
   contentType: string;
@@ -182,8 +242,12 @@ export interface TransferInput {
   /** Progress: bytes received from the source. */
   onBytes?: (n: number) => void;
   /** A multipart upload was created / finished (completed or aborted): the state DB tracks the ones open. */
-  onUploadStarted?: (uploadId: string) => void;
+  onUploadStarted?: (uploadId: string, fingerprint: string) => void;
   onUploadEnded?: (uploadId: string) => void;
+  /** A part was stored: recorded so that the upload can be resumed after it. */
+  onPartStored?: (uploadId: string, part: StoredPart) => void;
+  /** An upload a stopped or killed run left for this key: continued after its last stored part. */
+  resume?: ResumableUpload | undefined;
 }
 
 export interface TransferResult {
@@ -194,6 +258,8 @@ export interface TransferResult {
   multipart: boolean;
   /** The key already held these exact bytes: nothing was written. */
   adopted?: boolean;
+  /** Bytes that an interrupted run had stored already (resumed upload): re-read to hash, not uploaded. */
+  resumedBytes?: number;
 }
 
 export class S3Sink {
@@ -333,6 +399,7 @@ export class S3Sink {
   async transfer(input: TransferInput): Promise<TransferResult> {
     const { bucket } = this.settings;
     const t = new Transfer(this, input);
+    if (input.resume) await this.continueUpload(t, input, input.resume);
     try {
       await withRetry(() => t.attempt(), this.policy, {
         signal: input.signal ?? this.signal,
@@ -342,7 +409,7 @@ export class S3Sink {
             { key: input.key, attempt, code: err.code },
             `transfer interrupted (${err.message}); resuming at byte ${t.checkpoint.offset}`,
           );
-          if (err.code === "size_mismatch") t.restart();
+          if (err.code === "size_mismatch" || err.code === "source_changed") t.restart();
         },
       });
       if (!t.uploadId) {
@@ -449,10 +516,86 @@ export class S3Sink {
         etag: out.ETag ?? null,
         versionId: out.VersionId ?? null,
         multipart: true,
+        ...(t.storedPrefix > 0 ? { resumedBytes: t.storedPrefix } : {}),
       };
     } catch (err) {
-      await t.abort();
+      // Stopped (SIGTERM/SIGINT) with parts stored: keep them for the next run to continue. Anything else: abort,
+      // so that no parts are left behind.
+      if (err instanceof StopRequested && (await t.keepForResume())) {
+        this.logger.info(
+          { key: input.key, bytes: t.checkpoint.offset },
+          "stopped: the stored parts are kept and the next run continues this upload",
+        );
+      } else await t.abort();
       throw err;
+    }
+  }
+
+  /**
+   * Take over the upload a stopped or killed run left for this recording, when it can be trusted: same key,
+   * created with the same settings, and its recorded parts still in S3 with the same ETags. Otherwise abort it
+   * and start afresh. Never throws for a stale upload; S3 errors other than "gone" propagate.
+   */
+  private async continueUpload(t: Transfer, input: TransferInput, up: ResumableUpload): Promise<void> {
+    const log = { key: input.key, upload_id: up.uploadId };
+    const abandon = async (why: string) => {
+      this.logger.info(log, `not resuming the interrupted upload (${why}): starting from byte 0`);
+      if (await this.abortUpload(up.key, up.uploadId)) input.onUploadEnded?.(up.uploadId);
+    };
+    if (up.key !== input.key) return abandon("the recording's key changed");
+    if (up.fingerprint !== uploadFingerprint(input, this.settings.checksum))
+      return abandon("the object settings changed");
+    let parts = contiguousParts(up.parts);
+    const inS3 = await this.listParts(up.key, up.uploadId);
+    if (inS3 === "gone") {
+      this.logger.info(log, "the interrupted upload is gone from S3: starting from byte 0");
+      input.onUploadEnded?.(up.uploadId);
+      return;
+    }
+    if (inS3 !== "unsupported") {
+      const firstBad = parts.findIndex((p) => {
+        const s = inS3.get(p.partNumber);
+        return !s || unquote(s.etag) !== unquote(p.etag) || s.size !== p.end - p.start;
+      });
+      if (firstBad >= 0) parts = parts.slice(0, firstBad);
+    }
+    if (parts.length === 0) return abandon("no part of it is stored");
+    t.resumeAfter(up.uploadId, parts);
+    this.logger.info(
+      { ...log, parts: parts.length, bytes: t.storedPrefix },
+      `resuming the interrupted upload after part ${parts.length} (byte ${t.storedPrefix}): those bytes are re-read from the source to rebuild the SHA-256, not uploaded again`,
+    );
+  }
+
+  /** The parts S3 holds for an upload; "gone" when the upload no longer exists, "unsupported" when the endpoint cannot say. */
+  async listParts(
+    key: string,
+    uploadId: string,
+  ): Promise<Map<number, { etag: string; size: number }> | "gone" | "unsupported"> {
+    const out = new Map<number, { etag: string; size: number }>();
+    let marker: string | undefined;
+    try {
+      for (;;) {
+        const page = await this.s3(`list parts of ${key}`, () =>
+          this.client.send(
+            new ListPartsCommand({
+              Bucket: this.settings.bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumberMarker: marker,
+            }),
+          ),
+        );
+        for (const p of page.Parts ?? [])
+          if (p.PartNumber !== undefined) out.set(p.PartNumber, { etag: p.ETag ?? "", size: p.Size ?? -1 });
+        if (!page.IsTruncated || page.NextPartNumberMarker === undefined) return out;
+        marker = page.NextPartNumberMarker;
+      }
+    } catch (err) {
+      const c = classify(err);
+      if (c.code === "NoSuchUpload" || c.status === 404) return "gone";
+      if (c.status === 501 || c.status === 405 || c.code === "NotImplemented") return "unsupported";
+      throw c;
     }
   }
 
@@ -532,6 +675,14 @@ class Transfer {
   nextPart = 1;
   /** Position and hash state at the start of the buffered (not yet uploaded) bytes. */
   checkpoint: { offset: number; hash: Hash } = { offset: 0, hash: createHash("sha256") };
+  /**
+   * Resuming an interrupted run's upload: bytes [0, storedPrefix) are in S3 already. They are read again only
+   * to rebuild the SHA-256, checked at every part boundary against the digest recorded when the part was stored.
+   */
+  storedPrefix = 0;
+  private boundaries: StoredPart[] = [];
+  /** Parts confirmed by S3 in this process or recorded by the one before: what a later run may resume after. */
+  private storedParts = 0;
   private readonly inflight = new Set<Promise<void>>();
   private partError: unknown;
 
@@ -539,6 +690,45 @@ class Transfer {
     private readonly sink: S3Sink,
     private readonly input: TransferInput,
   ) {}
+
+  /** Continue `uploadId` after `parts` (contiguous from part 1), left by a run that was stopped or killed. */
+  resumeAfter(uploadId: string, parts: StoredPart[]): void {
+    this.uploadId = uploadId;
+    this.parts = parts.map((p) => ({
+      PartNumber: p.partNumber,
+      ETag: p.etag,
+      ...(p.checksumCRC32C ? { ChecksumCRC32C: p.checksumCRC32C } : {}),
+      ...(p.checksumSHA256 ? { ChecksumSHA256: p.checksumSHA256 } : {}),
+    }));
+    this.nextPart = parts.length + 1;
+    this.storedParts = parts.length;
+    this.boundaries = parts;
+    this.storedPrefix = parts.at(-1)!.end;
+  }
+
+  /**
+   * Hash the part of `chunk` that lies in the already-stored prefix, checking each recorded boundary digest on
+   * the way; returns what lies beyond the prefix (to be uploaded). A digest that differs means the source is not
+   * the recording whose parts are stored: start again from byte 0.
+   */
+  private rehashStored(chunk: Buffer): Buffer {
+    while (chunk.length > 0 && this.offset < this.storedPrefix) {
+      const boundary = this.boundaries.find((p) => p.end > this.offset)!;
+      const n = Math.min(chunk.length, boundary.end - this.offset);
+      this.hash.update(chunk.subarray(0, n));
+      this.offset += n;
+      chunk = chunk.subarray(n);
+      if (this.offset === boundary.end && this.hash.copy().digest("hex") !== boundary.prefixSha256)
+        throw new ArchiverError(
+          "retryable",
+          "source_changed",
+          `the media for ${this.input.key} differs from what the interrupted run stored (bytes before ${boundary.end})`,
+        );
+      if (this.offset === this.storedPrefix)
+        this.checkpoint = { offset: this.offset, hash: this.hash.copy() };
+    }
+    return chunk;
+  }
 
   /** One pass over the source from the last checkpoint to its end. */
   async attempt(): Promise<void> {
@@ -567,11 +757,15 @@ class Transfer {
         chunk = chunk.subarray(skip);
         skip = 0;
       }
+      this.input.onBytes?.(chunk.length);
+      if (this.offset < this.storedPrefix) {
+        chunk = this.rehashStored(chunk);
+        if (chunk.length === 0) continue;
+      }
       this.hash.update(chunk);
       this.buffer.push(chunk);
       this.bufferLen += chunk.length;
       this.offset += chunk.length;
-      this.input.onBytes?.(chunk.length);
       if (this.bufferLen >= partSize) {
         if (!this.uploadId) await this.createUpload();
         this.flushPart();
@@ -596,6 +790,9 @@ class Transfer {
     void this.abort();
     this.parts = [];
     this.nextPart = 1;
+    this.storedParts = 0;
+    this.storedPrefix = 0;
+    this.boundaries = [];
     this.checkpoint = { offset: 0, hash: createHash("sha256") };
   }
 
@@ -615,7 +812,7 @@ class Transfer {
     );
     if (!out.UploadId) throw new ArchiverError("retryable", "no_upload_id", "S3 returned no UploadId");
     this.uploadId = out.UploadId;
-    this.input.onUploadStarted?.(out.UploadId);
+    this.input.onUploadStarted?.(out.UploadId, uploadFingerprint(this.input, this.sink.settings.checksum));
   }
 
   /** Hand the buffered bytes to S3 as the next part (in the background, at most queueSize at once). */
@@ -629,7 +826,11 @@ class Transfer {
     const { bucket } = this.sink.settings;
     this.buffer = [];
     this.bufferLen = 0;
+    const start = this.checkpoint.offset;
     this.checkpoint = { offset: this.offset, hash: this.hash.copy() };
+    const end = this.offset;
+    // Cheap (one final block): the digest of everything up to this part's end, for a later run to check.
+    const prefixSha256 = this.checkpoint.hash.copy().digest("hex");
     const p = this.sink
       .s3(`upload part ${partNumber} of ${this.input.key}`, () =>
         this.sink.client.send(
@@ -655,6 +856,16 @@ class Transfer {
             ETag: out.ETag,
             ...(out.ChecksumCRC32C ? { ChecksumCRC32C: out.ChecksumCRC32C } : {}),
             ...(out.ChecksumSHA256 ? { ChecksumSHA256: out.ChecksumSHA256 } : {}),
+          });
+          this.storedParts++;
+          this.input.onPartStored?.(uploadId, {
+            partNumber,
+            start,
+            end,
+            etag: out.ETag ?? "",
+            checksumCRC32C: out.ChecksumCRC32C,
+            checksumSHA256: out.ChecksumSHA256,
+            prefixSha256,
           });
         },
         (err: unknown) => {
@@ -688,6 +899,18 @@ class Transfer {
       : new ArchiverError("permanent", "part_failed", `upload of a part failed: ${c.message}`, {
           cause: err,
         });
+  }
+
+  /**
+   * Stopped: let the parts in flight finish (each is recorded as it is stored) and keep the upload for the next
+   * run. False when there is nothing worth keeping (no upload, or no part stored).
+   */
+  async keepForResume(): Promise<boolean> {
+    if (!this.uploadId) return false;
+    await Promise.allSettled(this.inflight);
+    if (this.storedParts === 0) return false;
+    this.uploadId = undefined;
+    return true;
   }
 
   /** Abort the multipart upload (if any) so no parts are left behind. Never throws. */

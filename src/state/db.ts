@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { userInfo } from "node:os";
 import { packageRoot } from "../paths.js";
 import { ArchiverError } from "../errors.js";
+import type { ResumableUpload, StoredPart } from "../sink/s3.js";
 
 export type CallStatus = "pending" | "archived" | "not_ready" | "no_recording" | "failed";
 export const CALL_STATUSES: readonly CallStatus[] = [
@@ -421,14 +422,77 @@ export class StateDb {
 
   // ---- multipart uploads in flight ---------------------------------------------------------------------------
 
-  trackUpload(u: { uploadId: string; key: string; callId: string; runId: string }): void {
+  trackUpload(u: {
+    uploadId: string;
+    key: string;
+    callId: string;
+    runId: string;
+    fingerprint?: string | null;
+  }): void {
     this.st(
-      "INSERT OR REPLACE INTO uploads (upload_id, key, call_id, run_id, started_at) VALUES (?, ?, ?, ?, ?)",
-    ).run(u.uploadId, u.key, u.callId, u.runId, now());
+      "INSERT OR REPLACE INTO uploads (upload_id, key, call_id, run_id, started_at, fingerprint) VALUES (?, ?, ?, ?, ?, ?)",
+    ).run(u.uploadId, u.key, u.callId, u.runId, now(), u.fingerprint ?? null);
   }
 
+  /** Forget an upload (completed or aborted), its parts with it. */
   untrackUpload(uploadId: string): void {
     this.st("DELETE FROM uploads WHERE upload_id = ?").run(uploadId);
+  }
+
+  /** A part S3 confirmed, so that a run that dies can be resumed after it. */
+  recordPart(uploadId: string, p: StoredPart): void {
+    this.st(
+      `INSERT OR REPLACE INTO upload_parts
+         (upload_id, part_number, start_offset, end_offset, etag, checksum_crc32c, checksum_sha256, prefix_sha256)
+       SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM uploads WHERE upload_id = ?)`,
+    ).run(
+      uploadId,
+      p.partNumber,
+      p.start,
+      p.end,
+      p.etag,
+      p.checksumCRC32C ?? null,
+      p.checksumSHA256 ?? null,
+      p.prefixSha256,
+      uploadId,
+    );
+  }
+
+  /** The uploads tracked for a call, with their recorded parts in order (most parts first). */
+  uploadsFor(callId: string): ResumableUpload[] {
+    const ups = this.st(
+      "SELECT upload_id, key, fingerprint FROM uploads WHERE call_id = ? ORDER BY started_at DESC",
+    ).all(callId) as { upload_id: string; key: string; fingerprint: string | null }[];
+    const parts = this.st(
+      `SELECT part_number, start_offset, end_offset, etag, checksum_crc32c, checksum_sha256, prefix_sha256
+         FROM upload_parts WHERE upload_id = ? ORDER BY part_number`,
+    );
+    return ups
+      .map((u) => ({
+        uploadId: u.upload_id,
+        key: u.key,
+        fingerprint: u.fingerprint,
+        parts: (
+          parts.all(u.upload_id) as {
+            part_number: number;
+            start_offset: number;
+            end_offset: number;
+            etag: string;
+            checksum_crc32c: string | null;
+            checksum_sha256: string | null;
+            prefix_sha256: string;
+          }[]
+        ).map((p) => ({
+          partNumber: p.part_number,
+          start: p.start_offset,
+          end: p.end_offset,
+          etag: p.etag,
+          checksumCRC32C: p.checksum_crc32c ?? undefined,
+          checksumSHA256: p.checksum_sha256 ?? undefined,
+          prefixSha256: p.prefix_sha256,
+        })),
+      }))
+      .sort((a, b) => b.parts.length - a.parts.length);
   }
 
   trackedUploads(): { upload_id: string; key: string; call_id: string; run_id: string }[] {

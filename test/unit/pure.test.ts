@@ -14,6 +14,7 @@ import { addDays, backfillWindow, dayOf, incrementalWindow, inWindow, parseDay }
 import { checkUrl, classifyAddress, guardedLookup } from "../../src/url-policy.js";
 import { redactError, redactText, redactUrl } from "../../src/redact.js";
 import { createLogger } from "../../src/logger.js";
+import { contiguousParts, uploadFingerprint } from "../../src/sink/s3.js";
 
 const ID = "call_3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b";
 
@@ -208,4 +209,49 @@ test("the logger redacts secrets in messages, fields, errors, URLs and headers",
   assert.ok(out.split("\n").filter(Boolean).length === 5, out);
   for (const leak of [secret, "s1gn4ture", "abc.def.ghi"])
     assert.ok(!out.includes(leak), `${leak} leaked:\n${out}`);
+});
+
+test("resume: only parts 1..n without a gap, each starting where the last ended", () => {
+  const p = (partNumber: number, start: number, end: number) => ({
+    partNumber,
+    start,
+    end,
+    etag: "e",
+    prefixSha256: "h",
+  });
+  assert.deepEqual(contiguousParts([]), []);
+  assert.deepEqual(
+    contiguousParts([p(2, 10, 20), p(1, 0, 10), p(4, 30, 40)]).map((x) => x.partNumber),
+    [1, 2],
+    "sorted; stops at the missing part 3",
+  );
+  assert.deepEqual(contiguousParts([p(2, 0, 10)]), [], "no part 1");
+  assert.deepEqual(
+    contiguousParts([p(1, 0, 10), p(2, 12, 20)]).map((x) => x.partNumber),
+    [1],
+    "a hole in the bytes",
+  );
+});
+
+test("resume: an upload is continued only with the settings it was created with", () => {
+  const base = {
+    contentType: "video/mp4",
+    metadata: { "call-id": "c", "duration-seconds": "5" },
+    objectParams: { ObjectLockMode: "COMPLIANCE" as const, ObjectLockRetainUntilDate: new Date(0) },
+  };
+  const f = uploadFingerprint(base, "MD5");
+  assert.equal(
+    uploadFingerprint({ ...base, metadata: { "duration-seconds": "5", "call-id": "c" } }, "MD5"),
+    f,
+    "key order does not matter",
+  );
+  assert.notEqual(uploadFingerprint(base, "CRC32C"), f);
+  assert.notEqual(uploadFingerprint({ ...base, contentType: "audio/mp4" }, "MD5"), f);
+  assert.notEqual(
+    uploadFingerprint(
+      { ...base, objectParams: { ...base.objectParams, ObjectLockRetainUntilDate: new Date(1) } },
+      "MD5",
+    ),
+    f,
+  );
 });

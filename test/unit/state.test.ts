@@ -19,7 +19,7 @@ test("migrations apply once and are recorded", () => {
   }[];
   assert.deepEqual(
     rows.map((r) => r.version),
-    [1, 2, 3],
+    [1, 2, 3, 4],
   );
   assert.equal(s.db.pragma("journal_mode", { simple: true }), "wal");
   s.close();
@@ -118,4 +118,34 @@ test("a file that is not a SQLite DB is a fatal, clear error", () => {
     () => StateDb.open(path),
     (e: unknown) => e instanceof ArchiverError && e.kind === "fatal" && /unusable/.test(e.message),
   );
+});
+
+test("multipart parts are recorded for resume, most complete upload first, and go with their upload", () => {
+  const s = StateDb.open(join(tmp(), "f.db"));
+  const part = (n: number) => ({
+    partNumber: n,
+    start: (n - 1) * 10,
+    end: n * 10,
+    etag: `"e${n}"`,
+    prefixSha256: `p${n}`,
+  });
+  s.trackUpload({ uploadId: "u1", key: "k", callId: ID, runId: "r1", fingerprint: "f" });
+  s.trackUpload({ uploadId: "u2", key: "k", callId: ID, runId: "r2", fingerprint: "f" });
+  s.recordPart("u1", part(1));
+  s.recordPart("u2", part(1));
+  s.recordPart("u2", part(2));
+  s.recordPart("gone", part(1)); // an upload already untracked: nothing recorded
+  const ups = s.uploadsFor(ID);
+  assert.deepEqual(
+    ups.map((u) => [u.uploadId, u.parts.map((p) => p.partNumber)]),
+    [
+      ["u2", [1, 2]],
+      ["u1", [1]],
+    ],
+  );
+  assert.deepEqual(ups[0]!.parts[1], { ...part(2), checksumCRC32C: undefined, checksumSHA256: undefined });
+  s.untrackUpload("u2");
+  assert.equal(s.db.prepare("SELECT COUNT(*) FROM upload_parts WHERE upload_id = 'u2'").pluck().get(), 0);
+  assert.equal(s.db.prepare("SELECT COUNT(*) FROM upload_parts").pluck().get(), 1);
+  s.close();
 });
