@@ -3,7 +3,10 @@
  * Reports medians of wall time, CPU seconds (user+sys) and peak RSS (GNU time -v), and the archiver/rclone
  * ratios; appends the results to bench/RESULTS.md.
  *
- *   npm run bench -- [--rounds 3] [--only W1,W3] [--quick]
+ *   npm run bench -- [--rounds 3] [--only W1,W3] [--quick] [--env NAME=VALUE ...]
+ *
+ * `--env` (repeatable) adds a setting to the archiver's environment, e.g. `--env ARCHIVER_PART_SIZE_MB=8` or
+ * `--env NODE_OPTIONS=--max-semi-space-size=4`, to measure a tuning before making it a default.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { appendFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -24,8 +27,15 @@ const { values } = parseArgs({
     only: { type: "string" },
     quick: { type: "boolean", default: false },
     "no-write": { type: "boolean", default: false },
+    env: { type: "string", multiple: true, default: [] },
   },
 });
+const extraEnv: Record<string, string> = {};
+for (const kv of values.env) {
+  const i = kv.indexOf("=");
+  if (i <= 0) throw new Error(`--env expects NAME=VALUE, got ${JSON.stringify(kv)}`);
+  extraEnv[kv.slice(0, i)] = kv.slice(i + 1);
+}
 const rounds = Number(values.rounds);
 const scale = values.quick ? 0.25 : 1;
 
@@ -191,6 +201,7 @@ async function benchWorkload(
         ARCHIVER_CONCURRENCY: String(w.concurrency),
         ARCHIVER_ALLOW_INSECURE_URLS: "true",
         LOG_LEVEL: "warn",
+        ...extraEnv,
         ...(variant?.env ?? {}),
       };
       const a = await timed(process.execPath, [CLI, "run", "--json", "--quiet"], env);
@@ -323,7 +334,7 @@ const rcloneVersion = (() => {
 const header = [
   `## ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC${values.quick ? " (quick: counts ÷ 4, W3 ÷ 4)" : ""}`,
   "",
-  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; node ${process.version}; ${rcloneVersion}; ${rounds} rounds, medians.`,
+  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; node ${process.version}; ${rcloneVersion}; ${rounds} rounds, medians.${values.env.length ? ` Archiver environment: ${values.env.map((e) => `\`${e}\``).join(", ")}.` : ""}`,
   "",
   "| workload | | archiver wall | rclone wall | ratio | archiver CPU | rclone CPU | ratio | archiver peak RSS | rclone peak RSS | targets |",
   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",

@@ -38,6 +38,7 @@ Configuration (flags override the environment, which overrides ./.env):
   ARCHIVER_OVERLAP_DAYS         incremental runs re-list this many days before the watermark (default 1)
   ARCHIVER_PART_SIZE_MB         multipart part size; smaller recordings use one PUT (default 16, min 5)
   ARCHIVER_PART_QUEUE           parts of one recording uploaded at once (default 2)
+  ARCHIVER_SPOOL_DIR            where bodies above 1 MiB wait for S3, or "memory" (default <db path>.spool)
   ARCHIVER_API_RPS              client-side cap on Envoy API requests per second (default none)
   ARCHIVER_MAX_RETRIES          retries for transient errors per operation (default 6)
   ARCHIVER_ALLOW_INSECURE_URLS  allow http: and loopback/private media URLs - tests and demos only (default false)

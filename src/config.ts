@@ -57,6 +57,7 @@ const EnvSchema = z.object({
   ARCHIVER_OVERLAP_DAYS: int(0, 365).default(1),
   ARCHIVER_PART_SIZE_MB: int(5, 5120).default(16),
   ARCHIVER_PART_QUEUE: int(1, 64).default(2),
+  ARCHIVER_SPOOL_DIR: z.string().trim().optional(),
   ARCHIVER_API_RPS: z
     .string()
     .trim()
@@ -113,6 +114,8 @@ export interface Config {
     forcePathStyle: boolean;
     partSize: number;
     queueSize: number;
+    /** Where request bodies above 1 MiB wait for S3 (a file each); undefined: in memory. */
+    spoolDir: string | undefined;
     region: string | undefined;
     endpoint: string | undefined;
   };
@@ -235,6 +238,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       forcePathStyle: e.ARCHIVER_S3_FORCE_PATH_STYLE,
       partSize: e.ARCHIVER_PART_SIZE_MB * 1024 * 1024,
       queueSize: e.ARCHIVER_PART_QUEUE,
+      spoolDir:
+        e.ARCHIVER_SPOOL_DIR === "memory" ? undefined : e.ARCHIVER_SPOOL_DIR || `${e.ARCHIVER_DB_PATH}.spool`,
       region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? fromFile.AWS_REGION,
       endpoint: env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL ?? fromFile.AWS_ENDPOINT_URL_S3,
     },

@@ -17,6 +17,7 @@ import { redactText } from "../redact.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../retry.js";
 import { openSink, type S3Sink } from "../sink/s3.js";
 import { objectParamsFor } from "../sink/object-params.js";
+import { clearSpool } from "../sink/spool.js";
 import { EnvoyClient, type Call, type ListedCall } from "../source/envoy-client.js";
 import { MediaFetcher } from "../source/media.js";
 import { pidAlive, StateDb, type RunCounts } from "../state/db.js";
@@ -498,6 +499,8 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
       await sink.checkBucket();
       if (config.storage.lockMode || config.storage.legalHold) await sink.checkObjectLock();
       ({ resumable } = await sweepOrphanedUploads(state, sink, `${config.s3.prefix}recordings/`, logger));
+      // Bodies a killed run left on disk (we hold the lock: no other run of this state DB is using them).
+      if (config.s3.spoolDir) await clearSpool(config.s3.spoolDir);
     }
     for await (const page of client.iterateCalls(window, config.envoy.pageSize, (total) => {
       live.totalCalls = total;

@@ -35,6 +35,7 @@ import type { Logger } from "pino";
 import { ArchiverError, classify, StopRequested } from "../errors.js";
 import { withRetry, type RetryPolicy } from "../retry.js";
 import type { OpenedMedia } from "../source/media.js";
+import { SpillBuffer, type SealedBody } from "./spool.js";
 
 /** CopyObject refuses sources above 5 GiB. */
 const MAX_COPY_BYTES = 5 * 1024 ** 3;
@@ -76,6 +77,7 @@ export function openSink(
       partSize: number;
       queueSize: number;
       region: string | undefined;
+      spoolDir?: string | undefined;
     };
     storage: { checksum: SinkSettings["checksum"] };
   },
@@ -95,6 +97,7 @@ export function openSink(
       partSize: config.s3.partSize,
       queueSize: config.s3.queueSize,
       checksum: config.storage.checksum,
+      spoolDir: config.s3.spoolDir,
     },
     policy,
     logger,
@@ -119,15 +122,19 @@ export interface SinkSettings {
   queueSize: number;
   /** Integrity checksum sent with every body (required by S3 for Object Lock uploads). */
   checksum?: "NONE" | "MD5" | "CRC32C" | "SHA256";
+  /** Where bodies above 1 MiB wait for their request (spool.ts); undefined keeps them in memory. */
+  spoolDir?: string | undefined;
 }
 
+/** SDK-computed checksums (CRC32C, SHA-256) need the body as one Buffer; MD5 and none stream it. */
+const sdkChecksum = (alg: SinkSettings["checksum"]) => alg === "CRC32C" || alg === "SHA256";
+
 /**
- * A request body made of the chunks as they arrived, never concatenated (one copy of the bytes in memory, not
- * two). Rebuilt for every attempt. With CRC32C/SHA-256 checksums the SDK computes them itself over a Buffer.
+ * A request body, rebuilt for every attempt: streamed from the chunks as they arrived (never concatenated) or
+ * from the spool file. With CRC32C/SHA-256 checksums the SDK computes them itself over a Buffer.
  */
-function requestBody(alg: SinkSettings["checksum"], chunks: Buffer[], length: number): Buffer | Readable {
-  if (alg === "CRC32C" || alg === "SHA256") return Buffer.concat(chunks, length);
-  return Readable.from(chunks, { objectMode: false });
+function requestBody(alg: SinkSettings["checksum"], body: SealedBody): Buffer | Readable {
+  return sdkChecksum(alg) ? body.buffer() : body.stream();
 }
 
 /**
@@ -156,13 +163,12 @@ function presetPayloadHash<C extends { middlewareStack: { add: (...a: never[]) =
 /** Checksum parameters for one request body. MD5 is computed here; CRC32C/SHA-256 by the SDK. */
 function bodyChecksum(
   alg: SinkSettings["checksum"],
-  body: Buffer | readonly Buffer[],
+  body: Buffer | SealedBody,
 ): { ContentMD5?: string; ChecksumAlgorithm?: "CRC32C" | "SHA256" } {
-  if (alg === "MD5") {
-    const md5 = createHash("md5");
-    for (const c of Buffer.isBuffer(body) ? [body] : body) md5.update(c);
-    return { ContentMD5: md5.digest("base64") };
-  }
+  if (alg === "MD5")
+    return {
+      ContentMD5: Buffer.isBuffer(body) ? createHash("md5").update(body).digest("base64") : body.md5Base64!,
+    };
   if (alg === "CRC32C" || alg === "SHA256") return { ChecksumAlgorithm: alg };
   return {};
 }
@@ -415,9 +421,11 @@ export class S3Sink {
       if (!t.uploadId) {
         const sha256 = t.hash.digest("hex");
         const metadata = { ...input.metadata, sha256 };
-        const { buffer: chunks, bufferLen: length } = t;
+        const body = await t.body.seal();
+        t.sealed = body;
+        const length = body.length;
         const alg = this.settings.checksum;
-        const checksum = bodyChecksum(alg, chunks);
+        const checksum = bodyChecksum(alg, body);
         const put = (ifNoneMatch: boolean) =>
           this.s3(`put ${input.key}`, () =>
             this.client.send(
@@ -425,7 +433,7 @@ export class S3Sink {
                 new PutObjectCommand({
                   Bucket: bucket,
                   Key: input.key,
-                  Body: requestBody(alg, chunks, length),
+                  Body: requestBody(alg, body),
                   ContentLength: length,
                   ContentType: input.contentType,
                   Metadata: metadata,
@@ -469,7 +477,7 @@ export class S3Sink {
           multipart: false,
         };
       }
-      if (t.bufferLen > 0) t.flushPart();
+      if (t.body.length > 0) t.flushPart();
       await t.drain();
       const sha256 = t.hash.digest("hex");
       const metadata = { ...input.metadata, sha256 };
@@ -528,6 +536,9 @@ export class S3Sink {
         );
       } else await t.abort();
       throw err;
+    } finally {
+      await t.body.discard();
+      await t.sealed?.dispose();
     }
   }
 
@@ -668,8 +679,10 @@ export class S3Sink {
 class Transfer {
   hash: Hash = createHash("sha256");
   offset = 0;
-  buffer: Buffer[] = [];
-  bufferLen = 0;
+  /** The bytes not yet handed to S3 (the next part, or the whole of a small recording). */
+  body: SpillBuffer;
+  /** A small recording's finished body, for its single PUT. */
+  sealed: SealedBody | undefined;
   uploadId: string | undefined;
   parts: CompletedPart[] = [];
   nextPart = 1;
@@ -689,7 +702,14 @@ class Transfer {
   constructor(
     private readonly sink: S3Sink,
     private readonly input: TransferInput,
-  ) {}
+  ) {
+    this.body = this.newBody();
+  }
+
+  private newBody(): SpillBuffer {
+    const { checksum, spoolDir } = this.sink.settings;
+    return new SpillBuffer(sdkChecksum(checksum) ? undefined : spoolDir, checksum === "MD5");
+  }
 
   /** Continue `uploadId` after `parts` (contiguous from part 1), left by a run that was stopped or killed. */
   resumeAfter(uploadId: string, parts: StoredPart[]): void {
@@ -734,8 +754,8 @@ class Transfer {
   async attempt(): Promise<void> {
     this.offset = this.checkpoint.offset;
     this.hash = this.checkpoint.hash.copy();
-    this.buffer = [];
-    this.bufferLen = 0;
+    void this.body.discard();
+    this.body = this.newBody();
     const media = await this.input.open(this.offset);
     const { expectedBytes, key } = this.input;
     if (media.totalBytes !== null && expectedBytes !== null && media.totalBytes !== expectedBytes) {
@@ -763,10 +783,10 @@ class Transfer {
         if (chunk.length === 0) continue;
       }
       this.hash.update(chunk);
-      this.buffer.push(chunk);
-      this.bufferLen += chunk.length;
       this.offset += chunk.length;
-      if (this.bufferLen >= partSize) {
+      const spilled = this.body.append(chunk);
+      if (spilled) await spilled;
+      if (this.body.length >= partSize) {
         if (!this.uploadId) await this.createUpload();
         this.flushPart();
         await this.waitForRoom();
@@ -817,38 +837,42 @@ class Transfer {
 
   /** Hand the buffered bytes to S3 as the next part (in the background, at most queueSize at once). */
   flushPart(): void {
-    const chunks = this.buffer;
-    const length = this.bufferLen;
+    const sealing = this.body.seal();
     const alg = this.sink.settings.checksum;
-    const checksum = bodyChecksum(alg, chunks);
     const partNumber = this.nextPart++;
     const uploadId = this.uploadId!;
     const { bucket } = this.sink.settings;
-    this.buffer = [];
-    this.bufferLen = 0;
+    this.body = this.newBody();
     const start = this.checkpoint.offset;
     this.checkpoint = { offset: this.offset, hash: this.hash.copy() };
     const end = this.offset;
     // Cheap (one final block): the digest of everything up to this part's end, for a later run to check.
     const prefixSha256 = this.checkpoint.hash.copy().digest("hex");
-    const p = this.sink
-      .s3(`upload part ${partNumber} of ${this.input.key}`, () =>
-        this.sink.client.send(
-          presetPayloadHash(
-            new UploadPartCommand({
-              Bucket: bucket,
-              Key: this.input.key,
-              UploadId: uploadId,
-              PartNumber: partNumber,
-              Body: requestBody(alg, chunks, length),
-              ContentLength: length,
-              ...checksum,
-            }),
-            alg,
-            "UNSIGNED-PAYLOAD",
+    const upload = async () => {
+      const body = await sealing;
+      try {
+        return await this.sink.s3(`upload part ${partNumber} of ${this.input.key}`, () =>
+          this.sink.client.send(
+            presetPayloadHash(
+              new UploadPartCommand({
+                Bucket: bucket,
+                Key: this.input.key,
+                UploadId: uploadId,
+                PartNumber: partNumber,
+                Body: requestBody(alg, body),
+                ContentLength: body.length,
+                ...bodyChecksum(alg, body),
+              }),
+              alg,
+              "UNSIGNED-PAYLOAD",
+            ),
           ),
-        ),
-      )
+        );
+      } finally {
+        await body.dispose();
+      }
+    };
+    const p = upload()
       .then(
         (out) => {
           this.parts.push({

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import Database from "better-sqlite3";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { collect, sha256, startRig, summaryOf, BUCKET, type Rig } from "../helpers/env.js";
 import { expectedSha256 } from "../../simulator/data.js";
 import { startLocalS3 } from "../../scripts/local-s3.js";
@@ -60,6 +60,8 @@ async function assertArchiveIntact(rig: Rig, prefix = ""): Promise<number> {
     db.close();
   }
   assert.equal(await rig.multipartUploads(), 0, "no orphaned multipart uploads in the bucket");
+  const spool = `${rig.dbPath}.spool`;
+  assert.deepEqual(existsSync(spool) ? readdirSync(spool) : [], [], "no spooled body left on disk");
   return media.length;
 }
 
