@@ -61,7 +61,7 @@ Exit codes:
   1  fatal: API key rejected, bucket missing/denied, state DB unusable
   3  run: done, but some recordings failed (logged, kept in the state DB for the next run);
      verify: something is missing or altered
-  130/143  stopped by SIGINT/SIGTERM (in-flight transfers aborted, state saved)
+  130/143  stopped by SIGINT/SIGTERM (in-flight transfers stopped, stored parts kept, state saved)
 `;
 
 interface RunFlags {

@@ -4,6 +4,7 @@
  * stored and counted, never before, so a kill at any instant costs at most a re-transfer, never a recording.
  */
 import { hostname } from "node:os";
+import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import { newRunId, NO_COUNTS, startCommandRun } from "../audit.js";
@@ -69,6 +70,8 @@ export interface RunDeps {
 
 const WATERMARK = "watermark";
 const HEARTBEAT_MS = 5_000;
+/** State changes are committed together this often (StateDb.startGroupCommit). */
+const GROUP_COMMIT_MS = 200;
 /** A lock held from another host is presumed dead after this long without a heartbeat. */
 const LOCK_STALE_MS = 60_000;
 /** Uploads under our prefix that no state DB tracks (a lost DB, another shard) are left this long before abort. */
@@ -163,6 +166,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
       );
     }
   }
+  if (!dryRun) state.startGroupCommit(GROUP_COMMIT_MS);
   const heartbeat = dryRun ? undefined : setInterval(() => state.heartbeat(runId), HEARTBEAT_MS);
   heartbeat?.unref();
   const window = backfill
@@ -191,6 +195,9 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   // Internal abort: a fatal error anywhere stops every worker; the caller's signal does the same for SIGTERM.
   const fatalAbort = new AbortController();
   const signal = deps.signal ? AbortSignal.any([deps.signal, fatalAbort.signal]) : fatalAbort.signal;
+  // Every request, part upload and retry wait listens on it while it runs (and stops listening after): a few per
+  // transfer, so Node's default limit of 10 would warn about a leak that is not one.
+  setMaxListeners(16 + config.concurrency * (config.s3.queueSize + 6), signal);
   let fatal: ArchiverError | undefined;
 
   const gate = new RateGate(config.envoy.rps);
@@ -256,6 +263,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   /** The upload an interrupted run left for this call, if the sweep kept one; each is taken over at most once. */
   let resumable = new Set<string>();
   const claimResumable = (callId: string) => {
+    if (resumable.size === 0) return undefined;
     const up = state.uploadsFor(callId).find((u) => resumable.has(u.uploadId));
     if (up) resumable.delete(up.uploadId);
     return up;
@@ -543,6 +551,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   summary.duration_ms = Math.round(performance.now() - t0);
 
   if (!dryRun) {
+    state.stopGroupCommit();
     if (summary.mode === "incremental" && !fatal && !interrupted)
       state.setMeta(WATERMARK, started.toISOString());
     state.finishRun(runId, summary, summary.outcome, outcomeError ?? null);

@@ -196,8 +196,45 @@ export class StateDb {
     }
   }
 
+  private groupCommit: NodeJS.Timeout | undefined;
+
+  /**
+   * Group commit: from now on, state changes are committed together every `intervalMs` instead of one commit
+   * each (a WAL write apiece, the largest state cost of a run of small recordings). Other processes see them at
+   * the next commit. A kill loses at most the last interval's changes, and those only ever say "archived" for
+   * objects already in S3: the next run finds such an object and adopts it (same SHA-256) instead of uploading it
+   * again. Nested transactions become savepoints.
+   */
+  startGroupCommit(intervalMs: number): void {
+    if (this.groupCommit) return;
+    this.db.exec("BEGIN");
+    this.groupCommit = setInterval(() => {
+      try {
+        this.commitNow();
+      } catch {
+        // Busy (another process writing): still open, the next tick or stopGroupCommit commits.
+      }
+    }, intervalMs);
+    this.groupCommit.unref();
+  }
+
+  private commitNow(): void {
+    if (this.db.inTransaction) this.db.exec("COMMIT");
+    this.db.exec("BEGIN");
+  }
+
+  /** Commit what is pending and go back to one commit per change. */
+  stopGroupCommit(): void {
+    if (!this.groupCommit) return;
+    clearInterval(this.groupCommit);
+    this.groupCommit = undefined;
+    if (this.db.inTransaction) this.db.exec("COMMIT");
+  }
+
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.stopGroupCommit();
+    this.db.close();
   }
 
   // ---- runs -------------------------------------------------------------------------------------------------
@@ -432,6 +469,8 @@ export class StateDb {
     this.st(
       "INSERT OR REPLACE INTO uploads (upload_id, key, call_id, run_id, started_at, fingerprint) VALUES (?, ?, ?, ?, ?, ?)",
     ).run(u.uploadId, u.key, u.callId, u.runId, now(), u.fingerprint ?? null);
+    // Never group-committed: an upload that a kill kept out of the DB would be left open in S3, untracked.
+    if (this.groupCommit) this.commitNow();
   }
 
   /** Forget an upload (completed or aborted), its parts with it. */

@@ -149,3 +149,24 @@ test("multipart parts are recorded for resume, most complete upload first, and g
   assert.equal(s.db.prepare("SELECT COUNT(*) FROM upload_parts").pluck().get(), 1);
   s.close();
 });
+
+test("group commit: other processes see changes at the next commit; a tracked upload at once", async () => {
+  const path = join(tmp(), "g.db");
+  const writer = StateDb.open(path);
+  const reader = StateDb.open(path);
+  const count = (sql: string) => reader.db.prepare(sql).pluck().get() as number;
+  writer.startGroupCommit(50);
+  writer.recordListed(ID, null, "{}", "r1");
+  assert.equal(count("SELECT COUNT(*) FROM calls"), 0, "not committed yet");
+  writer.trackUpload({ uploadId: "u", key: "k", callId: ID, runId: "r1", fingerprint: "f" });
+  assert.equal(count("SELECT COUNT(*) FROM uploads"), 1, "an open upload is committed at once");
+  writer.markStatus(ID, "not_ready");
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(count("SELECT COUNT(*) FROM calls WHERE status = 'not_ready'"), 1, "committed by the timer");
+  writer.markStatus(ID, "failed", { kind: "retryable", message: "x" });
+  writer.stopGroupCommit();
+  assert.equal(count("SELECT COUNT(*) FROM calls WHERE status = 'failed'"), 1, "committed on stop");
+  assert.equal(writer.db.inTransaction, false);
+  writer.close();
+  reader.close();
+});
