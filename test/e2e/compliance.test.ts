@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { BUCKET, sha256, startRig, summaryOf, type Rig } from "../helpers/env.js";
 import type { CapturedRequest } from "../../scripts/local-s3.js";
+import { expectedSha256 } from "../../simulator/data.js";
 
 const MiB = 1024 * 1024;
 const header = (r: CapturedRequest, name: string) => {
@@ -74,6 +75,14 @@ describe("Object Lock, legal hold, encryption, class, tags and checksums on ever
     }
     for (const q of [...creates.filter((q) => q.method === "PUT"), ...parts])
       assert.match(header(q, "content-md5") ?? "", /^[A-Za-z0-9+/]{22}==$/, `${q.path} has Content-MD5`);
+    // Bodies are signed with the SHA-256 already computed (single PUTs) or unsigned (parts), never hashed twice.
+    for (const c of rig.sim.calls) {
+      const put = creates.find(
+        (q) => q.method === "PUT" && q.path.includes(c.id) && !q.path.endsWith(".json"),
+      );
+      if (put) assert.equal(header(put, "x-amz-content-sha256"), await expectedSha256(c), put.path);
+    }
+    for (const q of parts) assert.equal(header(q, "x-amz-content-sha256"), "UNSIGNED-PAYLOAD", q.path);
     assert.ok(
       !/Object Lock configuration/.test(r.stderr),
       "no warning: the bucket reports Object Lock enabled",
