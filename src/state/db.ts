@@ -201,9 +201,9 @@ export class StateDb {
   /**
    * Group commit: from now on, state changes are committed together every `intervalMs` instead of one commit
    * each (a WAL write apiece, the largest state cost of a run of small recordings). Other processes see them at
-   * the next commit. A kill loses at most the last interval's changes, and those only ever say "archived" for
-   * objects already in S3: the next run finds such an object and adopts it (same SHA-256) instead of uploading it
-   * again. Nested transactions become savepoints.
+   * the next commit. A kill loses at most the last interval's changes, which the next run redoes: a recording
+   * whose "archived" was lost is found in S3 and adopted (same SHA-256), not uploaded again. Nested transactions
+   * become savepoints.
    */
   startGroupCommit(intervalMs: number): void {
     if (this.groupCommit) return;
