@@ -120,9 +120,12 @@ function multipartExtras(root: string, objectLock: "enabled" | "disabled" | unde
     const bucket = m?.[1];
     if (!m || !bucket) return next();
     const uploadId = typeof ctx.query.uploadId === "string" ? ctx.query.uploadId : undefined;
-    if (m[2] && uploadId !== undefined && ctx.method !== "POST") {
+    if (m[2] && uploadId !== undefined) {
       const dir = join(uploadsDir(bucket), uploadId);
-      if (!/^[\w-]+$/.test(uploadId) || !existsSync(dir)) {
+      // s3rver recreates an aborted upload's directory when a part that was in flight lands; without its "key"
+      // file the upload is gone, as S3 would say.
+      if (!/^[\w-]+$/.test(uploadId) || !existsSync(join(dir, "key"))) {
+        if (/^[\w-]+$/.test(uploadId)) rmSync(dir, { recursive: true, force: true });
         ctx.status = 404;
         ctx.type = "application/xml";
         ctx.body =
@@ -166,6 +169,7 @@ function multipartExtras(root: string, objectLock: "enabled" | "disabled" | unde
       const dir = uploadsDir(bucket);
       const uploads = existsSync(dir)
         ? readdirSync(dir)
+            .filter((id) => existsSync(join(dir, id, "key")))
             .map((id) => ({
               id,
               key: readFileSync(join(dir, id, "key"), "utf8"),

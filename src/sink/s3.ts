@@ -439,7 +439,7 @@ export class S3Sink {
             { key: input.key, attempt, code: err.code },
             `transfer interrupted (${err.message}); resuming at byte ${t.checkpoint.offset}`,
           );
-          if (err.code === "size_mismatch" || err.code === "source_changed") t.restart();
+          if (["size_mismatch", "source_changed", "upload_gone"].includes(err.code)) t.restart();
         },
       });
       if (!t.uploadId) {
@@ -501,8 +501,6 @@ export class S3Sink {
           multipart: false,
         };
       }
-      if (t.body.length > 0) t.flushPart();
-      await t.drain();
       const sha256 = t.hash.digest("hex");
       const metadata = { ...input.metadata, sha256 };
       const parts = [...t.parts].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
@@ -518,7 +516,12 @@ export class S3Sink {
               MultipartUpload: { Parts: parts },
             }),
           ),
-      );
+      ).catch((err: unknown) => {
+        // Gone between the last part and completion: nothing is stored; a later run does the recording again.
+        throw classify(err).code === "NoSuchUpload"
+          ? new ArchiverError("retryable", "upload_gone", `the multipart upload of ${input.key} is gone`)
+          : err;
+      });
       t.uploadId = undefined; // completed: nothing left to abort
       input.onUploadEnded?.(uploadId);
       if (t.offset <= MAX_COPY_BYTES) {
@@ -827,6 +830,12 @@ class Transfer {
         key,
         `received ${this.offset} bytes but Envoy reported file_size_bytes ${expectedBytes}`,
       );
+    // A large recording: its last part, and every part confirmed, before the attempt counts as done (so that an
+    // upload that vanished under it starts the attempt again).
+    if (this.uploadId) {
+      if (this.body.length > 0) this.flushPart();
+      await this.drain();
+    }
   }
 
   /** Forget everything and start from byte 0 (the source's size disagreed; earlier parts may be wrong too). */
@@ -942,6 +951,17 @@ class Transfer {
     // A part that failed after all its retries cannot be resumed from a checkpoint past it.
     if (err instanceof StopRequested) throw err;
     const c = classify(err);
+    // The upload is gone (aborted by a lifecycle rule or by hand, or a resumed one on an endpoint that cannot
+    // list parts): the recording starts again from byte 0 with a new upload.
+    if (c.code === "NoSuchUpload")
+      throw new ArchiverError(
+        "retryable",
+        "upload_gone",
+        `the multipart upload of ${this.input.key} is gone`,
+        {
+          cause: err,
+        },
+      );
     throw c.kind === "fatal"
       ? c
       : new ArchiverError("permanent", "part_failed", `upload of a part failed: ${c.message}`, {

@@ -14,7 +14,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { pino, type Logger } from "pino";
-import { GetObjectCommand, ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  AbortMultipartUploadCommand,
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { startLocalS3, type CapturedRequest, type LocalS3 } from "../../scripts/local-s3.js";
 import { openSink, type ResumableUpload, type StoredPart, type TransferInput } from "../../src/sink/s3.js";
 import { DEFAULT_RETRY_POLICY } from "../../src/retry.js";
@@ -229,6 +234,73 @@ describe("resuming an interrupted multipart upload (sink, in-process)", () => {
     assert.equal(r2.resumedBytes, undefined);
     assert.match(logLines.join(""), /object settings changed/);
     assert.equal(await openUploads(), 0);
+  });
+});
+
+describe("an upload that vanishes mid-transfer (in-process)", () => {
+  test("is started again from byte 0 with a new upload", async () => {
+    const s3 = await startLocalS3({
+      buckets: [BUCKET],
+      directory: mkdtempSync(join(tmpdir(), "resume-s3-")),
+    });
+    Object.assign(process.env, s3.env);
+    const client = new S3Client({
+      endpoint: s3.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    });
+    try {
+      const data = recording(18 * MiB, 11);
+      const key = "recordings/e.mp4";
+      const started: string[] = [];
+      let vanished = false;
+      const open: TransferInput["open"] = async (offset) => {
+        let pos = offset;
+        const body = new Readable({
+          read() {
+            if (pos >= data.length) return void this.push(null);
+            this.push(data.subarray(pos, pos + 256 * 1024));
+            pos += 256 * 1024;
+            // Once a part is stored, the upload disappears (a lifecycle rule, an operator).
+            if (pos >= 12 * MiB && !vanished && started[0]) {
+              vanished = true;
+              void client.send(
+                new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: started[0] }),
+              );
+            }
+          },
+        });
+        return { body, skip: 0, totalBytes: data.length, contentType: "video/mp4" };
+      };
+      const sink = openSink(
+        {
+          concurrency: 1,
+          s3: { bucket: BUCKET, forcePathStyle: true, partSize: PART, queueSize: 1, region: "us-east-1" },
+          storage: { checksum: "NONE" },
+        },
+        { ...DEFAULT_RETRY_POLICY, retries: 3, minDelayMs: 10, maxDelayMs: 50 },
+        pino({ level: "silent" }),
+      );
+      const result = await sink.transfer({
+        key,
+        contentType: "video/mp4",
+        metadata: {},
+        objectParams: {},
+        open,
+        expectedBytes: data.length,
+        onUploadStarted: (id) => started.push(id),
+      });
+      assert.ok(vanished, "the upload was aborted under the transfer");
+      assert.equal(started.length, 2, "a second upload was started");
+      const out = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+      const stored = Buffer.from(await out.Body!.transformToByteArray());
+      assert.equal(sha256(stored), createHash("sha256").update(data).digest("hex"));
+      assert.equal(result.sha256, sha256(stored));
+    } finally {
+      client.destroy();
+      await s3.close({ keepFiles: false });
+    }
   });
 });
 
