@@ -56,6 +56,14 @@ export function recordingKey(input: {
   return `${input.prefix}recordings/${day}/${input.callId}.${extensionFor(input.contentType)}`;
 }
 
+/** The call id a recording key was built from (`…/{call_id}.{ext}`), or null when it is not one of ours. */
+export function callIdOfKey(key: string): string | null {
+  const base = key.slice(key.lastIndexOf("/") + 1);
+  const dot = base.indexOf(".");
+  const id = dot > 0 ? base.slice(0, dot) : "";
+  return isValidCallId(id) ? id : null;
+}
+
 export function sidecarKey(recordingKey: string): string {
   return `${recordingKey}.json`;
 }

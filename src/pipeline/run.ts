@@ -11,7 +11,7 @@ import { newRunId, NO_COUNTS, startCommandRun } from "../audit.js";
 import { BoundedQueue } from "../concurrency.js";
 import { backfillWindow, incrementalWindow, type Window } from "../dates.js";
 import { ArchiverError, classify, StopRequested } from "../errors.js";
-import { isValidCallId, recordingKey, sidecarKey } from "../keys.js";
+import { callIdOfKey, isValidCallId, recordingKey, sidecarKey } from "../keys.js";
 import { PACKAGE_VERSION } from "../paths.js";
 import { RateGate } from "../rate-limit.js";
 import { redactText } from "../redact.js";
@@ -80,8 +80,9 @@ const UNTRACKED_UPLOAD_MAX_AGE_MS = 24 * 3600_000;
 /**
  * Multipart uploads left by runs that were stopped or died (no other run can be using them: we hold the lock).
  * For each recording not archived yet, the one with the most recorded parts is kept for its transfer to continue
- * (`resumable`); every other tracked upload is aborted, and so are untracked ones under our prefix older than a
- * day. Kept uploads that this run never gets to are aborted at its end (`abortUnclaimedUploads`).
+ * (`resumable`); every other tracked upload is aborted, and so are untracked ones under our prefix for calls
+ * this state DB knows, or older than a day. Kept uploads that this run never gets to are aborted at its end
+ * (`abortUnclaimedUploads`).
  */
 async function sweepOrphanedUploads(
   state: StateDb,
@@ -120,7 +121,13 @@ async function sweepOrphanedUploads(
     );
   }
   for (const u of open) {
-    if (trackedIds.has(u.uploadId) || !u.initiated || u.initiated.getTime() > cutoff) continue;
+    if (trackedIds.has(u.uploadId)) continue;
+    // Ours although untracked: a run killed between S3 creating the upload and the state DB recording it. Only
+    // this state DB lists this call (shards partition calls; the lock keeps other runs of this DB out).
+    const callId = callIdOfKey(u.key);
+    const ours = callId !== null && state.getCall(callId) !== undefined;
+    const stale = u.initiated !== undefined && u.initiated.getTime() <= cutoff;
+    if (!ours && !stale) continue;
     if (await sink.abortUpload(u.key, u.uploadId)) aborted++;
   }
   if (aborted > 0) logger.info({ aborted }, "aborted multipart uploads left by an interrupted run");

@@ -16,6 +16,7 @@ import Database from "better-sqlite3";
 import { pino, type Logger } from "pino";
 import {
   AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   GetObjectCommand,
   ListMultipartUploadsCommand,
   S3Client,
@@ -24,7 +25,7 @@ import { startLocalS3, type CapturedRequest, type LocalS3 } from "../../scripts/
 import { openSink, type ResumableUpload, type StoredPart, type TransferInput } from "../../src/sink/s3.js";
 import { DEFAULT_RETRY_POLICY } from "../../src/retry.js";
 import { StopRequested } from "../../src/errors.js";
-import { collect, logsOf, sha256, startRig, summaryOf } from "../helpers/env.js";
+import { BUCKET as BUCKET_RIG, collect, logsOf, sha256, startRig, summaryOf } from "../helpers/env.js";
 import { expectedSha256 } from "../../simulator/data.js";
 
 const MiB = 1024 * 1024;
@@ -379,6 +380,21 @@ describe("resuming after SIGKILL (CLI)", () => {
       assert.equal(after.prepare("SELECT COUNT(*) FROM uploads").pluck().get(), 0);
       assert.equal(after.prepare("SELECT COUNT(*) FROM upload_parts").pluck().get(), 0);
       after.close();
+
+      // Killed between S3 creating an upload and the state DB recording it: the next run still aborts it (its
+      // call is in this state DB), and leaves alone a fresh one for a call it does not know (another shard's).
+      const create = (k: string) =>
+        rig.client.send(new CreateMultipartUploadCommand({ Bucket: BUCKET_RIG, Key: k }));
+      await create(key);
+      const foreign = "recordings/2026/01/01/call_00000000-0000-4000-8000-00000000abcd.m4a";
+      await create(foreign);
+      const again = await rig.run(["run", "--json"], env);
+      assert.equal(again.code, 0, again.stderr);
+      const open = await rig.client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET_RIG }));
+      assert.deepEqual(
+        (open.Uploads ?? []).map((u) => u.Key),
+        [foreign],
+      );
     } finally {
       await rig.close();
     }

@@ -15,6 +15,7 @@ import { checkUrl, classifyAddress, guardedLookup } from "../../src/url-policy.j
 import { redactError, redactText, redactUrl } from "../../src/redact.js";
 import { createLogger } from "../../src/logger.js";
 import { contiguousParts, uploadFingerprint } from "../../src/sink/s3.js";
+import { callIdOfKey } from "../../src/keys.js";
 
 const ID = "call_3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b";
 
@@ -254,4 +255,14 @@ test("resume: an upload is continued only with the settings it was created with"
     ),
     f,
   );
+});
+
+test("the call id of a recording key, and nothing else", () => {
+  const id = "call_0b9c1c1e-6a43-4c5e-9a51-3f1f0f3c2b7d";
+  assert.equal(callIdOfKey(`p/recordings/2026/11/01/${id}.m4a`), id);
+  assert.equal(callIdOfKey(`recordings/2026/11/01/${id}.m4a.json`), id);
+  assert.equal(callIdOfKey(`${id}.mp4`), id);
+  assert.equal(callIdOfKey("recordings/2026/11/01/call_nope.m4a"), null);
+  assert.equal(callIdOfKey(`recordings/2026/11/01/${id}`), null, "no extension: not a key we build");
+  assert.equal(callIdOfKey(`manifests/${id}x.csv`), null);
 });
