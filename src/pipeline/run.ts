@@ -98,13 +98,7 @@ async function sweepOrphanedUploads(
     if (best && best.parts.length > 0 && state.getCall(callId)?.status !== "archived")
       resumable.add(best.uploadId);
   }
-  for (const u of tracked) {
-    if (resumable.has(u.upload_id)) continue;
-    if (await sink.abortUpload(u.key, u.upload_id)) {
-      state.untrackUpload(u.upload_id);
-      aborted++;
-    }
-  }
+  for (const u of tracked) if (!resumable.has(u.upload_id) && (await abortTracked(state, sink, u))) aborted++;
   if (resumable.size > 0)
     logger.info({ uploads: resumable.size }, "interrupted multipart uploads kept to be resumed");
   const trackedIds = new Set(tracked.map((u) => u.upload_id));
@@ -134,16 +128,18 @@ async function sweepOrphanedUploads(
   return { aborted, resumable };
 }
 
+/** Abort a tracked upload and forget it; false when S3 could not abort it (the next run tries again). */
+async function abortTracked(state: StateDb, sink: S3Sink, u: { key: string; upload_id: string }) {
+  if (!(await sink.abortUpload(u.key, u.upload_id))) return false;
+  state.untrackUpload(u.upload_id);
+  return true;
+}
+
 /** After a run that went through all its work: abort the kept uploads that no transfer took over. */
 async function abortUnclaimedUploads(state: StateDb, sink: S3Sink, runId: string, logger: Logger) {
   let aborted = 0;
-  for (const u of state.trackedUploads()) {
-    if (u.run_id === runId) continue;
-    if (await sink.abortUpload(u.key, u.upload_id)) {
-      state.untrackUpload(u.upload_id);
-      aborted++;
-    }
-  }
+  for (const u of state.trackedUploads())
+    if (u.run_id !== runId && (await abortTracked(state, sink, u))) aborted++;
   if (aborted > 0)
     logger.info({ aborted }, "aborted interrupted multipart uploads that this run had no work for");
 }

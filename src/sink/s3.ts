@@ -150,7 +150,8 @@ export interface SinkSettings {
 }
 
 /** SDK-computed checksums (CRC32C, SHA-256) need the body as one Buffer; MD5 and none stream it. */
-const sdkChecksum = (alg: SinkSettings["checksum"]) => alg === "CRC32C" || alg === "SHA256";
+const sdkChecksum = (alg: SinkSettings["checksum"]): alg is "CRC32C" | "SHA256" =>
+  alg === "CRC32C" || alg === "SHA256";
 
 /**
  * A request body, rebuilt for every attempt: streamed from the chunks as they arrived (never concatenated) or
@@ -193,12 +194,12 @@ function bodyChecksum(
     return {
       ContentMD5: Buffer.isBuffer(body) ? createHash("md5").update(body).digest("base64") : body.md5Base64!,
     };
-  if (alg === "CRC32C" || alg === "SHA256") return { ChecksumAlgorithm: alg };
+  if (sdkChecksum(alg)) return { ChecksumAlgorithm: alg };
   return {};
 }
 
 function declaredChecksum(alg: SinkSettings["checksum"]): { ChecksumAlgorithm?: "CRC32C" | "SHA256" } {
-  return alg === "CRC32C" || alg === "SHA256" ? { ChecksumAlgorithm: alg } : {};
+  return sdkChecksum(alg) ? { ChecksumAlgorithm: alg } : {};
 }
 
 /** A part of a multipart upload as S3 confirmed it, and where it sits in the recording. */
@@ -430,6 +431,8 @@ export class S3Sink {
     const { bucket } = this.settings;
     const t = new Transfer(this, input);
     if (input.resume) await this.continueUpload(t, input, input.resume);
+    /** A small recording's finished body, for its single PUT. */
+    let sealed: SealedBody | undefined;
     try {
       await withRetry(() => t.attempt(), this.policy, {
         signal: input.signal ?? this.signal,
@@ -446,7 +449,7 @@ export class S3Sink {
         const sha256 = t.hash.digest("hex");
         const metadata = { ...input.metadata, sha256 };
         const body = await t.body.seal();
-        t.sealed = body;
+        sealed = body;
         const length = body.length;
         const alg = this.settings.checksum;
         const checksum = bodyChecksum(alg, body);
@@ -565,7 +568,7 @@ export class S3Sink {
       throw err;
     } finally {
       await t.body.discard();
-      await t.sealed?.dispose();
+      await sealed?.dispose();
     }
   }
 
@@ -708,8 +711,6 @@ class Transfer {
   offset = 0;
   /** The bytes not yet handed to S3 (the next part, or the whole of a small recording). */
   body: SpillBuffer;
-  /** A small recording's finished body, for its single PUT. */
-  sealed: SealedBody | undefined;
   uploadId: string | undefined;
   parts: CompletedPart[] = [];
   nextPart = 1;
