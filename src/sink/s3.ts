@@ -521,9 +521,7 @@ export class S3Sink {
           ),
       ).catch((err: unknown) => {
         // Gone between the last part and completion: nothing is stored; a later run does the recording again.
-        throw classify(err).code === "NoSuchUpload"
-          ? new ArchiverError("retryable", "upload_gone", `the multipart upload of ${input.key} is gone`)
-          : err;
+        throw uploadGone(err, input.key) ?? err;
       });
       t.uploadId = undefined; // completed: nothing left to abort
       input.onUploadEnded?.(uploadId);
@@ -722,8 +720,6 @@ class Transfer {
    */
   storedPrefix = 0;
   private boundaries: StoredPart[] = [];
-  /** Parts confirmed by S3 in this process or recorded by the one before: what a later run may resume after. */
-  private storedParts = 0;
   private readonly inflight = new Set<Promise<void>>();
   private partError: unknown;
 
@@ -749,7 +745,6 @@ class Transfer {
       ...(p.checksumSHA256 ? { ChecksumSHA256: p.checksumSHA256 } : {}),
     }));
     this.nextPart = parts.length + 1;
-    this.storedParts = parts.length;
     this.boundaries = parts;
     this.storedPrefix = parts.at(-1)!.end;
   }
@@ -844,7 +839,6 @@ class Transfer {
     void this.abort();
     this.parts = [];
     this.nextPart = 1;
-    this.storedParts = 0;
     this.storedPrefix = 0;
     this.boundaries = [];
     this.checkpoint = { offset: 0, hash: createHash("sha256") };
@@ -915,7 +909,6 @@ class Transfer {
             ...(out.ChecksumCRC32C ? { ChecksumCRC32C: out.ChecksumCRC32C } : {}),
             ...(out.ChecksumSHA256 ? { ChecksumSHA256: out.ChecksumSHA256 } : {}),
           });
-          this.storedParts++;
           this.input.onPartStored?.(uploadId, {
             partNumber,
             start,
@@ -951,18 +944,11 @@ class Transfer {
     this.partError = undefined;
     // A part that failed after all its retries cannot be resumed from a checkpoint past it.
     if (err instanceof StopRequested) throw err;
-    const c = classify(err);
     // The upload is gone (aborted by a lifecycle rule or by hand, or a resumed one on an endpoint that cannot
     // list parts): the recording starts again from byte 0 with a new upload.
-    if (c.code === "NoSuchUpload")
-      throw new ArchiverError(
-        "retryable",
-        "upload_gone",
-        `the multipart upload of ${this.input.key} is gone`,
-        {
-          cause: err,
-        },
-      );
+    const gone = uploadGone(err, this.input.key);
+    if (gone) throw gone;
+    const c = classify(err);
     throw c.kind === "fatal"
       ? c
       : new ArchiverError("permanent", "part_failed", `upload of a part failed: ${c.message}`, {
@@ -977,7 +963,8 @@ class Transfer {
   async keepForResume(): Promise<boolean> {
     if (!this.uploadId) return false;
     await Promise.allSettled(this.inflight);
-    if (this.storedParts === 0) return false;
+    // Parts confirmed by S3 in this process or recorded by the one before: what the next run resumes after.
+    if (this.parts.length === 0) return false;
     this.uploadId = undefined;
     return true;
   }
@@ -995,6 +982,14 @@ class Transfer {
 function withoutTagging(p: ObjectParams): ObjectParams {
   const { Tagging: _t, ...rest } = p;
   return rest;
+}
+
+/** S3's NoSuchUpload as the retryable "upload_gone" (the transfer restarts from byte 0); undefined otherwise. */
+function uploadGone(err: unknown, key: string): ArchiverError | undefined {
+  if (classify(err).code !== "NoSuchUpload") return undefined;
+  return new ArchiverError("retryable", "upload_gone", `the multipart upload of ${key} is gone`, {
+    cause: err,
+  });
 }
 
 function sizeMismatch(key: string, detail: string): ArchiverError {
