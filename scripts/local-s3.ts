@@ -3,6 +3,7 @@
  * credentials: any access key is accepted.
  */
 import S3rver from "s3rver";
+import { createHash, createHmac } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -47,6 +48,8 @@ export async function startLocalS3(opts: {
   // resume rely on it. Serve them from s3rver's own upload directory.
   const middleware = (server as unknown as { middleware: Middleware[] }).middleware;
   middleware.unshift(multipartExtras(directory, opts.objectLock));
+  // s3rver does not check SigV4 signatures ("unimplemented"); S3 does, so this server does too.
+  middleware.unshift(checkSigV4);
   if (opts.onRequest) {
     const onRequest = opts.onRequest;
     middleware.unshift(async (ctx, next) => {
@@ -77,6 +80,8 @@ export async function startLocalS3(opts: {
 interface KoaContext {
   method: string;
   path: string;
+  /** The query string as sent (still percent-encoded). */
+  querystring: string;
   query: Record<string, string | string[] | undefined>;
   headers: Record<string, string | string[] | undefined>;
   status: number;
@@ -84,6 +89,73 @@ interface KoaContext {
   type: string;
 }
 type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
+
+/** The secret of every access key this server accepts (s3rver's own convention). */
+export const LOCAL_S3_SECRET = "S3RVER";
+
+/** RFC 3986 encoding, as SigV4 canonicalizes query parameters. */
+const uriEncode = (s: string) =>
+  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+const sha256Hex = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
+const hmac = (key: string | Buffer, s: string) => createHmac("sha256", key).update(s, "utf8").digest();
+
+/**
+ * Verify the SigV4 signature of header-signed requests, written from the AWS specification (not the SDK's
+ * signer), and answer 403 SignatureDoesNotMatch as S3 does. For S3 the canonical URI is the path as sent (not
+ * encoded again). The payload is covered through x-amz-content-sha256, which S3 requires on every request.
+ */
+async function checkSigV4(ctx: KoaContext, next: () => Promise<void>): Promise<void> {
+  const auth = ctx.headers.authorization;
+  if (typeof auth !== "string" || !auth.startsWith("AWS4-HMAC-SHA256 ")) return next();
+  const m =
+    /Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})/.exec(
+      auth,
+    );
+  const amzDate = ctx.headers["x-amz-date"];
+  const payloadHash = ctx.headers["x-amz-content-sha256"];
+  const refuse = (why: string) => {
+    ctx.status = 403;
+    ctx.type = "application/xml";
+    ctx.body = `<Error><Code>SignatureDoesNotMatch</Code><Message>${xml(why)}</Message></Error>`;
+  };
+  if (!m || typeof amzDate !== "string" || typeof payloadHash !== "string")
+    return refuse("malformed Authorization, or x-amz-date / x-amz-content-sha256 missing");
+  const [, , day, region, service, signedHeaders, signature] = m as unknown as string[];
+  const names = signedHeaders!.split(";");
+  if (!names.includes("host") || !names.includes("x-amz-content-sha256") || !amzDate.startsWith(day!))
+    return refuse("host and x-amz-content-sha256 must be signed, and the date must match the scope");
+  const query = ctx.querystring
+    .split("&")
+    .filter((p) => p !== "")
+    .map((p) => {
+      const i = p.indexOf("=");
+      const [k, v] = i < 0 ? [p, ""] : [p.slice(0, i), p.slice(i + 1)];
+      const dec = (s: string) => decodeURIComponent(s.replace(/\+/g, "%20"));
+      return [uriEncode(dec(k)), uriEncode(dec(v))] as const;
+    })
+    .sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join("&");
+  const headerValue = (n: string) => {
+    const v = ctx.headers[n];
+    return (Array.isArray(v) ? v.join(",") : (v ?? "")).trim().replace(/ +/g, " ");
+  };
+  const canonical = [
+    ctx.method,
+    ctx.path,
+    query,
+    names.map((n) => `${n}:${headerValue(n)}\n`).join(""),
+    signedHeaders,
+    payloadHash,
+  ].join("\n");
+  const scope = `${day}/${region}/${service}/aws4_request`;
+  const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, sha256Hex(canonical)].join("\n");
+  const key = hmac(hmac(hmac(hmac(`AWS4${LOCAL_S3_SECRET}`, day!), region!), service!), "aws4_request");
+  if (createHmac("sha256", key).update(toSign, "utf8").digest("hex") !== signature)
+    return refuse(`The request signature we calculated does not match the signature you provided.`);
+  return next();
+}
 
 const xml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 

@@ -36,6 +36,7 @@ import { ArchiverError, classify, StopRequested } from "../errors.js";
 import { withRetry, type RetryPolicy } from "../retry.js";
 import type { OpenedMedia } from "../source/media.js";
 import { SpillBuffer, type SealedBody } from "./spool.js";
+import { captureProbes, DirectS3, type DirectPartInput, type DirectPutInput } from "./s3-direct.js";
 
 /** CopyObject refuses sources above 5 GiB. */
 const MAX_COPY_BYTES = 5 * 1024 ** 3;
@@ -45,12 +46,15 @@ export interface S3ClientSettings {
   forcePathStyle: boolean;
   maxSockets: number;
   region?: string | undefined;
+  /** Otherwise the SDK's own resolution (AWS_ENDPOINT_URL_S3, or AWS's endpoint for the region). */
+  endpoint?: string | undefined;
 }
 
 export function createS3Client(s: S3ClientSettings): S3Client {
   const agentOpts = { keepAlive: true, maxSockets: s.maxSockets };
   const client = new S3Client({
     ...(s.region ? { region: s.region } : {}),
+    ...(s.endpoint ? { endpoint: s.endpoint } : {}),
     forcePathStyle: s.forcePathStyle,
     // One retry policy for the whole archiver (retry.ts): the SDK must not retry underneath it.
     maxAttempts: 1,
@@ -77,6 +81,11 @@ export function createS3Client(s: S3ClientSettings): S3Client {
       return next(args);
     },
     { step: "build", name: "presetPayloadHash" },
+  );
+  // Stops the probe request that teaches s3-direct.ts this client's endpoint and signing scope.
+  (client.middlewareStack as unknown as MiddlewareStack<object, object>).add(
+    captureProbes as unknown as Parameters<MiddlewareStack<object, object>["add"]>[0],
+    { step: "deserialize", priority: "low", name: "captureProbes" },
   );
   // With maxAttempts 1 the SDK's retry middleware only keeps books (tokens, invocation ids) on every request:
   // measured at ~2% of the CPU of a run of small recordings. Retries are retry.ts's job.
@@ -175,7 +184,7 @@ const payloadHashes = new WeakMap<object, string>();
  * checksums, which choose their own signing mode. A client middleware applies it, not one per command, so that
  * the client can reuse its resolved middleware chain (`cacheMiddleware`).
  */
-function presetPayloadHash<C extends { input: { Body?: unknown } }>(
+export function presetPayloadHash<C extends { input: { Body?: unknown } }>(
   command: C,
   alg: SinkSettings["checksum"],
   hash: string,
@@ -410,10 +419,10 @@ export class S3Sink {
     metadata: Record<string, string> = {},
   ) {
     const body = Buffer.from(JSON.stringify(value, null, 2) + "\n");
+    const sha256 = createHash("sha256").update(body).digest("hex");
     return this.s3(`put ${key}`, () =>
-      this.client.send(
-        new PutObjectCommand({
-          Bucket: this.settings.bucket,
+      this.putObject(
+        {
           Key: key,
           Body: body,
           ContentLength: body.length,
@@ -421,7 +430,8 @@ export class S3Sink {
           Metadata: metadata,
           ...objectParams,
           ...bodyChecksum(this.settings.checksum, body),
-        }),
+        },
+        sha256,
       ),
     );
   }
@@ -455,22 +465,18 @@ export class S3Sink {
         const checksum = bodyChecksum(alg, body);
         const put = (ifNoneMatch: boolean) =>
           this.s3(`put ${input.key}`, () =>
-            this.client.send(
-              presetPayloadHash(
-                new PutObjectCommand({
-                  Bucket: bucket,
-                  Key: input.key,
-                  Body: requestBody(alg, body),
-                  ContentLength: length,
-                  ContentType: input.contentType,
-                  Metadata: metadata,
-                  ...(ifNoneMatch ? { IfNoneMatch: "*" } : {}),
-                  ...input.objectParams,
-                  ...checksum,
-                }),
-                alg,
-                sha256,
-              ),
+            this.putObject(
+              {
+                Key: input.key,
+                Body: requestBody(alg, body),
+                ContentLength: length,
+                ContentType: input.contentType,
+                Metadata: metadata,
+                ...(ifNoneMatch ? { IfNoneMatch: "*" } : {}),
+                ...input.objectParams,
+                ...checksum,
+              },
+              sha256,
             ),
           );
         let out;
@@ -679,6 +685,45 @@ export class S3Sink {
     }
   }
 
+  /**
+   * PutObject, through s3-direct.ts when it can serve this bucket (most of the CPU of small recordings is the
+   * SDK's per-request stack), else through the SDK. `payloadHash`: the body's SHA-256, hex.
+   */
+  async putObject(input: DirectPutInput, payloadHash: string) {
+    const direct = await this.directS3();
+    if (direct) return direct.putObject(input, payloadHash);
+    const { bucket, checksum } = this.settings;
+    return this.client.send(
+      presetPayloadHash(new PutObjectCommand({ Bucket: bucket, ...input }), checksum, payloadHash),
+    );
+  }
+
+  /** UploadPart, like putObject. */
+  async uploadPart(input: DirectPartInput): Promise<{
+    ETag?: string | undefined;
+    ChecksumCRC32C?: string | undefined;
+    ChecksumSHA256?: string | undefined;
+  }> {
+    const direct = await this.directS3();
+    if (direct) return direct.uploadPart(input);
+    const { bucket, checksum } = this.settings;
+    return this.client.send(
+      presetPayloadHash(new UploadPartCommand({ Bucket: bucket, ...input }), checksum, "UNSIGNED-PAYLOAD"),
+    );
+  }
+
+  private direct: Promise<DirectS3 | undefined> | undefined;
+
+  /** The direct path for this bucket, learned once; none when the SDK computes the checksums. */
+  private directS3(): Promise<DirectS3 | undefined> {
+    if (sdkChecksum(this.settings.checksum)) return Promise.resolve(undefined);
+    this.direct ??= DirectS3.open(this.client, this.settings.bucket).catch((err: unknown) => {
+      this.direct = undefined; // not learned (credentials not resolvable yet?): the next request tries again
+      throw err;
+    });
+    return this.direct;
+  }
+
   /** Run one S3 request under the retry policy; `notFound` maps a 404 to a specific error. */
   s3<T>(what: string, fn: () => Promise<T>, opts: { notFound?: () => ArchiverError } = {}): Promise<T> {
     return withRetry(
@@ -869,7 +914,6 @@ class Transfer {
     const alg = this.sink.settings.checksum;
     const partNumber = this.nextPart++;
     const uploadId = this.uploadId!;
-    const { bucket } = this.sink.settings;
     this.body = this.newBody();
     const start = this.checkpoint.offset;
     this.checkpoint = { offset: this.offset, hash: this.hash.copy() };
@@ -880,21 +924,14 @@ class Transfer {
       const body = await sealing;
       try {
         return await this.sink.s3(`upload part ${partNumber} of ${this.input.key}`, () =>
-          this.sink.client.send(
-            presetPayloadHash(
-              new UploadPartCommand({
-                Bucket: bucket,
-                Key: this.input.key,
-                UploadId: uploadId,
-                PartNumber: partNumber,
-                Body: requestBody(alg, body),
-                ContentLength: body.length,
-                ...bodyChecksum(alg, body),
-              }),
-              alg,
-              "UNSIGNED-PAYLOAD",
-            ),
-          ),
+          this.sink.uploadPart({
+            Key: this.input.key,
+            UploadId: uploadId,
+            PartNumber: partNumber,
+            Body: requestBody(alg, body),
+            ContentLength: body.length,
+            ...bodyChecksum(alg, body),
+          }),
         );
       } finally {
         await body.dispose();
