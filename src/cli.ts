@@ -14,7 +14,12 @@ import { resolveShard, type Shard } from "./shard.js";
 import { progressReporter } from "./progress.js";
 import { combineObservers } from "./pipeline/observer.js";
 // Each command imports what it needs when it runs (the AWS SDK, SQLite, prom-client, croner): `--help` stays
-// instant and a run does not carry modules it never uses.
+// instant and a run does not evaluate modules it never uses. (The build bundles this file: scripts/bundle.ts.)
+
+// A reader that goes away (`envoy-archiver --help | head -3`) is not our error: stop writing to it and go on.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code !== "EPIPE") throw err;
+});
 
 // The AWS SDK prints a multi-line deprecation notice on Node 20 at every start; cron would mail it hourly.
 // We say it once, in our own log (see run's "node" warning), instead.
