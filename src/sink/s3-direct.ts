@@ -3,11 +3,11 @@
  *
  * The SDK spends more CPU on each small request (middleware, endpoint rules, schema serialization) than on moving
  * its bytes: 2,000 PUTs of 100 KB measured 2.5–2.7 s CPU through `client.send` and 0.9–1.1 s here. Nothing is
- * reinvented where it matters: the endpoint, host and signing scope are those the SDK itself resolved for this
- * bucket (one probe request, built and signed by the SDK but never sent); requests are signed by the SDK's own
- * SigV4 signer with the client's credentials and clock offset, and sent through the client's own HTTP handler
- * (same agent, sockets and timeouts). Errors come back as the SDK's S3ServiceException with the S3 error code
- * and HTTP status, so errors.ts classifies them exactly as it does the SDK's.
+ * guessed: the endpoint, host and signing scope are those the SDK itself resolved for this bucket (one probe
+ * request, built and signed by the SDK but never sent); requests are signed with the client's credentials and
+ * clock offset (sigv4.ts, held byte for byte to the SDK's signer) and sent through the client's own HTTP
+ * handler (same agent, sockets and timeouts). Errors come back as the SDK's S3ServiceException with the S3 error
+ * code and HTTP status, so errors.ts classifies them exactly as it does the SDK's.
  *
  * Only requests whose checksum the archiver computes (none or Content-MD5) come here; CRC32C and SHA-256
  * checksums are the SDK's to compute, and an endpoint the SDK signs with anything but SigV4 (SigV4a, S3 Express
@@ -16,11 +16,10 @@
  */
 import { PutObjectCommand, S3ServiceException, type S3Client } from "@aws-sdk/client-s3";
 import { HttpRequest } from "@smithy/core/protocols";
-import { SignatureV4 } from "@smithy/signature-v4";
-import type { HttpResponse, SourceData } from "@smithy/types";
-import { createHash, createHmac, type Hash } from "node:crypto";
+import type { HttpResponse } from "@smithy/types";
 import type { Readable } from "node:stream";
 import type { ObjectParams } from "./s3.js";
+import { SigV4Signer, type Credentials } from "./sigv4.js";
 
 export interface DirectPutInput extends ObjectParams {
   Key: string;
@@ -144,46 +143,18 @@ function objectHeaders(p: ObjectParams): Record<string, string> {
   return h;
 }
 
-/** SHA-256 and HMAC over node:crypto, in the shape the SDK's signer takes. */
-class Sha256 {
-  private readonly h: Hash | ReturnType<typeof createHmac>;
-  constructor(secret?: SourceData) {
-    this.h = secret === undefined ? createHash("sha256") : createHmac("sha256", toBuffer(secret));
-  }
-  update(data: SourceData): void {
-    this.h.update(toBuffer(data));
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(this.h.digest());
-  }
-}
-
-function toBuffer(d: SourceData): Buffer {
-  if (typeof d === "string") return Buffer.from(d, "utf8");
-  if (ArrayBuffer.isView(d)) return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
-  return Buffer.from(d);
-}
-
 export class DirectS3 {
   private constructor(
     private readonly client: S3Client,
     private readonly endpoint: ObjectEndpoint,
-    private readonly signer: SignatureV4,
+    private readonly signer: SigV4Signer,
   ) {}
 
   /** Learn the bucket's endpoint from the SDK; undefined when this path cannot serve it (then use the SDK). */
   static async open(client: S3Client, bucket: string): Promise<DirectS3 | undefined> {
     const endpoint = await resolveObjectEndpoint(client, bucket);
     if (!endpoint) return undefined;
-    const signer = new SignatureV4({
-      credentials: client.config.credentials,
-      region: endpoint.region,
-      service: endpoint.service,
-      sha256: Sha256,
-      // S3 signs the path as sent, not encoded a second time.
-      uriEscapePath: false,
-    });
-    return new DirectS3(client, endpoint, signer);
+    return new DirectS3(client, endpoint, new SigV4Signer(endpoint.region, endpoint.service));
   }
 
   /** The unsigned PutObject request. `payloadHash` is the body's SHA-256 (hex) or UNSIGNED-PAYLOAD. */
@@ -249,10 +220,16 @@ export class DirectS3 {
     });
   }
 
-  /** Sign as the SDK does: its SigV4 signer, the client's credentials and clock offset. */
+  /** Sign (in place) with the client's credentials, at the client's clock offset (corrected on skew errors). */
   async sign(request: HttpRequest): Promise<HttpRequest> {
+    const creds = (await this.client.config.credentials()) as Credentials;
     const offset = this.client.config.systemClockOffset ?? 0;
-    return (await this.signer.sign(request, { signingDate: new Date(Date.now() + offset) })) as HttpRequest;
+    this.signer.sign(
+      request as HttpRequest & { query: Record<string, string>; headers: Record<string, string> },
+      creds,
+      new Date(Date.now() + offset),
+    );
+    return request;
   }
 
   /** Sign and send; a non-2xx answer becomes the S3ServiceException the SDK would have thrown. */
