@@ -2,7 +2,6 @@
  * The retry policy: how often and how long each kind of error (errors.ts) is tried again. Every network call in
  * the archiver goes through `withRetry`; nothing else sleeps or loops on failure.
  */
-import pRetry, { AbortError } from "p-retry";
 import { ArchiverError, classify, StopRequested, type ErrorKind } from "./errors.js";
 
 /** Parse a Retry-After header (delta-seconds or HTTP-date) into milliseconds from `now`; undefined if absent/bad. */
@@ -78,46 +77,41 @@ export async function withRetry<T>(
   policy: RetryPolicy,
   hooks: RetryHooks = {},
 ): Promise<T> {
-  try {
-    return await pRetry(
-      async (attempt) => {
-        if (hooks.signal?.aborted) throw new AbortError(new StopRequested());
-        try {
-          return await fn(attempt);
-        } catch (err) {
-          if (err instanceof StopRequested || hooks.signal?.aborted)
-            throw new AbortError(new StopRequested());
-          const c = classify(err);
-          if (!isRetryable(c.kind)) throw new AbortError(c);
-          throw c;
-        }
-      },
-      {
-        retries: policy.retries,
-        minTimeout: policy.minDelayMs,
-        maxTimeout: policy.maxDelayMs,
-        factor: 2,
-        randomize: true,
-        maxRetryTime: policy.maxRetryTimeMs,
-        signal: hooks.signal,
-        unref: false,
-        shouldConsumeRetry: ({ error }) => !(error instanceof ArchiverError && isRateLimit(error)),
-        onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
-          if (!(error instanceof ArchiverError) || retriesLeft === 0) return;
-          hooks.onRetry?.(error, attemptNumber);
-          if (isRateLimit(error)) {
-            const delay = rateLimitDelay(error, policy);
-            hooks.onRateLimit?.(error, delay);
-            await sleep(delay, hooks.signal);
-          }
-        },
-      },
-    );
-  } catch (err) {
-    if (err instanceof StopRequested) throw err;
-    if (hooks.signal?.aborted) throw new StopRequested();
-    throw classify(err);
+  const { signal } = hooks;
+  const start = performance.now();
+  /** Retries used up: 429s do not use them (they wait as long as the server asks, within maxRetryTimeMs). */
+  let consumed = 0;
+  for (let attempt = 1; ; attempt++) {
+    if (signal?.aborted) throw new StopRequested();
+    let err: ArchiverError;
+    try {
+      const result = await fn(attempt);
+      // Stopped while it ran: the caller treats the operation as interrupted (as before any result is kept).
+      if (signal?.aborted) throw new StopRequested();
+      return result;
+    } catch (e) {
+      if (e instanceof StopRequested || signal?.aborted) throw new StopRequested();
+      err = classify(e);
+    }
+    if (!isRetryable(err.kind) || consumed >= policy.retries) throw err;
+    hooks.onRetry?.(err, attempt);
+    const rateLimited = isRateLimit(err);
+    if (rateLimited) {
+      const delay = rateLimitDelay(err, policy);
+      hooks.onRateLimit?.(err, delay);
+      await sleep(delay, signal);
+    }
+    const remaining = policy.maxRetryTimeMs - (performance.now() - start);
+    if (remaining <= 0) throw err;
+    if (rateLimited) continue;
+    await sleep(Math.min(backoffDelay(consumed, policy), remaining), signal);
+    consumed++;
   }
+}
+
+/** Backoff before retry number `consumed + 1`: minDelay × 2^consumed × a random factor in [1, 2), capped. */
+export function backoffDelay(consumed: number, policy: RetryPolicy, random = Math.random()): number {
+  return Math.min(Math.round((random + 1) * policy.minDelayMs * 2 ** consumed), policy.maxDelayMs);
 }
 
 /** Sleep that ends early (without throwing) when the signal aborts. */

@@ -239,18 +239,19 @@ export class DirectS3 {
       handle(request: HttpRequest): Promise<{ response: HttpResponse }>;
     };
     const { response } = await handler.handle(signed);
-    const body = await readCapped(
-      response.body as Readable | undefined,
-      response.statusCode < 300 ? 0 : 64 * 1024,
-    );
-    if (response.statusCode >= 200 && response.statusCode < 300) return response;
-    throw serviceError(response, body);
+    const body = response.body as Readable | undefined;
+    if (response.statusCode >= 200 && response.statusCode < 300) {
+      // Nothing to read in a success: let the (empty) body drain so the socket goes back to the pool.
+      body?.on("error", () => {}).resume();
+      return response;
+    }
+    throw serviceError(response, await readCapped(body, 64 * 1024));
   }
 }
 
 const USER_AGENT = "envoy-archiver (direct S3 requests)";
 
-/** Read a response body, keeping at most `cap` bytes (the rest is drained so the socket can be reused). */
+/** Read an error body, keeping at most `cap` bytes (the rest is drained so the socket can be reused). */
 async function readCapped(body: Readable | undefined, cap: number): Promise<string> {
   if (!body) return "";
   const chunks: Buffer[] = [];

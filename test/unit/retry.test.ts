@@ -1,7 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ArchiverError, StopRequested } from "../../src/errors.js";
-import { DEFAULT_RETRY_POLICY, parseRetryAfter, withRetry, type RetryPolicy } from "../../src/retry.js";
+import {
+  backoffDelay,
+  DEFAULT_RETRY_POLICY,
+  parseRetryAfter,
+  withRetry,
+  type RetryPolicy,
+} from "../../src/retry.js";
 import { RateGate } from "../../src/rate-limit.js";
 
 const fast: RetryPolicy = {
@@ -81,6 +87,49 @@ test("429s honour Retry-After, do not use up retries, and report the pause", asy
   assert.equal(out, 6, "five 429s with only one retry allowed");
   assert.deepEqual(pauses, [20, 20, 20, 20, 20]);
   assert.ok(Date.now() - t0 >= 100, "waited for Retry-After each time");
+});
+
+test("backoff doubles from the minimum with jitter in [1, 2), capped at the maximum", () => {
+  const p = { ...DEFAULT_RETRY_POLICY, minDelayMs: 250, maxDelayMs: 20_000 };
+  assert.deepEqual(
+    [0, 1, 2, 3, 8].map((n) => backoffDelay(n, p, 0)),
+    [250, 500, 1000, 2000, 20_000],
+  );
+  assert.equal(backoffDelay(0, p, 0.999), 500);
+  assert.equal(backoffDelay(2, p, 0.5), 1500);
+});
+
+test("no retry starts after maxRetryTimeMs, whatever retries are left", async () => {
+  let n = 0;
+  const t0 = Date.now();
+  await assert.rejects(
+    withRetry(
+      async () => {
+        n++;
+        throw Object.assign(new Error("reset"), { code: "ECONNRESET" });
+      },
+      { ...fast, retries: 1000, minDelayMs: 20, maxDelayMs: 20, maxRetryTimeMs: 150 },
+    ),
+    (e: unknown) => e instanceof ArchiverError && e.code === "ECONNRESET",
+  );
+  const took = Date.now() - t0;
+  assert.ok(took >= 140 && took < 2000, `gave up after ${took} ms`);
+  assert.ok(n >= 3 && n <= 11, `${n} attempts, 20 ms apart, within 150 ms`);
+});
+
+test("a stop during a successful attempt still ends in StopRequested (the caller keeps nothing half-done)", async () => {
+  const ac = new AbortController();
+  await assert.rejects(
+    withRetry(
+      async () => {
+        ac.abort();
+        return "stored";
+      },
+      fast,
+      { signal: ac.signal },
+    ),
+    (e: unknown) => e instanceof StopRequested,
+  );
 });
 
 test("an aborted signal stops retrying with StopRequested", async () => {
