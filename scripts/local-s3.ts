@@ -13,7 +13,19 @@ export interface LocalS3 {
   directory: string;
   /** Environment for the archiver (and any AWS SDK client) to talk to this server. */
   env: Record<string, string>;
+  /** Inject failures into object writes (PutObject, UploadPart), as S3 sometimes answers them. */
+  setFaults(faults: S3Faults): void;
   close(opts?: { keepFiles?: boolean }): Promise<void>;
+}
+
+/** Every n-th object write (PUT to a key, counted from setFaults) fails this way; the first match wins. */
+export interface S3Faults {
+  /** 503 SlowDown, as S3 throttles a prefix. */
+  slowDownEvery?: number;
+  /** 500 InternalError. */
+  internalErrorEvery?: number;
+  /** The connection is dropped before any answer. */
+  resetEvery?: number;
 }
 
 export interface CapturedRequest {
@@ -50,6 +62,27 @@ export async function startLocalS3(opts: {
   middleware.unshift(multipartExtras(directory, opts.objectLock));
   // s3rver does not check SigV4 signatures ("unimplemented"); S3 does, so this server does too.
   middleware.unshift(checkSigV4);
+  let faults: S3Faults = {};
+  let writes = 0;
+  middleware.unshift(async (ctx, next) => {
+    if (ctx.method !== "PUT" || !/^\/[^/]+\/./.test(ctx.path) || "x-amz-copy-source" in ctx.headers)
+      return next();
+    const n = ++writes;
+    const every = (k: number | undefined) => k !== undefined && n % k === 0;
+    if (every(faults.resetEvery)) {
+      ctx.req.socket.destroy();
+      return;
+    }
+    const fail = every(faults.slowDownEvery)
+      ? ([503, "SlowDown", "Please reduce your request rate."] as const)
+      : every(faults.internalErrorEvery)
+        ? ([500, "InternalError", "We encountered an internal error. Please try again."] as const)
+        : undefined;
+    if (!fail) return next();
+    ctx.status = fail[0];
+    ctx.type = "application/xml";
+    ctx.body = `<Error><Code>${fail[1]}</Code><Message>${fail[2]}</Message></Error>`;
+  });
   if (opts.onRequest) {
     const onRequest = opts.onRequest;
     middleware.unshift(async (ctx, next) => {
@@ -69,6 +102,10 @@ export async function startLocalS3(opts: {
       AWS_SECRET_ACCESS_KEY: "S3RVER",
       ARCHIVER_S3_FORCE_PATH_STYLE: "true",
     },
+    setFaults(f) {
+      faults = f;
+      writes = 0;
+    },
     async close({ keepFiles = opts.directory !== undefined } = {}) {
       server.httpServer?.closeAllConnections();
       await server.close();
@@ -82,6 +119,7 @@ interface KoaContext {
   path: string;
   /** The query string as sent (still percent-encoded). */
   querystring: string;
+  req: { socket: { destroy(): void } };
   query: Record<string, string | string[] | undefined>;
   headers: Record<string, string | string[] | undefined>;
   status: number;

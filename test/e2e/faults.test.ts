@@ -185,6 +185,24 @@ describe("bad input from the API", () => {
 });
 
 describe("S3 faults", () => {
+  test("S3 throttling, internal errors and dropped connections on uploads are retried; nothing is lost", async () => {
+    for (const sizeBytes of [200_000, 6 * MiB]) {
+      const rig = await startRig({ calls: { count: 8, seed: 16, days: 2, sizeBytes } });
+      try {
+        // Every object write counts: recordings, parts of the 6 MiB ones (5 MiB parts), sidecars.
+        rig.s3.setFaults({ resetEvery: 4, internalErrorEvery: 5, slowDownEvery: 13 });
+        const r = await rig.run(["run", "--json"], { ARCHIVER_PART_SIZE_MB: "5" });
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(Number(summaryOf(r).retries) >= 4, `retried (${String(summaryOf(r).retries)})`);
+        rig.s3.setFaults({});
+        await assertArchiveIntact(rig);
+        assert.equal(await rig.multipartUploads(), 0, "no multipart upload left open");
+      } finally {
+        await rig.close();
+      }
+    }
+  });
+
   test("S3 unreachable for a few seconds does not fail the run", async () => {
     const rig = await startRig({ calls: { count: 6, seed: 14, days: 2 } });
     try {
