@@ -114,7 +114,7 @@ type BaseLookup = (
 ) => void;
 
 /**
- * A dns.lookup for undici's connect options: resolves, then refuses any address the policy refuses, so a host
+ * A dns.lookup for the media's connections (source/http.ts): resolves, then refuses any address the policy refuses, so a host
  * that passed checkUrl cannot resolve (or re-resolve: DNS rebinding) to a forbidden address.
  */
 export function guardedLookup(

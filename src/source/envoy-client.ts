@@ -2,7 +2,8 @@
  * The Envoy API client: GET /calls (paged) and GET /calls/{id}/recording. Every request passes the shared
  * RateGate, is retried by the one retry policy, and has its failures classified by the one taxonomy.
  */
-import { Agent, request, type Dispatcher } from "undici";
+import type { Readable } from "node:stream";
+import { HttpClient } from "./http.js";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { ArchiverError, classifyHttp } from "../errors.js";
@@ -78,17 +79,15 @@ const MAX_JSON_BYTES = 16 * 1024 * 1024;
 
 export class EnvoyClient {
   readonly stats: ApiStats = { requests: 0, byStatus: {}, rateLimited: 0, retries: 0 };
-  private readonly dispatcher: Dispatcher;
+  private readonly http: HttpClient;
   private readonly headers: Record<string, string>;
   private readonly base: string;
 
   constructor(private readonly opts: EnvoyClientOptions) {
     this.base = opts.baseUrl.replace(/\/+$/, "");
-    this.dispatcher = new Agent({
-      connections: opts.connections ?? 16,
-      keepAliveTimeout: 30_000,
-      headersTimeout: opts.timeoutMs ?? 60_000,
-      bodyTimeout: opts.timeoutMs ?? 60_000,
+    this.http = new HttpClient({
+      maxSockets: opts.connections ?? 16,
+      idleTimeoutMs: opts.timeoutMs ?? 60_000,
     });
     this.headers = { accept: "application/json", "user-agent": opts.userAgent };
     if (opts.apiKey) this.headers["x-api-key"] = opts.apiKey;
@@ -96,8 +95,9 @@ export class EnvoyClient {
     if (opts.organizationId) this.headers["x-organization-id"] = opts.organizationId;
   }
 
-  async close(): Promise<void> {
-    await this.dispatcher.close();
+  close(): Promise<void> {
+    this.http.close();
+    return Promise.resolve();
   }
 
   /** GET /calls, one page. */
@@ -175,12 +175,7 @@ export class EnvoyClient {
       async () => {
         await gate.wait(signal);
         this.stats.requests++;
-        const res = await request(this.base + path, {
-          method: "GET",
-          headers: this.headers,
-          dispatcher: this.dispatcher,
-          signal,
-        });
+        const res = await this.http.get(this.base + path, this.headers, signal);
         this.stats.byStatus[res.statusCode] = (this.stats.byStatus[res.statusCode] ?? 0) + 1;
         this.opts.onResponse?.(res.statusCode);
         gate.observe({ get: (n) => headerValue(res.headers[n]) });
@@ -257,7 +252,7 @@ function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-async function readText(body: Dispatcher.ResponseData["body"]): Promise<string> {
+async function readText(body: Readable): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {

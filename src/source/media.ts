@@ -3,8 +3,8 @@
  * (url-policy.ts) before a connection is made, and the resolver re-checks each address at connect time, so DNS
  * rebinding cannot reach loopback, private or metadata addresses.
  */
-import { Agent, request, type Dispatcher } from "undici";
 import type { Readable } from "node:stream";
+import { HttpClient } from "./http.js";
 import { ArchiverError, classifyHttp } from "../errors.js";
 import { checkUrl, guardedLookup, type UrlPolicy } from "../url-policy.js";
 import { parseRetryAfter } from "../retry.js";
@@ -28,20 +28,19 @@ export interface MediaFetcherOptions {
 }
 
 export class MediaFetcher {
-  private readonly dispatcher: Dispatcher;
+  private readonly http: HttpClient;
 
   constructor(private readonly opts: MediaFetcherOptions) {
-    this.dispatcher = new Agent({
-      connections: opts.connections ?? 16,
-      keepAliveTimeout: 10_000,
-      headersTimeout: opts.idleTimeoutMs ?? 60_000,
-      bodyTimeout: opts.idleTimeoutMs ?? 60_000,
-      connect: { lookup: guardedLookup(opts.policy) },
+    this.http = new HttpClient({
+      maxSockets: opts.connections ?? 16,
+      idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,
+      lookup: guardedLookup(opts.policy),
     });
   }
 
-  async close(): Promise<void> {
-    await this.dispatcher.close();
+  close(): Promise<void> {
+    this.http.close();
+    return Promise.resolve();
   }
 
   /**
@@ -57,16 +56,10 @@ export class MediaFetcher {
       "accept-encoding": "identity",
     };
     if (offset > 0) headers.range = `bytes=${offset}-`;
-    const res = await request(verdict.url, {
-      method: "GET",
-      headers,
-      dispatcher: this.dispatcher,
-      signal,
-      maxRedirections: 0,
-    } as Parameters<typeof request>[1]);
+    const res = await this.http.get(verdict.url, headers, signal);
     const status = res.statusCode;
     if (status !== 200 && status !== 206) {
-      const text = await res.body.text().catch(() => "");
+      const text = await readErrorText(res.body).catch(() => "");
       throw classifyHttp(
         "media",
         status,
@@ -96,6 +89,13 @@ export class MediaFetcher {
       contentType: header(res.headers["content-type"]) ?? null,
     };
   }
+}
+
+/** The start of an error body, for the message; the rest is drained so the connection can be reused. */
+async function readErrorText(body: Readable): Promise<string> {
+  let text = "";
+  for await (const chunk of body) if (text.length < 4096) text += (chunk as Buffer).toString("utf8");
+  return text;
 }
 
 function header(v: string | string[] | undefined): string | undefined {

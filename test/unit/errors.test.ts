@@ -29,8 +29,8 @@ test("network errors are retryable, wrapped or not", () => {
     "ECONNRESET",
     "ECONNREFUSED",
     "ETIMEDOUT",
-    "UND_ERR_SOCKET",
-    "UND_ERR_BODY_TIMEOUT",
+    "EPIPE",
+    "ERR_STREAM_PREMATURE_CLOSE",
     "EAI_AGAIN",
   ])
     assert.equal(classify(Object.assign(new Error("boom"), { code })).kind, "retryable", code);
