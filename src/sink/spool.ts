@@ -16,6 +16,18 @@ export const SPILL_BYTES = 1024 * 1024;
 
 let counter = 0;
 
+/**
+ * Reused SPILL_BYTES buffers for bodies that stay in memory. Copying the received chunks into one (a memcpy)
+ * lets the socket's buffers die young; held across a PUT they were promoted, and freed only by a full GC after
+ * tens of MiB had piled up outside the heap — what a run of small recordings' peak RSS followed.
+ */
+const slabs: Buffer[] = [];
+const MAX_POOLED_SLABS = 64;
+const takeSlab = () => slabs.pop() ?? Buffer.allocUnsafeSlow(SPILL_BYTES);
+const releaseSlab = (b: Buffer) => {
+  if (slabs.length < MAX_POOLED_SLABS) slabs.push(b);
+};
+
 /** A finished body: its length, its MD5 when asked for, and a fresh stream of its bytes for every attempt. */
 export interface SealedBody {
   readonly length: number;
@@ -28,7 +40,10 @@ export interface SealedBody {
 
 export class SpillBuffer {
   length = 0;
+  /** Memory bodies without a spool directory: the chunks as received (up to a whole part). */
   private chunks: Buffer[] = [];
+  /** Memory bodies with a spool directory (≤ SPILL_BYTES): copied into a pooled slab. */
+  private slab: Buffer | undefined;
   private file: { path: string; handle: FileHandle } | undefined;
   private readonly md5: Hash | undefined;
 
@@ -43,14 +58,23 @@ export class SpillBuffer {
   /** Add a chunk; returns a promise only when the bytes go to disk. */
   append(chunk: Buffer): Promise<void> | undefined {
     this.md5?.update(chunk);
+    const at = this.length;
     this.length += chunk.length;
     if (this.file) return writeAll(this.file.handle, [chunk], this.dir!);
-    this.chunks.push(chunk);
-    if (this.dir !== undefined && this.length > SPILL_BYTES) return this.spill();
-    return undefined;
+    if (this.dir === undefined) {
+      this.chunks.push(chunk);
+      return undefined;
+    }
+    if (this.length <= SPILL_BYTES) {
+      chunk.copy((this.slab ??= takeSlab()), at);
+      return undefined;
+    }
+    const slab = this.slab;
+    this.slab = undefined;
+    return this.spill(slab ? [slab.subarray(0, at), chunk] : [chunk], slab);
   }
 
-  private async spill(): Promise<void> {
+  private async spill(chunks: Buffer[], slab: Buffer | undefined): Promise<void> {
     const dir = this.dir!;
     const path = join(dir, `${process.pid}-${++counter}.body`);
     let handle: FileHandle;
@@ -61,15 +85,31 @@ export class SpillBuffer {
       throw spoolError(dir, err);
     }
     this.file = { path, handle };
-    const chunks = this.chunks;
-    this.chunks = [];
     await writeAll(handle, chunks, dir);
+    if (slab) releaseSlab(slab);
   }
 
   /** Finish the body. The buffer must not be appended to afterwards. */
   async seal(): Promise<SealedBody> {
     const md5Base64 = this.md5?.digest("base64");
     const length = this.length;
+    if (!this.file && this.slab) {
+      const slab = this.slab;
+      this.slab = undefined;
+      const bytes = slab.subarray(0, length);
+      let released = false;
+      return {
+        length,
+        md5Base64,
+        buffer: () => bytes,
+        stream: () => Readable.from([bytes], { objectMode: false }),
+        dispose: () => {
+          if (!released) releaseSlab(slab);
+          released = true;
+          return Promise.resolve();
+        },
+      };
+    }
     if (!this.file) {
       const chunks = this.chunks;
       this.chunks = [];
@@ -98,6 +138,8 @@ export class SpillBuffer {
   /** Drop the bytes (a failed attempt, an aborted transfer). Never throws. */
   async discard(): Promise<void> {
     this.chunks = [];
+    if (this.slab) releaseSlab(this.slab);
+    this.slab = undefined;
     const file = this.file;
     this.file = undefined;
     if (!file) return;

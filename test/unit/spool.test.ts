@@ -80,3 +80,36 @@ test("an unwritable spool directory is a fatal error that names the setting; cle
   await clearSpool(join(root, "missing")); // no directory yet: nothing to do
   assert.equal(await text((await new SpillBuffer(undefined, false).seal()).stream()), "");
 });
+
+test("pooled in-memory bodies never share bytes while in use, and are reused only after dispose", async () => {
+  const dir = join(tmp(), "spool");
+  const bodyA = bytes(100_000, 11);
+  const a = new SpillBuffer(dir, false);
+  await fill(a, [bodyA.subarray(0, 60_000), bodyA.subarray(60_000)]);
+  const sealedA = await a.seal();
+  // A is in flight (not disposed): B and C must get slabs of their own.
+  const others = await Promise.all(
+    [13, 17].map(async (seed) => {
+      const b = new SpillBuffer(dir, false);
+      await fill(b, [bytes(100_000, seed)]);
+      return b.seal();
+    }),
+  );
+  assert.ok(sealedA.buffer().equals(bodyA), "A untouched by later bodies");
+  const streamed: Buffer[] = [];
+  for await (const c of sealedA.stream()) streamed.push(c as Buffer);
+  assert.ok(Buffer.concat(streamed).equals(bodyA));
+  assert.ok(others[0]!.buffer().equals(bytes(100_000, 13)));
+  assert.ok(others[1]!.buffer().equals(bytes(100_000, 17)));
+  // Disposed twice by mistake: the slab must still be handed out once only.
+  await sealedA.dispose();
+  await sealedA.dispose();
+  const d = new SpillBuffer(dir, false);
+  const e = new SpillBuffer(dir, false);
+  await fill(d, [bytes(50_000, 19)]);
+  await fill(e, [bytes(50_000, 23)]);
+  const [sd, se] = [await d.seal(), await e.seal()];
+  assert.ok(sd.buffer().equals(bytes(50_000, 19)));
+  assert.ok(se.buffer().equals(bytes(50_000, 23)), "two live bodies never got the same slab");
+  for (const s of [...others, sd, se]) await s.dispose();
+});
