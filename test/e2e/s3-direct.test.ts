@@ -250,13 +250,10 @@ describe("direct S3 requests over HTTP (the local server checks SigV4)", () => {
     const body = Buffer.from("first");
     await direct.putObject({ Key: "exists", Body: body, ContentLength: body.length }, sha(body));
     const conditional = { Key: "exists", Body: body, ContentLength: body.length, IfNoneMatch: "*" };
-    const ours = await direct.putObject(conditional, sha(body)).then(
-      () => assert.fail("overwrote"),
-      (e: unknown) => e,
-    );
-    const sdk = await client.send(new PutObjectCommand({ Bucket: "bkt", ...conditional })).then(
-      () => assert.fail("overwrote"),
-      (e: unknown) => e,
+    const ours = await failure(direct.putObject(conditional, sha(body)), "overwrote");
+    const sdk = await failure(
+      client.send(new PutObjectCommand({ Bucket: "bkt", ...conditional })),
+      "overwrote",
     );
     assert.deepEqual(errorShape(ours), errorShape(sdk));
     assert.equal(classify(ours).status, 412);
@@ -268,13 +265,10 @@ describe("direct S3 requests over HTTP (the local server checks SigV4)", () => {
       Body: body,
       ContentLength: body.length,
     };
-    const ourPart = await direct.uploadPart(part).then(
-      () => assert.fail("stored a part of no upload"),
-      (e: unknown) => e,
-    );
-    const sdkPart = await client.send(new UploadPartCommand({ Bucket: "bkt", ...part })).then(
-      () => assert.fail("stored a part of no upload"),
-      (e: unknown) => e,
+    const ourPart = await failure(direct.uploadPart(part), "stored a part of no upload");
+    const sdkPart = await failure(
+      client.send(new UploadPartCommand({ Bucket: "bkt", ...part })),
+      "stored a part of no upload",
     );
     assert.deepEqual(errorShape(ourPart), errorShape(sdkPart));
     assert.equal(classify(ourPart).code, "NoSuchUpload");
@@ -306,13 +300,13 @@ describe("direct S3 requests over HTTP (the local server checks SigV4)", () => {
     const direct = (await DirectS3.open(bad, "bkt"))!;
     process.env.AWS_SECRET_ACCESS_KEY = "S3RVER";
     const body = Buffer.from("x");
-    const viaDirect = await direct.putObject({ Key: "nope", Body: body, ContentLength: 1 }, sha(body)).then(
-      () => assert.fail("accepted a bad signature"),
-      (e: unknown) => e,
+    const viaDirect = await failure(
+      direct.putObject({ Key: "nope", Body: body, ContentLength: 1 }, sha(body)),
+      "accepted a bad signature",
     );
-    const viaSdk = await bad.send(new PutObjectCommand({ Bucket: "bkt", Key: "nope", Body: body })).then(
-      () => assert.fail("accepted a bad signature"),
-      (e: unknown) => e,
+    const viaSdk = await failure(
+      bad.send(new PutObjectCommand({ Bucket: "bkt", Key: "nope", Body: body })),
+      "accepted a bad signature",
     );
     assert.equal(errorShape(viaDirect).name, "SignatureDoesNotMatch");
     assert.deepEqual(errorShape(viaDirect), errorShape(viaSdk));
@@ -320,6 +314,14 @@ describe("direct S3 requests over HTTP (the local server checks SigV4)", () => {
     bad.destroy();
   });
 });
+
+/** The error a request must fail with; a success fails the test with `what`. */
+function failure(p: Promise<unknown>, what: string): Promise<unknown> {
+  return p.then(
+    () => assert.fail(what),
+    (e: unknown) => e,
+  );
+}
 
 function errorShape(e: unknown) {
   const x = e as { name: string; $fault?: string; $metadata?: { httpStatusCode?: number } };

@@ -114,8 +114,8 @@ test("byte for byte the SDK's SignatureV4 on S3 requests", async () => {
 });
 
 test("the signing key follows the day and the secret", () => {
-  const signer = new SigV4Signer("us-east-1", "s3");
-  const sign = (secret: string, at: Date) => {
+  const reused = new SigV4Signer("us-east-1", "s3");
+  const signWith = (signer: SigV4Signer, secret: string, at: Date) => {
     const r: SignableRequest = {
       method: "PUT",
       path: "/b/k",
@@ -125,16 +125,8 @@ test("the signing key follows the day and the secret", () => {
     signer.sign(r, { accessKeyId: AKID, secretAccessKey: secret }, at);
     return r.headers.authorization;
   };
-  const fresh = (secret: string, at: Date) => {
-    const r: SignableRequest = {
-      method: "PUT",
-      path: "/b/k",
-      query: {},
-      headers: { host: "h", "x-amz-content-sha256": "UNSIGNED-PAYLOAD" },
-    };
-    new SigV4Signer("us-east-1", "s3").sign(r, { accessKeyId: AKID, secretAccessKey: secret }, at);
-    return r.headers.authorization;
-  };
+  const sign = (secret: string, at: Date) => signWith(reused, secret, at);
+  const fresh = (secret: string, at: Date) => signWith(new SigV4Signer("us-east-1", "s3"), secret, at);
   const d1 = new Date("2026-11-25T23:00:00Z");
   const d2 = new Date("2026-11-26T01:00:00Z");
   assert.equal(sign(SECRET, d1), fresh(SECRET, d1));
@@ -142,7 +134,7 @@ test("the signing key follows the day and the secret", () => {
   assert.equal(sign("rotated", d2), fresh("rotated", d2), "a rotated secret derives a new key");
   assert.throws(
     () =>
-      signer.sign(
+      reused.sign(
         { method: "PUT", path: "/", query: {}, headers: { host: "h" } },
         { accessKeyId: AKID, secretAccessKey: SECRET },
         d1,
