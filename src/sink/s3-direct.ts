@@ -19,7 +19,7 @@ import { HttpRequest } from "@smithy/core/protocols";
 import type { HttpResponse } from "@smithy/types";
 import type { Readable } from "node:stream";
 import type { ObjectParams } from "./s3.js";
-import { SigV4Signer, type Credentials } from "./sigv4.js";
+import { SigV4Signer, uriEncode, type Credentials } from "./sigv4.js";
 
 export interface DirectPutInput extends ObjectParams {
   Key: string;
@@ -117,12 +117,7 @@ async function resolveObjectEndpoint(client: S3Client, bucket: string): Promise<
 
 /** An object key as S3 expects it in the path: each segment percent-encoded (RFC 3986), slashes kept. */
 export function encodeKey(key: string): string {
-  return key
-    .split("/")
-    .map((s) =>
-      encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`),
-    )
-    .join("/");
+  return key.split("/").map(uriEncode).join("/");
 }
 
 /** S3's timestamp format for headers: ISO 8601 without milliseconds when they are zero (as the SDK sends it). */

@@ -152,6 +152,16 @@ describe("resuming an interrupted multipart upload (sink, in-process)", () => {
     };
   }
 
+  /** Transfer `data` taking over what `left` stored, with fresh request and log captures. */
+  async function resumeWith(key: string, data: Buffer, left: ResumableUpload) {
+    requests = [];
+    logLines = [];
+    const src = source(data);
+    const { inp } = input(key, src.open, data, { resume: left });
+    const result = await sinkFor().transfer(inp);
+    return { result, src, want: createHash("sha256").update(data).digest("hex") };
+  }
+
   const uploadedParts = () =>
     requests.filter((r) => r.method === "PUT" && r.query.partNumber !== undefined && r.query.uploadId);
   const openUploads = async () =>
@@ -171,13 +181,7 @@ describe("resuming an interrupted multipart upload (sink, in-process)", () => {
     assert.ok(left.parts.length >= 2, `parts stored before the stop: ${left.parts.length}`);
     const storedBytes = left.parts.at(-1)!.end;
 
-    requests = [];
-    logLines = [];
-    const src = source(data);
-    const { inp } = input(key, src.open, data, { resume: left });
-    const result = await sinkFor().transfer(inp);
-
-    const want = createHash("sha256").update(data).digest("hex");
+    const { result, src, want } = await resumeWith(key, data, left);
     assert.equal(result.sha256, want);
     assert.equal(result.bytes, data.length);
     assert.equal(result.resumedBytes, storedBytes);
@@ -201,12 +205,7 @@ describe("resuming an interrupted multipart upload (sink, in-process)", () => {
     const changed = Buffer.from(data);
     changed[1000] = changed[1000]! ^ 0xff; // inside part 1
 
-    requests = [];
-    logLines = [];
-    const src = source(changed);
-    const { inp } = input(key, src.open, changed, { resume: left });
-    const result = await sinkFor().transfer(inp);
-    const want = createHash("sha256").update(changed).digest("hex");
+    const { result, want } = await resumeWith(key, changed, left);
     assert.equal(result.sha256, want);
     assert.equal(result.resumedBytes, undefined);
     assert.equal(Math.min(...uploadedParts().map((r) => Number(r.query.partNumber))), 1);
