@@ -7,6 +7,7 @@ import { createHash, createHmac } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { listObjectsV2, type ListingStore } from "./local-s3-list.js";
 
 export interface LocalS3 {
   endpoint: string;
@@ -60,6 +61,8 @@ export async function startLocalS3(opts: {
   // resume rely on it. Serve them from s3rver's own upload directory.
   const middleware = (server as unknown as { middleware: Middleware[] }).middleware;
   middleware.unshift(multipartExtras(directory, opts.objectLock));
+  // s3rver's own ListObjectsV2 dies past 1,000 keys on Node 20 (a DES continuation token).
+  middleware.unshift(listObjectsV2((server as unknown as { store: ListingStore }).store));
   // s3rver does not check SigV4 signatures ("unimplemented"); S3 does, so this server does too.
   middleware.unshift(checkSigV4);
   let faults: S3Faults = {};
