@@ -71,3 +71,9 @@ export function sidecarKey(recordingKey: string): string {
 export function manifestKey(prefix: string, name: string): string {
   return `${prefix}manifests/${name}`;
 }
+
+/** The listing of recordings from the UTC day `since` (YYYY-MM-DD) on: keys sort by day under the prefix. */
+export function recordingsListing(prefix: string, since?: string): { prefix: string; startAfter: string } {
+  const under = `${prefix}recordings/`;
+  return { prefix: under, startAfter: since ? `${under}${since.replace(/-/g, "/")}` : under };
+}

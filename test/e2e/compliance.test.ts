@@ -1,10 +1,10 @@
 /**
  * Compliance exports: the headers that make objects WORM, the manifest an auditor reads, and verify proving
- * integrity (finding a tampered and a deleted object).
+ * integrity (finding a rewritten, a rotten and a deleted object).
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { BUCKET, sha256, startRig, summaryOf, type Rig } from "../helpers/env.js";
@@ -135,8 +135,19 @@ describe("Object Lock, legal hold, encryption, class, tags and checksums on ever
 
 describe("manifest, verify, status and the audit trail", () => {
   let rig: Rig;
+  /** S3 requests by operation, as the server saw them. */
+  let requests: Record<string, number> = {};
   before(async () => {
-    rig = await startRig({ calls: { count: 12, seed: 31, days: 6 } });
+    rig = await startRig(
+      { calls: { count: 12, seed: 31, days: 6 } },
+      {
+        onRequest: (q) => {
+          const op =
+            q.method === "HEAD" ? "head" : q.method === "GET" && q.query["list-type"] === "2" ? "list" : null;
+          if (op) requests[op] = (requests[op] ?? 0) + 1;
+        },
+      },
+    );
     const r = await rig.run(["run", "--json"]);
     assert.equal(r.code, 0, r.stderr);
   });
@@ -194,40 +205,55 @@ describe("manifest, verify, status and the audit trail", () => {
     assert.equal(obj.body.toString().trim().split("\n").length, res.rows);
   });
 
-  test("verify: all intact, then a tampered object (found by --deep) and a deleted one", async () => {
+  test("verify: all intact by the listing alone; then a rewritten, a rotten and a deleted object", async () => {
+    requests = {};
     let r = await rig.run(["verify", "--json"]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(summaryOf(r), { checked: 12, ok: 12, missing: 0, mismatched: 0, errors: 0 });
+    assert.deepEqual(requests, { list: 1 }, "one listing, no HEAD");
 
     const keys = (await rig.listKeys("recordings/")).filter((k) => !k.endsWith(".json"));
-    const [tampered, deleted] = [keys[0]!, keys[1]!];
-    const orig = await rig.getObject(tampered);
+    const [rewritten, rotten, deleted] = [keys[0]!, keys[1]!, keys[2]!];
+    // Written again with the same size and metadata, one byte different: a new ETag.
+    const orig = await rig.getObject(rewritten);
     const evil = Buffer.from(orig.body);
-    evil[Math.floor(evil.length / 2)]! ^= 0xff; // same size, same metadata, one byte different
+    evil[Math.floor(evil.length / 2)]! ^= 0xff;
     await rig.client.send(
       new PutObjectCommand({
         Bucket: BUCKET,
-        Key: tampered,
+        Key: rewritten,
         Body: evil,
         Metadata: orig.metadata,
         ContentType: orig.contentType,
       }),
     );
+    // Changed where it is stored, without a write (s3rver keeps the ETag it computed): only reading it shows it.
+    const file = join(rig.s3.directory, BUCKET, `${rotten}._S3rver_object`);
+    const bytes = readFileSync(file);
+    bytes[7]! ^= 0x01;
+    writeFileSync(file, bytes);
     await rig.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: deleted }));
 
+    requests = {};
     r = await rig.run(["verify", "--json"]);
     assert.equal(r.code, 3);
     assert.deepEqual(
       summaryOf(r),
-      { checked: 12, ok: 11, missing: 1, mismatched: 0, errors: 0 },
-      "shallow check cannot see the tamper",
+      { checked: 12, ok: 10, missing: 1, mismatched: 1, errors: 0 },
+      "the shallow check cannot see the rot",
     );
     assert.match(r.stderr, new RegExp(`missing: ${deleted}`));
+    assert.match(
+      r.stderr,
+      new RegExp(`mismatched: ${rewritten}: ETag \\S+ but \\S+ when archived: the object was rewritten`),
+    );
+    assert.deepEqual(requests, { list: 1, head: 2 }, "a HEAD for the two the listing did not prove");
 
     r = await rig.run(["verify", "--deep", "--json"]);
     assert.equal(r.code, 3);
-    assert.deepEqual(summaryOf(r), { checked: 12, ok: 10, missing: 1, mismatched: 1, errors: 0 });
-    assert.match(r.stderr, new RegExp(`mismatched: ${tampered}: content hashes to`));
+    assert.deepEqual(summaryOf(r), { checked: 12, ok: 9, missing: 1, mismatched: 2, errors: 0 });
+    assert.match(r.stderr, new RegExp(`mismatched: ${rewritten}: content hashes to`));
+    assert.match(r.stderr, new RegExp(`mismatched: ${rotten}: content hashes to`));
     const logLine = r.stderr.split("\n").find((l) => l.includes("mismatched"))!;
     assert.ok(logLine.includes(`"call_id":"call_`), "the problem is logged with its call id");
   });

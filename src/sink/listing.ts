@@ -1,0 +1,71 @@
+/**
+ * A bucket listing (ListObjectsV2): up to 1,000 objects per request with each one's size and ETag, in key order
+ * (UTF-8 byte order). The next page is asked for while the caller works through this one.
+ */
+import { ListObjectsV2Command, type ListObjectsV2CommandOutput } from "@aws-sdk/client-s3";
+import { ArchiverError } from "../errors.js";
+import type { S3Sink } from "./s3.js";
+
+export interface ListedObject {
+  key: string;
+  size: number;
+  /** As the server lists it, quotes included (see sameEtag). */
+  etag: string;
+}
+
+export async function* listObjects(
+  sink: S3Sink,
+  prefix: string,
+  startAfter?: string,
+): AsyncGenerator<ListedObject> {
+  const page = (token: string | undefined): Promise<ListObjectsV2CommandOutput> => {
+    const p = sink.s3(`list ${prefix}`, () =>
+      sink.client.send(
+        new ListObjectsV2Command({
+          Bucket: sink.settings.bucket,
+          Prefix: prefix,
+          ...(token ? { ContinuationToken: token } : startAfter ? { StartAfter: startAfter } : {}),
+        }),
+      ),
+    );
+    // Asked for ahead: if the caller stops before reading it, its failure is nobody's.
+    p.catch(() => undefined);
+    return p;
+  };
+  let next = page(undefined);
+  let previous: string | undefined;
+  for (;;) {
+    const out = await next;
+    const token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    if (out.IsTruncated && !token)
+      throw new ArchiverError(
+        "fatal",
+        "bad_listing",
+        `S3 listed ${prefix} as truncated with no continuation token`,
+      );
+    if (token && token === previous)
+      throw new ArchiverError("fatal", "bad_listing", `S3 repeated a continuation token listing ${prefix}`);
+    if (token) {
+      previous = token;
+      next = page(token);
+    }
+    for (const o of out.Contents ?? [])
+      if (o.Key !== undefined) yield { key: o.Key, size: o.Size ?? -1, etag: o.ETag ?? "" };
+    if (!token) return;
+  }
+}
+
+/** An ETag without the quotes some servers leave off; "" when there is none (unknown). */
+export const unquoteEtag = (e: string | null | undefined): string => (e ?? "").replace(/^"|"$/g, "");
+
+/** Two ETags are the same object's: both known and equal, quotes aside. */
+export function sameEtag(a: string | null | undefined, b: string | null | undefined): boolean {
+  return unquoteEtag(a) !== "" && unquoteEtag(a) === unquoteEtag(b);
+}
+
+/** Keys compared in the order S3 lists them (UTF-8 bytes); JavaScript's < differs only past U+FFFF. */
+export function compareKeys(a: string, b: string): number {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\u0000-\ud7ff]*$/.test(a) && /^[\u0000-\ud7ff]*$/.test(b)) return a < b ? -1 : a > b ? 1 : 0;
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
