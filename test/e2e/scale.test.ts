@@ -199,3 +199,99 @@ describe("S3 is the source of truth", () => {
     assert.deepEqual(await rig.listKeys(), keysBefore);
   });
 });
+
+describe("past a thousand keys: verify and reconcile by listing", () => {
+  let rig: Rig;
+  /** S3 requests by operation, as the server saw them. */
+  let requests: Record<string, number> = {};
+  before(async () => {
+    rig = await startRig(
+      { calls: { count: 505, seed: 53, days: 4, sizeBytes: 2_000 } },
+      {
+        onRequest: (q) => {
+          const onKey = /^\/[^/]+\/./.test(q.path);
+          const op =
+            q.method === "HEAD" && onKey
+              ? "head"
+              : q.method === "GET" && !onKey && q.query["list-type"] === "2"
+                ? "list"
+                : q.method === "GET" && onKey
+                  ? "get"
+                  : null;
+          if (op) requests[op] = (requests[op] ?? 0) + 1;
+        },
+      },
+    );
+    const r = await rig.run(["run", "--json", "--quiet"], { ARCHIVER_CONCURRENCY: "16", LOG_LEVEL: "warn" });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(summaryOf(r).archived, 505);
+  });
+  after(() => rig.close());
+
+  const cli = async (args: string[]) => {
+    requests = {};
+    const r = await rig.run([...args, "--json"], { LOG_LEVEL: "warn" });
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as Record<string, number>;
+  };
+
+  test("1,010 keys listed in two pages; verify proves all 505 without a HEAD, a window from its first day", async () => {
+    assert.equal((await rig.listKeys()).length, 1010);
+    assert.deepEqual(await cli(["verify"]), { checked: 505, ok: 505, missing: 0, mismatched: 0, errors: 0 });
+    assert.deepEqual(requests, { list: 2 });
+    const days = [
+      ...new Set(rig.sim.calls.map((c) => (c.recording.recording_start_time ?? c.call_time).slice(0, 10))),
+    ];
+    const since = days.sort()[2]!;
+    const inWindow = rig.sim.calls.filter(
+      (c) => (c.recording.recording_start_time ?? c.call_time) >= since,
+    ).length;
+    assert.ok(inWindow > 0 && inWindow < 505);
+    assert.equal((await cli(["verify", "--since", since])).ok, inWindow);
+    assert.deepEqual(Object.keys(requests), ["list"], "no HEAD");
+  });
+
+  test("reconcile: nothing asked of an intact state; a lost one rebuilt from the listing and the sidecars, equal to the original", async () => {
+    assert.deepEqual(await cli(["reconcile"]), {
+      objects: 505,
+      adopted: 0,
+      unchanged: 505,
+      skipped: 0,
+      errors: 0,
+    });
+    assert.deepEqual(requests, { list: 2 });
+    const rebuilt = join(rig.dir, "rebuilt.db");
+    assert.deepEqual(await cli(["reconcile", "--db", rebuilt]), {
+      objects: 505,
+      adopted: 505,
+      unchanged: 0,
+      skipped: 0,
+      errors: 0,
+    });
+    assert.deepEqual(requests, { list: 2, get: 505 }, "one sidecar each, no HEAD");
+    const manifest = async (db: string) => {
+      const out = join(rig.dir, `${db.replace(/\W/g, "")}.jsonl`);
+      const r = await rig.run(["manifest", "--format", "jsonl", "--out", out, "--db", db]);
+      assert.equal(r.code, 0, r.stderr);
+      return readFileSync(out, "utf8")
+        .trimEnd()
+        .split("\n")
+        .map((l) => {
+          const { call_id, key, bytes, sha256, etag, content_type } = JSON.parse(l) as Record<
+            string,
+            unknown
+          >;
+          return { call_id, key, bytes, sha256, etag, content_type };
+        });
+    };
+    assert.deepEqual(await manifest(rebuilt), await manifest(rig.dbPath));
+    assert.deepEqual(await cli(["verify", "--db", rebuilt]), {
+      checked: 505,
+      ok: 505,
+      missing: 0,
+      mismatched: 0,
+      errors: 0,
+    });
+    assert.deepEqual(requests, { list: 2 });
+  });
+});
