@@ -71,3 +71,27 @@ export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
+
+/** The archiver's environment against these servers: a clean one, nothing of the caller's shell leaks in. */
+export function archiverEnv(
+  info: Record<string, string>,
+  home: string,
+  settings: Record<string, string>,
+): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: home,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    AWS_ENDPOINT_URL_S3: info.s3Endpoint,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "S3RVER",
+    AWS_SECRET_ACCESS_KEY: "S3RVER",
+    ENVOY_API_URL: info.apiUrl,
+    ENVOY_API_KEY: info.apiKey,
+    ARCHIVER_S3_BUCKET: info.bucket,
+    ARCHIVER_S3_FORCE_PATH_STYLE: "true",
+    ARCHIVER_ALLOW_INSECURE_URLS: "true",
+    LOG_LEVEL: "warn",
+    ...settings,
+  };
+}

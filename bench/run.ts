@@ -13,7 +13,7 @@ import { appendFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { median, ROOT, startServers, timed, type Measure } from "./harness.js";
+import { archiverEnv, median, ROOT, startServers, timed, type Measure } from "./harness.js";
 
 const CLI = join(ROOT, "dist/src/cli.js");
 const RESULTS = join(ROOT, "bench/RESULTS.md");
@@ -133,26 +133,13 @@ async function benchWorkload(
   };
   try {
     for (let r = 0; r < rounds; r++) {
-      const env: NodeJS.ProcessEnv = {
-        PATH: process.env.PATH,
-        HOME: dir,
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-        AWS_ENDPOINT_URL_S3: info.s3Endpoint,
-        AWS_REGION: "us-east-1",
-        AWS_ACCESS_KEY_ID: "S3RVER",
-        AWS_SECRET_ACCESS_KEY: "S3RVER",
-        ENVOY_API_URL: info.apiUrl,
-        ENVOY_API_KEY: info.apiKey,
-        ARCHIVER_S3_BUCKET: info.bucket,
-        ARCHIVER_S3_FORCE_PATH_STYLE: "true",
+      const env = archiverEnv(info, dir, {
         ARCHIVER_S3_PREFIX: `archiver-${r}`,
         ARCHIVER_DB_PATH: join(dir, `state-${r}.db`),
         ARCHIVER_CONCURRENCY: String(w.concurrency),
-        ARCHIVER_ALLOW_INSECURE_URLS: "true",
-        LOG_LEVEL: "warn",
         ...extraEnv,
         ...(variant?.env ?? {}),
-      };
+      });
       const a = await timed(process.execPath, [CLI, "run", "--json", "--quiet"], env);
       const json = JSON.parse(a.stdout.trim().split("\n").pop() ?? "{}") as Record<string, unknown>;
       if (a.code !== 0 || json.archived !== w.count)

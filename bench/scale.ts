@@ -14,7 +14,7 @@ import { appendFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { ROOT, startServers, timed, type Servers } from "./harness.js";
+import { archiverEnv, ROOT, startServers, timed, type Servers } from "./harness.js";
 import { fillSyntheticDb } from "./synthetic-db.js";
 
 interface Sample {
@@ -76,27 +76,9 @@ interface Ctx {
   sizeBytes: number;
 }
 
-/** Environment for the CLI against these servers (a clean one: nothing of the caller's shell leaks in). */
-function envFor(servers: Servers, dir: string, db: string): NodeJS.ProcessEnv {
-  const { info } = servers;
-  return {
-    PATH: process.env.PATH,
-    HOME: dir,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-    AWS_ENDPOINT_URL_S3: info.s3Endpoint,
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "S3RVER",
-    AWS_SECRET_ACCESS_KEY: "S3RVER",
-    ENVOY_API_URL: info.apiUrl,
-    ENVOY_API_KEY: info.apiKey,
-    ARCHIVER_S3_BUCKET: info.bucket,
-    ARCHIVER_S3_FORCE_PATH_STYLE: "true",
-    ARCHIVER_DB_PATH: db,
-    ARCHIVER_CONCURRENCY: "16",
-    ARCHIVER_ALLOW_INSECURE_URLS: "true",
-    LOG_LEVEL: "warn",
-  };
-}
+/** Environment for the CLI against these servers. */
+const envFor = (servers: Servers, dir: string, db: string) =>
+  archiverEnv(servers.info, dir, { ARCHIVER_DB_PATH: db, ARCHIVER_CONCURRENCY: "16" });
 
 /**
  * One measured CLI command: fails loudly when it exits non-zero or `check` rejects its JSON output, so that a

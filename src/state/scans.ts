@@ -61,31 +61,29 @@ export const SCAN_SQL = {
      ORDER BY IFNULL(call_time, '') DESC, call_id DESC LIMIT ${PAGE}`,
 } as const;
 
-const windowParams = (w: Partial<Window>) => ({ since: w.startDate ?? null, until: w.endDate ?? null });
+function* archived(
+  state: StateDb,
+  sql: string,
+  by: "call_id" | "key",
+  window: Partial<Window>,
+): Generator<ArchivedRow> {
+  const stmt = state.db.prepare(sql);
+  const w = { since: window.startDate ?? null, until: window.endDate ?? null };
+  for (let after = ""; ;) {
+    const rows = stmt.all({ after, ...w }) as ArchivedRow[];
+    if (rows.length === 0) return;
+    yield* rows;
+    after = rows[rows.length - 1]![by];
+  }
+}
 
 /** Archived recordings in call-id order (the manifest's order: the same DB content gives the same file). */
-export function* archivedByCallId(state: StateDb, window: Partial<Window> = {}): Generator<ArchivedRow> {
-  const stmt = state.db.prepare(SCAN_SQL.archivedByCallId);
-  const w = windowParams(window);
-  for (let after = ""; ;) {
-    const rows = stmt.all({ after, ...w }) as ArchivedRow[];
-    if (rows.length === 0) return;
-    yield* rows;
-    after = rows[rows.length - 1]!.call_id;
-  }
-}
+export const archivedByCallId = (state: StateDb, window: Partial<Window> = {}) =>
+  archived(state, SCAN_SQL.archivedByCallId, "call_id", window);
 
 /** Archived recordings in key order (byte order, as S3 lists keys). */
-export function* archivedByKey(state: StateDb, window: Partial<Window> = {}): Generator<ArchivedRow> {
-  const stmt = state.db.prepare(SCAN_SQL.archivedByKey);
-  const w = windowParams(window);
-  for (let after = ""; ;) {
-    const rows = stmt.all({ after, ...w }) as ArchivedRow[];
-    if (rows.length === 0) return;
-    yield* rows;
-    after = rows[rows.length - 1]!.key;
-  }
-}
+export const archivedByKey = (state: StateDb, window: Partial<Window> = {}) =>
+  archived(state, SCAN_SQL.archivedByKey, "key", window);
 
 /**
  * Calls from earlier runs still waiting (pending, not ready, failed retryably; permanent failures too with

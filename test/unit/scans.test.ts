@@ -43,6 +43,17 @@ function populate(s: StateDb, n: number): void {
   })();
 }
 
+const archivedAs = (key: string) => ({
+  key,
+  contentType: "audio/mp4",
+  recordingStartTime: null,
+  durationSeconds: null,
+  sha256: "ab",
+  bytes: 1,
+  etag: null,
+  versionId: null,
+});
+
 function plan(s: StateDb, sql: string, params: object): string[] {
   return (s.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(params) as { detail: string }[]).map((r) => r.detail);
 }
@@ -107,17 +118,7 @@ test("waiting calls: each yielded once, newest first, while the caller changes t
   for (const row of waitingCalls(s, "r", false)) {
     seen.push(row.call_id);
     // What a run does meanwhile: archive some, fail others for good, leave the rest waiting.
-    if (seen.length % 3 === 0)
-      s.markArchived(row.call_id, {
-        key: `k/${row.call_id}`,
-        contentType: "audio/mp4",
-        recordingStartTime: null,
-        durationSeconds: null,
-        sha256: "ab",
-        bytes: 1,
-        etag: null,
-        versionId: null,
-      });
+    if (seen.length % 3 === 0) s.markArchived(row.call_id, archivedAs(`k/${row.call_id}`));
     else if (seen.length % 3 === 1) s.markStatus(row.call_id, "failed", { kind: "permanent", message: "x" });
   }
   assert.deepEqual(seen, expected);
@@ -168,16 +169,7 @@ test("a re-list rewrites no finished row, yet still tells a page shift's duplica
   const s = StateDb.open(join(tmp(), "relist.db"));
   const [a, b, c] = [id(1), id(2), id(3)];
   for (const x of [a, b, c]) s.recordListed(x, "2026-01-01T00:00:00Z", `{"id":"${x}"}`, "r1");
-  s.markArchived(a, {
-    key: "k",
-    contentType: "audio/mp4",
-    recordingStartTime: null,
-    durationSeconds: null,
-    sha256: "ab",
-    bytes: 1,
-    etag: null,
-    versionId: null,
-  });
+  s.markArchived(a, archivedAs("k"));
   s.markStatus(b, "no_recording");
   const changes = () => s.db.prepare("SELECT total_changes()").pluck().get() as number;
   const before = changes();
