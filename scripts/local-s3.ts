@@ -62,7 +62,7 @@ export async function startLocalS3(opts: {
   const middleware = (server as unknown as { middleware: Middleware[] }).middleware;
   middleware.unshift(multipartExtras(directory, opts.objectLock));
   // s3rver's own ListObjectsV2 dies past 1,000 keys on Node 20 (a DES continuation token).
-  middleware.unshift(listObjectsV2((server as unknown as { store: ListingStore }).store));
+  middleware.unshift(listObjectsV2((server as unknown as { store: ListingStore }).store, directory));
   // s3rver does not check SigV4 signatures ("unimplemented"); S3 does, so this server does too.
   middleware.unshift(checkSigV4);
   let faults: S3Faults = {};

@@ -104,7 +104,7 @@ export async function verifyArchive(
   const queue = new BoundedQueue(config.concurrency);
   let outcome = "ok";
   try {
-    for await (const { row, listed } of rowsToCheck(state, sink, config.s3.prefix, opts)) {
+    for await (const { row, listed } of rowsToCheck(state, sink, config, opts)) {
       if (deps.signal?.aborted) break;
       if (!opts.deep && provenByListing(row, listed)) {
         result.checked++;
@@ -147,7 +147,7 @@ export async function verifyArchive(
 async function* rowsToCheck(
   state: ReturnType<typeof openState>,
   sink: ReturnType<typeof openSink>,
-  prefix: string,
+  config: Config,
   opts: { window?: Partial<Window>; deep?: boolean },
 ): AsyncGenerator<Paired<ArchivedRow>> {
   const rows = archivedByKey(state, opts.window);
@@ -155,7 +155,8 @@ async function* rowsToCheck(
     for (const row of rows) yield { row, listed: undefined };
     return;
   }
-  yield* withListing(rows, recordingsListing(prefix, opts.window?.startDate), (p, after) =>
-    listObjects(sink, p, after),
+  const range = recordingsListing(config.s3.prefix, opts.window?.startDate);
+  yield* withListing(rows, { ...range, parallel: Math.min(config.concurrency, 8) }, (p, after, stop) =>
+    listObjects(sink, p, after, stop),
   );
 }

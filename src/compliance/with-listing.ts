@@ -1,10 +1,13 @@
 /**
- * Archived rows in key order, each paired with what one pass over the bucket listing shows under its key: a
- * merge of two streams in the same order, so a million recordings take a thousand list requests and constant
- * memory. A listed object proves a row intact only when it has the size and ETag recorded when it was stored;
- * every other row is for a HEAD to decide.
+ * Archived rows in key order, each paired with what the bucket listing shows under its key. The rows are taken in
+ * chunks; each chunk's key range is listed (ListObjectsV2 from after the previous chunk's last key, up to its own
+ * last key), several chunks at once, and paired in order as their listings complete: a million recordings take
+ * about a thousand list requests, run in parallel, in memory bounded by the chunks in flight. A listed object
+ * proves a row intact only when it has the size and ETag recorded when it was stored; every other row is for a
+ * HEAD to decide.
  */
-import { compareKeys, sameEtag, type ListedObject } from "../sink/listing.js";
+import { compareKeys } from "../keys.js";
+import { sameEtag, type ListedObject } from "../sink/listing.js";
 import type { ArchivedRow } from "../state/scans.js";
 
 export interface Paired<R> {
@@ -13,38 +16,68 @@ export interface Paired<R> {
   listed: ListedObject | null | undefined;
 }
 
-/**
- * `list(startAfter)` lists `prefix` in key order from after `startAfter`; it is called only when a row falls
- * inside that range, and the listing is read only as far as the rows go.
- */
+export interface ListingPlan {
+  /** Rows with keys under it, past `startAfter`, are looked up in the listing; the others are outside it. */
+  prefix: string;
+  startAfter: string;
+  /** Chunks listed at once. */
+  parallel: number;
+  /** Rows per chunk (each listing reads its own pages: about two keys per recording with the sidecars). */
+  chunkRows?: number;
+}
+
+/** `list(prefix, startAfter, stopAfter)` lists keys under `prefix` in order, from after `startAfter`. */
+export type Lister = (prefix: string, startAfter: string, stopAfter: string) => AsyncIterable<ListedObject>;
+
 export async function* withListing<R extends { key: string }>(
   rows: Iterable<R>,
-  range: { prefix: string; startAfter: string },
-  list: (prefix: string, startAfter: string) => AsyncIterable<ListedObject>,
+  plan: ListingPlan,
+  list: Lister,
 ): AsyncGenerator<Paired<R>> {
-  let listing: AsyncIterator<ListedObject> | undefined;
-  let current: ListedObject | null = null;
-  const advance = async () => {
-    const next = await listing!.next();
-    current = next.done ? null : next.value;
+  const chunkRows = plan.chunkRows ?? 2_000;
+  const inFlight: { rows: R[]; found: Promise<Map<string, ListedObject>> }[] = [];
+  let chunk: R[] = [];
+  let after = plan.startAfter;
+  const launch = () => {
+    const last = chunk[chunk.length - 1]!.key;
+    const found = objectsFor(chunk, list(plan.prefix, after, last), last);
+    found.catch(() => undefined); // awaited in turn; a failure must not go unhandled meanwhile
+    inFlight.push({ rows: chunk, found });
+    chunk = [];
+    after = last;
   };
-  try {
-    for (const row of rows) {
-      if (!row.key.startsWith(range.prefix) || compareKeys(row.key, range.startAfter) <= 0) {
-        yield { row, listed: undefined };
-        continue;
-      }
-      if (!listing) {
-        listing = list(range.prefix, range.startAfter)[Symbol.asyncIterator]();
-        await advance();
-      }
-      while (current !== null && compareKeys((current as ListedObject).key, row.key) < 0) await advance();
-      const c = current as ListedObject | null;
-      yield { row, listed: c !== null && c.key === row.key ? c : null };
-    }
-  } finally {
-    await listing?.return?.();
+  async function* pairOldest(): AsyncGenerator<Paired<R>> {
+    const { rows: done, found } = inFlight.shift()!;
+    const objects = await found;
+    for (const row of done) yield { row, listed: objects.get(row.key) ?? null };
   }
+  for (const row of rows) {
+    if (!row.key.startsWith(plan.prefix) || compareKeys(row.key, plan.startAfter) <= 0) {
+      yield { row, listed: undefined };
+      continue;
+    }
+    chunk.push(row);
+    if (chunk.length < chunkRows) continue;
+    launch();
+    if (inFlight.length >= plan.parallel) yield* pairOldest();
+  }
+  if (chunk.length > 0) launch();
+  while (inFlight.length > 0) yield* pairOldest();
+}
+
+/** The listed objects under the chunk's keys, reading the listing up to the chunk's last key. */
+async function objectsFor<R extends { key: string }>(
+  rows: R[],
+  listing: AsyncIterable<ListedObject>,
+  last: string,
+): Promise<Map<string, ListedObject>> {
+  const wanted = new Set(rows.map((r) => r.key));
+  const found = new Map<string, ListedObject>();
+  for await (const o of listing) {
+    if (compareKeys(o.key, last) > 0) break;
+    if (wanted.has(o.key)) found.set(o.key, o);
+  }
+  return found;
 }
 
 /** The listing alone proves this row intact: listed under its key, with the recorded size and ETag. */

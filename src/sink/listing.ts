@@ -4,6 +4,7 @@
  */
 import { ListObjectsV2Command, type ListObjectsV2CommandOutput } from "@aws-sdk/client-s3";
 import { ArchiverError } from "../errors.js";
+import { compareKeys } from "../keys.js";
 import type { S3Sink } from "./s3.js";
 
 export interface ListedObject {
@@ -13,10 +14,15 @@ export interface ListedObject {
   etag: string;
 }
 
+/**
+ * The objects under `prefix`, from after `startAfter`. With `stopAfter`, no page is asked for once a page has
+ * listed a key past it (the caller stops there).
+ */
 export async function* listObjects(
   sink: S3Sink,
   prefix: string,
   startAfter?: string,
+  stopAfter?: string,
 ): AsyncGenerator<ListedObject> {
   const page = (token: string | undefined): Promise<ListObjectsV2CommandOutput> => {
     const p = sink.s3(`list ${prefix}`, () =>
@@ -45,13 +51,16 @@ export async function* listObjects(
       );
     if (token && token === previous)
       throw new ArchiverError("fatal", "bad_listing", `S3 repeated a continuation token listing ${prefix}`);
-    if (token) {
+    const lastKey = out.Contents?.at(-1)?.Key;
+    const more =
+      token && !(stopAfter !== undefined && lastKey !== undefined && compareKeys(lastKey, stopAfter) >= 0);
+    if (more) {
       previous = token;
       next = page(token);
     }
     for (const o of out.Contents ?? [])
       if (o.Key !== undefined) yield { key: o.Key, size: o.Size ?? -1, etag: o.ETag ?? "" };
-    if (!token) return;
+    if (!more) return;
   }
 }
 
@@ -61,11 +70,4 @@ export const unquoteEtag = (e: string | null | undefined): string => (e ?? "").r
 /** Two ETags are the same object's: both known and equal, quotes aside. */
 export function sameEtag(a: string | null | undefined, b: string | null | undefined): boolean {
   return unquoteEtag(a) !== "" && unquoteEtag(a) === unquoteEtag(b);
-}
-
-/** Keys compared in the order S3 lists them (UTF-8 bytes); JavaScript's < differs only past U+FFFF. */
-export function compareKeys(a: string, b: string): number {
-  // eslint-disable-next-line no-control-regex
-  if (/^[\u0000-\ud7ff]*$/.test(a) && /^[\u0000-\ud7ff]*$/.test(b)) return a < b ? -1 : a > b ? 1 : 0;
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }

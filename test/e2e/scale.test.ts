@@ -6,7 +6,11 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { collect, startRig, summaryOf, type Rig } from "../helpers/env.js";
+import { pino } from "pino";
+import { BUCKET, collect, startRig, summaryOf, type Rig } from "../helpers/env.js";
+import { DEFAULT_RETRY_POLICY } from "../../src/retry.js";
+import { listObjects } from "../../src/sink/listing.js";
+import { openSink } from "../../src/sink/s3.js";
 
 const MiB = 1024 * 1024;
 
@@ -249,6 +253,39 @@ describe("past a thousand keys: verify and reconcile by listing", () => {
     assert.ok(inWindow > 0 && inWindow < 505);
     assert.equal((await cli(["verify", "--since", since])).ok, inWindow);
     assert.deepEqual(Object.keys(requests), ["list"], "no HEAD");
+  });
+
+  test("a listing told where to stop asks for no page past it", async () => {
+    Object.assign(process.env, rig.s3.env, { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" });
+    const sink = openSink(
+      {
+        concurrency: 1,
+        s3: { bucket: BUCKET, forcePathStyle: true, partSize: 5 * MiB, queueSize: 1, region: "us-east-1" },
+        storage: { checksum: "MD5" },
+      },
+      DEFAULT_RETRY_POLICY,
+      pino({ level: "silent" }),
+    );
+    try {
+      const keys = await rig.listKeys("recordings/");
+      const read = async (stopAfter?: string) => {
+        requests = {};
+        const out: string[] = [];
+        for await (const o of listObjects(sink, "recordings/", "recordings/", stopAfter)) {
+          out.push(o.key);
+          if (stopAfter !== undefined && o.key > stopAfter) break;
+        }
+        return out;
+      };
+      assert.deepEqual(await read(), keys, "every key, in order");
+      assert.deepEqual(requests, { list: 2 });
+      assert.equal((await read(keys[500])).length, 502);
+      assert.deepEqual(requests, { list: 1 }, "the first page passes the stop: no second page asked for");
+      assert.equal((await read(keys[1005])).length, 1007);
+      assert.deepEqual(requests, { list: 2 });
+    } finally {
+      sink.client.destroy();
+    }
   });
 
   test("reconcile: nothing asked of an intact state; a lost one rebuilt from the listing and the sidecars, equal to the original", async () => {
