@@ -18,6 +18,8 @@ import { archiverEnv, ROOT, startServers, timed, type Servers } from "./harness.
 import { fillSyntheticDb } from "./synthetic-db.js";
 
 interface Sample {
+  /** Stopped at --timeout-s: the figures are lower bounds. */
+  timedOut?: boolean;
   cpu: number;
   wall: number;
   rssMiB: number;
@@ -45,6 +47,7 @@ export async function scaleBench(argv: string[]): Promise<void> {
       "size-bytes": { type: "string", default: "1000" },
       "per-day": { type: "string", default: "500" },
       "no-write": { type: "boolean", default: false },
+      "timeout-s": { type: "string", default: "0" },
     },
   });
   if (!existsSync("/usr/bin/time")) throw new Error("missing /usr/bin/time: apt-get install time");
@@ -55,15 +58,18 @@ export async function scaleBench(argv: string[]): Promise<void> {
   const rounds = Math.max(1, Number(values.rounds));
   const sizeBytes = Number(values["size-bytes"]);
   const perDay = Number(values["per-day"]);
+  const timeoutS = Number(values["timeout-s"]);
   const results: ResultRow[] = [];
   const sizes = values.sizes
     .split(",")
     .filter(Boolean)
     .map(Number)
     .filter((n) => n > 0);
-  for (const n of sizes) results.push(...(await recordingsAt(n, { cli, rounds, only, sizeBytes, perDay })));
+  for (const n of sizes)
+    results.push(...(await recordingsAt(n, { cli, rounds, only, sizeBytes, perDay, timeoutS })));
   const synthetic = Number(values.synthetic);
-  if (synthetic > 0) results.push(...(await syntheticAt(synthetic, { cli, rounds, only, sizeBytes })));
+  if (synthetic > 0)
+    results.push(...(await syntheticAt(synthetic, { cli, rounds, only, sizeBytes, timeoutS })));
   const table = formatResults(results, { label: values.label, rounds, sizeBytes });
   process.stdout.write(table + "\n");
   if (!values["no-write"]) appendFileSync(join(ROOT, "bench/RESULTS.md"), "\n" + table);
@@ -74,6 +80,8 @@ interface Ctx {
   rounds: number;
   only: Set<string>;
   sizeBytes: number;
+  /** Stop a command after this many seconds (0: never). */
+  timeoutS: number;
 }
 
 /** Environment for the CLI against these servers. */
@@ -92,7 +100,15 @@ async function measure(
   check: (json: Record<string, unknown>) => string | null,
 ): Promise<Sample> {
   await servers.s3Requests(); // reset the count
-  const r = await timed(process.execPath, [ctx.cli, ...args], env);
+  const r = ctx.timeoutS
+    ? await timed("timeout", [String(ctx.timeoutS), process.execPath, ctx.cli, ...args], env)
+    : await timed(process.execPath, [ctx.cli, ...args], env);
+  if (ctx.timeoutS && r.code === 124) {
+    process.stderr.write(
+      `  ${args.join(" ")}: stopped after ${ctx.timeoutS} s (${r.cpu.toFixed(2)} s CPU)\n`,
+    );
+    return { timedOut: true, cpu: r.cpu, wall: r.wall, rssMiB: r.rssMiB, s3: await servers.s3Requests() };
+  }
   const s3 = await servers.s3Requests();
   const last = r.stdout.trim().split("\n").pop() ?? "";
   let json: Record<string, unknown> = {};
@@ -275,10 +291,12 @@ async function syntheticAt(rows: number, opts: Ctx): Promise<ResultRow[]> {
 }
 
 function formatResults(rows: ResultRow[], o: { label: string; rounds: number; sizeBytes: number }): string {
-  const range = (xs: number[], digits: number) => {
+  /** min–max of a figure over the samples; "≥" when a sample was stopped at the timeout. */
+  const cell = (r: ResultRow, f: (s: Sample) => number, digits: number, unit: string) => {
+    const xs = r.samples.map(f);
     const lo = Math.min(...xs).toFixed(digits);
     const hi = Math.max(...xs).toFixed(digits);
-    return lo === hi ? lo : `${lo}–${hi}`;
+    return `${r.samples.some((s) => s.timedOut) ? "≥ " : ""}${lo === hi ? lo : `${lo}–${hi}`} ${unit}`;
   };
   const s3 = (s: Record<string, number>) =>
     Object.entries(s)
@@ -291,21 +309,20 @@ function formatResults(rows: ResultRow[], o: { label: string; rounds: number; si
     "",
     "| command | rows | CPU (user+sys) | CPU per row | wall | peak RSS | S3 requests (last round) |",
     "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
-    ...rows.map(
-      (r) =>
-        `| ${r.step} | ${r.rows.toLocaleString("en-US")} | ${range(
-          r.samples.map((s) => s.cpu),
-          2,
-        )} s | ${range(
-          r.samples.map((s) => (s.cpu / r.rows) * 1e6),
-          1,
-        )} µs | ${range(
-          r.samples.map((s) => s.wall),
-          2,
-        )} s | ${range(
-          r.samples.map((s) => s.rssMiB),
-          0,
-        )} MiB | ${s3(r.samples.at(-1)!.s3)} |`,
+    ...rows.map((r) =>
+      [
+        "",
+        r.step,
+        r.rows.toLocaleString("en-US"),
+        cell(r, (s) => s.cpu, 2, "s"),
+        cell(r, (s) => (s.cpu / r.rows) * 1e6, 1, "µs"),
+        cell(r, (s) => s.wall, 2, "s"),
+        cell(r, (s) => s.rssMiB, 0, "MiB"),
+        s3(r.samples.at(-1)!.s3),
+        "",
+      ]
+        .join(" | ")
+        .trim(),
     ),
     "",
   ].join("\n");
