@@ -103,7 +103,8 @@ async function measure(
   const r = ctx.timeoutS
     ? await timed("timeout", [String(ctx.timeoutS), process.execPath, ctx.cli, ...args], env)
     : await timed(process.execPath, [ctx.cli, ...args], env);
-  if (ctx.timeoutS && r.code === 124) {
+  // GNU time passes the status on only as text when the command fails.
+  if (ctx.timeoutS && (r.code === 124 || /exited with non-zero status 124/.test(r.stderr))) {
     process.stderr.write(
       `  ${args.join(" ")}: stopped after ${ctx.timeoutS} s (${r.cpu.toFixed(2)} s CPU)\n`,
     );
