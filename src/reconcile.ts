@@ -34,7 +34,7 @@ const KEY_RE = /recordings\/(\d{4})\/(\d{2})\/(\d{2})\/([^/]+)\.(m4a|mp4|bin)$/;
 async function* listKeys(sink: S3Sink, prefix: string): AsyncGenerator<string> {
   let token: string | undefined;
   do {
-    const page = await sink.s3("list objects", () =>
+    const page = await sink.s3("ListObjectsV2", () =>
       sink.client.send(
         new ListObjectsV2Command({ Bucket: sink.settings.bucket, Prefix: prefix, ContinuationToken: token }),
       ),
@@ -46,7 +46,7 @@ async function* listKeys(sink: S3Sink, prefix: string): AsyncGenerator<string> {
 
 async function readJson(sink: S3Sink, key: string): Promise<Record<string, unknown> | null> {
   try {
-    const out = await sink.s3(`get ${key}`, () =>
+    const out = await sink.s3(`GetObject ${key}`, () =>
       sink.client.send(new GetObjectCommand({ Bucket: sink.settings.bucket, Key: key })),
     );
     return JSON.parse(await out.Body!.transformToString()) as Record<string, unknown>;

@@ -47,7 +47,7 @@ export async function verifyArchive(
     try {
       let head;
       try {
-        head = await sink.s3(`head ${key}`, () =>
+        head = await sink.s3(`HeadObject ${key}`, () =>
           sink.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })),
         );
       } catch (err) {
@@ -66,7 +66,7 @@ export async function verifyArchive(
           stored ? `sha256 metadata ${stored} but ${r.sha256} was archived` : "no sha256 metadata",
         );
       if (opts.deep) {
-        const actual = await sink.s3(`read ${key}`, async () => {
+        const actual = await sink.s3(`GetObject ${key}`, async () => {
           const out = await sink.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
           const h = createHash("sha256");
           for await (const chunk of out.Body as Readable) h.update(chunk as Buffer);

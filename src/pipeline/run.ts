@@ -260,7 +260,10 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     summary.failed++;
     observer.recordingFinished?.("failed", 0, 0);
     if (!dryRun) state.markStatus(callId, "failed", { kind, message });
-    logger.error({ call_id: callId, key, code: c.code, kind }, `recording failed: ${message}`);
+    logger.error(
+      { call_id: callId, key, code: c.code, status: c.status, kind },
+      `recording failed: ${message}`,
+    );
   };
 
   /** The upload an interrupted run left for this call, if the sweep kept one; each is taken over at most once. */

@@ -16,9 +16,9 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   GetObjectLockConfigurationCommand,
-  HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectsV2Command,
   ListPartsCommand,
   PutObjectCommand,
   S3Client,
@@ -32,7 +32,7 @@ import { createHash, type Hash } from "node:crypto";
 import { Readable } from "node:stream";
 import type { MiddlewareStack } from "@smithy/types";
 import type { Logger } from "pino";
-import { ArchiverError, classify, StopRequested } from "../errors.js";
+import { ArchiverError, classify, s3Failure, StopRequested } from "../errors.js";
 import { withRetry, type RetryPolicy } from "../retry.js";
 import type { OpenedMedia } from "../source/media.js";
 import { SpillBuffer, type SealedBody } from "./spool.js";
@@ -325,7 +325,7 @@ export class S3Sink {
     versionId: string | null;
   } | null> {
     try {
-      const out = await this.s3(`head ${key}`, () =>
+      const out = await this.s3(`HeadObject ${key}`, () =>
         this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: key })),
       );
       return {
@@ -370,9 +370,11 @@ export class S3Sink {
 
   /** Check the bucket exists and is reachable with these credentials; fatal otherwise. */
   async checkBucket(): Promise<void> {
+    // ListObjectsV2 rather than HeadBucket (same permission, s3:ListBucket): a HEAD answer has no body, so a
+    // wrong secret or an unknown access key could not be told from a missing permission.
     await this.s3(
-      "check bucket",
-      () => this.client.send(new HeadBucketCommand({ Bucket: this.settings.bucket })),
+      "ListObjectsV2 (bucket check)",
+      () => this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, MaxKeys: 1 })),
       {
         notFound: () =>
           new ArchiverError(
@@ -390,7 +392,7 @@ export class S3Sink {
    */
   async checkObjectLock(): Promise<"enabled" | "unknown"> {
     try {
-      const out = await this.s3("check object lock", () =>
+      const out = await this.s3("GetObjectLockConfiguration", () =>
         this.client.send(new GetObjectLockConfigurationCommand({ Bucket: this.settings.bucket })),
       );
       if (out.ObjectLockConfiguration?.ObjectLockEnabled === "Enabled") return "enabled";
@@ -420,7 +422,7 @@ export class S3Sink {
   ) {
     const body = Buffer.from(JSON.stringify(value, null, 2) + "\n");
     const sha256 = createHash("sha256").update(body).digest("hex");
-    return this.s3(`put ${key}`, () =>
+    return this.s3(`PutObject ${key}`, () =>
       this.putObject(
         {
           Key: key,
@@ -464,7 +466,7 @@ export class S3Sink {
         const alg = this.settings.checksum;
         const checksum = bodyChecksum(alg, body);
         const put = (ifNoneMatch: boolean) =>
-          this.s3(`put ${input.key}`, () =>
+          this.s3(`PutObject ${input.key}`, () =>
             this.putObject(
               {
                 Key: input.key,
@@ -515,7 +517,7 @@ export class S3Sink {
       const parts = [...t.parts].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
       const uploadId = t.uploadId;
       let out: { ETag?: string | undefined; VersionId?: string | undefined } = await this.s3(
-        `complete ${input.key}`,
+        `CompleteMultipartUpload ${input.key}`,
         () =>
           this.client.send(
             new CompleteMultipartUploadCommand({
@@ -532,7 +534,7 @@ export class S3Sink {
       t.uploadId = undefined; // completed: nothing left to abort
       input.onUploadEnded?.(uploadId);
       if (t.offset <= MAX_COPY_BYTES) {
-        const copy = await this.s3(`set metadata ${input.key}`, () =>
+        const copy = await this.s3(`CopyObject ${input.key} (set sha256 metadata)`, () =>
           this.client.send(
             new CopyObjectCommand({
               Bucket: bucket,
@@ -621,7 +623,7 @@ export class S3Sink {
     let marker: string | undefined;
     try {
       for (;;) {
-        const page = await this.s3(`list parts of ${key}`, () =>
+        const page = await this.s3(`ListParts ${key}`, () =>
           this.client.send(
             new ListPartsCommand({
               Bucket: this.settings.bucket,
@@ -652,9 +654,12 @@ export class S3Sink {
       );
       return true;
     } catch (err) {
-      const c = classify(err);
+      const c = s3Failure(err, `AbortMultipartUpload ${key}`);
       if (c.code === "NoSuchUpload" || c.status === 404) return true;
-      this.logger.warn({ key, code: c.code }, "could not abort a multipart upload; the next run retries");
+      this.logger.warn(
+        { key, code: c.code, status: c.status },
+        `could not abort a multipart upload; the next run retries (${c.message})`,
+      );
       return false;
     }
   }
@@ -667,7 +672,7 @@ export class S3Sink {
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (;;) {
-      const page = await this.s3("list multipart uploads", () =>
+      const page = await this.s3("ListMultipartUploads", () =>
         this.client.send(
           new ListMultipartUploadsCommand({
             Bucket: this.settings.bucket,
@@ -724,7 +729,10 @@ export class S3Sink {
     return this.direct;
   }
 
-  /** Run one S3 request under the retry policy; `notFound` maps a 404 to a specific error. */
+  /**
+   * Run one S3 request under the retry policy. `what` is the S3 operation and its key ("PutObject k"): every
+   * failure names it (errors.ts, s3Failure). `notFound` maps a 404 to a specific error.
+   */
   s3<T>(what: string, fn: () => Promise<T>, opts: { notFound?: () => ArchiverError } = {}): Promise<T> {
     return withRetry(
       async () => {
@@ -733,7 +741,7 @@ export class S3Sink {
         } catch (err) {
           const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
           if (status === 404 && opts.notFound) throw opts.notFound();
-          throw err;
+          throw s3Failure(err, what);
         }
       },
       this.policy,
@@ -891,7 +899,7 @@ class Transfer {
 
   private async createUpload(): Promise<void> {
     const { bucket } = this.sink.settings;
-    const out = await this.sink.s3(`create multipart ${this.input.key}`, () =>
+    const out = await this.sink.s3(`CreateMultipartUpload ${this.input.key}`, () =>
       this.sink.client.send(
         new CreateMultipartUploadCommand({
           Bucket: bucket,
@@ -923,7 +931,7 @@ class Transfer {
     const upload = async () => {
       const body = await sealing;
       try {
-        return await this.sink.s3(`upload part ${partNumber} of ${this.input.key}`, () =>
+        return await this.sink.s3(`UploadPart ${partNumber} ${this.input.key}`, () =>
           this.sink.uploadPart({
             Key: this.input.key,
             UploadId: uploadId,
