@@ -7,6 +7,7 @@ import { createHash, createHmac } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { errorXml, FaultPlan, type CapturedRequest, type S3Faults } from "./s3-faults.js";
 
 export interface LocalS3 {
   endpoint: string;
@@ -18,22 +19,7 @@ export interface LocalS3 {
   close(opts?: { keepFiles?: boolean }): Promise<void>;
 }
 
-/** Every n-th object write (PUT to a key, counted from setFaults) fails this way; the first match wins. */
-export interface S3Faults {
-  /** 503 SlowDown, as S3 throttles a prefix. */
-  slowDownEvery?: number;
-  /** 500 InternalError. */
-  internalErrorEvery?: number;
-  /** The connection is dropped before any answer. */
-  resetEvery?: number;
-}
-
-export interface CapturedRequest {
-  method: string;
-  path: string;
-  query: Record<string, string | string[] | undefined>;
-  headers: Record<string, string | string[] | undefined>;
-}
+export type { CapturedRequest, S3Faults } from "./s3-faults.js";
 
 export async function startLocalS3(opts: {
   buckets: string[];
@@ -62,26 +48,14 @@ export async function startLocalS3(opts: {
   middleware.unshift(multipartExtras(directory, opts.objectLock));
   // s3rver does not check SigV4 signatures ("unimplemented"); S3 does, so this server does too.
   middleware.unshift(checkSigV4);
-  let faults: S3Faults = {};
-  let writes = 0;
+  const faults = new FaultPlan();
   middleware.unshift(async (ctx, next) => {
-    if (ctx.method !== "PUT" || !/^\/[^/]+\/./.test(ctx.path) || "x-amz-copy-source" in ctx.headers)
-      return next();
-    const n = ++writes;
-    const every = (k: number | undefined) => k !== undefined && n % k === 0;
-    if (every(faults.resetEvery)) {
-      ctx.req.socket.destroy();
-      return;
-    }
-    const fail = every(faults.slowDownEvery)
-      ? ([503, "SlowDown", "Please reduce your request rate."] as const)
-      : every(faults.internalErrorEvery)
-        ? ([500, "InternalError", "We encountered an internal error. Please try again."] as const)
-        : undefined;
-    if (!fail) return next();
-    ctx.status = fail[0];
+    const fault = faults.next(ctx.method, ctx.path, ctx.headers);
+    if (!fault) return next();
+    if (fault === "reset") return void ctx.req.socket.destroy();
+    ctx.status = fault.status;
     ctx.type = "application/xml";
-    ctx.body = `<Error><Code>${fail[1]}</Code><Message>${fail[2]}</Message></Error>`;
+    ctx.body = errorXml(fault.code, fault.message);
   });
   if (opts.onRequest) {
     const onRequest = opts.onRequest;
@@ -102,10 +76,7 @@ export async function startLocalS3(opts: {
       AWS_SECRET_ACCESS_KEY: "S3RVER",
       ARCHIVER_S3_FORCE_PATH_STYLE: "true",
     },
-    setFaults(f) {
-      faults = f;
-      writes = 0;
-    },
+    setFaults: (f) => faults.set(f),
     async close({ keepFiles = opts.directory !== undefined } = {}) {
       server.httpServer?.closeAllConnections();
       await server.close();
