@@ -16,6 +16,7 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   GetObjectLockConfigurationCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
@@ -370,20 +371,25 @@ export class S3Sink {
 
   /** Check the bucket exists and is reachable with these credentials; fatal otherwise. */
   async checkBucket(): Promise<void> {
-    // ListObjectsV2 rather than HeadBucket (same permission, s3:ListBucket): a HEAD answer has no body, so a
-    // wrong secret or an unknown access key could not be told from a missing permission.
-    await this.s3(
-      "ListObjectsV2 (bucket check)",
-      () => this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, MaxKeys: 1 })),
-      {
+    const Bucket = this.settings.bucket;
+    try {
+      await this.s3("HeadBucket", () => this.client.send(new HeadBucketCommand({ Bucket })), {
         notFound: () =>
           new ArchiverError(
             "fatal",
             "NoSuchBucket",
-            `S3 bucket "${this.settings.bucket}" does not exist (or is in another region): create it or fix ARCHIVER_S3_BUCKET / AWS_REGION`,
+            `S3 bucket "${Bucket}" does not exist (or is in another region): create it or fix ARCHIVER_S3_BUCKET / AWS_REGION`,
           ),
-      },
-    );
+      });
+    } catch (err) {
+      // A HEAD answer has no body, so a 403 does not say whether the secret is wrong, the access key unknown or
+      // a permission missing: a ListObjectsV2 (the same permission) names it in its error document.
+      if (!(err instanceof ArchiverError) || err.status !== 403) throw err;
+      await this.s3("ListObjectsV2 (to name the HeadBucket refusal)", () =>
+        this.client.send(new ListObjectsV2Command({ Bucket })),
+      );
+      throw err;
+    }
   }
 
   /**

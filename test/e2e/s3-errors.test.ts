@@ -59,7 +59,7 @@ describe("S3 failures name themselves", () => {
     assert.equal(r.code, 1, r.stderr);
     assert.match(
       r.stderr,
-      /S3 ListObjectsV2 \(bucket check\): the request signature was refused \(check AWS_SECRET_ACCESS_KEY\): HTTP 403 SignatureDoesNotMatch/,
+      /S3 ListObjectsV2 \(to name the HeadBucket refusal\): the request signature was refused \(check AWS_SECRET_ACCESS_KEY\): HTTP 403 SignatureDoesNotMatch/,
     );
     assert.doesNotMatch(userText(r), /UnknownError/);
     assert.doesNotMatch(r.stderr, /not-the-secret/);
