@@ -153,7 +153,7 @@ export function objectLockExtras(root: string, opts: LockEmulation) {
   return async (ctx: Ctx, next: () => Promise<void>): Promise<void> => {
     const m = /^\/([^/]+)(?:\/(.*))?$/.exec(ctx.path);
     const bucket = m?.[1];
-    const key = m?.[2] || undefined;
+    const key = m?.[2] ? decodeURIComponent(m[2]) : undefined;
     if (!bucket) return next();
     if (!key) {
       if (ctx.method !== "GET" || !("versioning" in ctx.query)) return next();

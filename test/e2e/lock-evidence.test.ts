@@ -105,6 +105,15 @@ describe("lock evidence on a server that honours the headers", () => {
     assert.equal(summaryOf(r).already_archived, rig.sim.calls.length);
     const writes = requests.filter((q) => q.method === "PUT" || q.method === "POST" || q.method === "DELETE");
     assert.deepEqual(writes, [], "no object written, no lock re-applied");
+    for (const row of archivedRows(rig)) {
+      const sent = requestsFor(requests, BUCKET, row.key!);
+      // Single PUTs carry sha256 metadata; multipart ones are compared with their sidecar's, not read back.
+      assert.ok(!sent.includes("GET"), `${row.key}: its bytes were not read back`);
+      assert.deepEqual(
+        requestsFor(requests, BUCKET, `${row.key}.json`).filter((x) => x === "GET"),
+        row.bytes! >= 5 * MiB ? ["GET"] : [],
+      );
+    }
     await assertEvidence(rig, archivedRows(rig, join(rig.dir, "lost.db")));
   });
 
