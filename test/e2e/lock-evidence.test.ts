@@ -9,8 +9,9 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { PutObjectLegalHoldCommand, PutObjectRetentionCommand } from "@aws-sdk/client-s3";
-import { BUCKET, logsOf, startRig, summaryOf, type Rig } from "../helpers/env.js";
+import { randomBytes } from "node:crypto";
+import { PutObjectCommand, PutObjectLegalHoldCommand, PutObjectRetentionCommand } from "@aws-sdk/client-s3";
+import { BUCKET, logsOf, sha256, startRig, summaryOf, type Rig } from "../helpers/env.js";
 import { protectionOf, requestsFor } from "../helpers/lock.js";
 import type { CapturedRequest } from "../../scripts/local-s3.js";
 import type { CallRow } from "../../src/state/db.js";
@@ -142,6 +143,24 @@ describe("lock evidence on a server that honours the headers", () => {
       r.stderr,
       new RegExp(`${b!.key}: lock weaker than archived: legal hold OFF \\(archived: ON\\)`),
     );
+  });
+
+  test("a key holding other bytes of the same size is not adopted: the recording is written again", async () => {
+    const rows = archivedRows(rig);
+    const others = [rows.find((x) => x.bytes! >= 5 * MiB)!, rows.find((x) => x.bytes! < 5 * MiB)!];
+    for (const x of others)
+      await rig.client.send(
+        new PutObjectCommand({
+          Bucket: BUCKET,
+          Key: x.key!,
+          Body: randomBytes(x.bytes!),
+          ContentType: x.content_type!,
+        }),
+      );
+    const r = await rig.run(["run", "--json", "--db", join(rig.dir, "other.db")], LOCK_ENV);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(summaryOf(r).archived, 2);
+    for (const x of others) assert.equal(sha256((await rig.getObject(x.key!)).body), x.sha256, x.key!);
   });
 });
 
