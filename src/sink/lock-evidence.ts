@@ -204,7 +204,7 @@ export async function settleEvidence(
     throw new ArchiverError(
       "permanent",
       "lock_not_applied",
-      `${at(key, second.versionId)}: after ${writtenBy} the bucket showed ${lacking.join("; ")}; ${applied.join(", ")} answered success, yet it still shows ${still.join("; ")}. Not recorded as protected.`,
+      `${at(key, second.versionId)}: after ${writtenBy} the bucket showed ${lacking.join("; ")}; ${applied.join(", ")} answered success, yet it still shows ${still.join("; ")}. Not recorded as protected.${asksLock(wanted) ? " (S3 shows a version's lock only to credentials with s3:GetObjectRetention and s3:GetObjectLegalHold.)" : ""}`,
     );
   ctx.repairs.note(key, writtenBy, lacking, applied);
   return evidenceOf(second, applied);
