@@ -210,18 +210,16 @@ export async function settleEvidence(
   return evidenceOf(second, applied);
 }
 
-/** Tells the user when a server ignored what a write asked for: a warning the first time per kind of write. */
+/** Tells the user when a write did not get what it asked for: a warning the first time per kind of write. */
 export class RepairLog {
-  count = 0;
   private readonly warned = new Set<string>();
 
   constructor(private readonly logger: Logger) {}
 
   note(key: string, writtenBy: string, lacking: string[], applied: string[]): void {
-    this.count++;
     const first = !this.warned.has(writtenBy);
     this.warned.add(writtenBy);
-    const msg = `the S3 server ignored part of what ${writtenBy} asked for (${lacking.join("; ")}): applied with ${applied.join(", ")} and read back`;
+    const msg = `after ${writtenBy} the bucket did not show all that was asked (${lacking.join("; ")}): applied with ${applied.join(", ")} and read back`;
     const fields = { key, written_by: writtenBy, lacking, applied };
     if (first) this.logger.warn(fields, `${msg} (further objects written this way are logged at info)`);
     else this.logger.info(fields, msg);

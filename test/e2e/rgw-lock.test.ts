@@ -176,7 +176,7 @@ for (const mode of ["GOVERNANCE", "COMPLIANCE"] as const) {
         assert.equal(doc.archive.version_id, x.version_id);
         assert.equal(doc.archive.etag, x.etag);
       }
-      assert.match(r.stderr, /ignored part of what CreateMultipartUpload asked for/);
+      assert.match(r.stderr, /after CreateMultipartUpload the bucket did not show all that was asked/);
     });
 
     test("a rerun with a lost state DB adds no version", async () => {
