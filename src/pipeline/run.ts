@@ -428,8 +428,6 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         durationSeconds: rec.duration_seconds ?? null,
         sha256: result.sha256,
         bytes: result.bytes,
-        etag: result.etag,
-        versionId: result.versionId,
         storageClass: objectParams.StorageClass ?? null,
         sse: objectParams.ServerSideEncryption ?? null,
       };

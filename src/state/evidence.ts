@@ -19,23 +19,10 @@ export interface EvidenceColumns {
 
 const statements = new WeakMap<StateDb, Database.Statement>();
 
-/** The recording's own evidence as ArchivedFields take it. */
-export function evidenceFields(
-  e: ObjectEvidence,
-): Pick<ArchivedFields, "etag" | "versionId" | "lockMode" | "retainUntil" | "legalHold"> {
-  return {
-    etag: e.etag,
-    versionId: e.versionId,
-    lockMode: e.lockMode,
-    retainUntil: e.retainUntil,
-    legalHold: e.legalHold,
-  };
-}
-
 export function markArchivedWithEvidence(
   state: StateDb,
   callId: string,
-  fields: ArchivedFields,
+  fields: Omit<ArchivedFields, "etag" | "versionId" | "lockMode" | "retainUntil" | "legalHold">,
   recording: ObjectEvidence,
   sidecar: ObjectEvidence,
 ): void {
@@ -49,7 +36,14 @@ export function markArchivedWithEvidence(
   }
   const update = st;
   state.db.transaction(() => {
-    state.markArchived(callId, { ...fields, ...evidenceFields(recording) });
+    state.markArchived(callId, {
+      ...fields,
+      etag: recording.etag,
+      versionId: recording.versionId,
+      lockMode: recording.lockMode,
+      retainUntil: recording.retainUntil,
+      legalHold: recording.legalHold,
+    });
     update.run(
       recording.tags,
       sidecar.versionId,
