@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { errorXml, FaultPlan, type CapturedRequest, type S3Faults } from "./s3-faults.js";
+import { objectLockExtras } from "./local-s3-lock.js";
 
 export interface LocalS3 {
   endpoint: string;
@@ -32,6 +33,10 @@ export async function startLocalS3(opts: {
    * created with or without Object Lock.
    */
   objectLock?: "enabled" | "disabled";
+  /** "ignore": drop lock and tag headers on CreateMultipartUpload, as Ceph RGW 16.2 does (local-s3-lock.ts). */
+  lockOnMultipart?: "honour" | "ignore";
+  /** "ignore": PutObjectRetention/LegalHold/Tagging answer 200 and store nothing (a server that cannot lock). */
+  lockCalls?: "apply" | "ignore";
 }): Promise<LocalS3> {
   const directory = opts.directory ?? mkdtempSync(join(tmpdir(), "envoy-archiver-s3-"));
   const server = new S3rver({
@@ -46,6 +51,14 @@ export async function startLocalS3(opts: {
   // resume rely on it. Serve them from s3rver's own upload directory.
   const middleware = (server as unknown as { middleware: Middleware[] }).middleware;
   middleware.unshift(multipartExtras(directory, opts.objectLock));
+  // Object Lock, legal hold and tags, which s3rver lacks: stored and answered as AWS does.
+  middleware.unshift(
+    objectLockExtras(directory, {
+      objectLock: opts.objectLock,
+      multipart: opts.lockOnMultipart ?? "honour",
+      calls: opts.lockCalls ?? "apply",
+    }) as unknown as Middleware,
+  );
   // s3rver does not check SigV4 signatures ("unimplemented"); S3 does, so this server does too.
   middleware.unshift(checkSigV4);
   const faults = new FaultPlan();

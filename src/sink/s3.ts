@@ -3,17 +3,17 @@
  * partSize × (queueSize + 1) bytes of it in memory.
  *
  * Recordings smaller than partSize (the usual call) go up in a single PutObject after the whole body has been
- * read, so the object is created with its final SHA-256 in metadata. Larger ones use a multipart upload; S3 fixes
- * user metadata when the upload is created, before the hash is known, so the finished object is copied onto
- * itself (server side, no re-upload) to attach `sha256`. A transfer that fails part way aborts its multipart
- * upload, so no partial object ever becomes visible and no parts are orphaned. A transfer that is stopped (SIGTERM)
- * or killed keeps its stored parts, recorded one by one through `onPartStored`; the next run passes them back as
- * `resume` and the upload continues after its last part (see `continueUpload`).
+ * read, so the object is created with its final SHA-256 in metadata. Larger ones use a multipart upload, whose
+ * metadata is fixed before the hash is known: their SHA-256 lives in the sidecar, the state DB and the manifest
+ * (never a CopyObject onto itself, which in a versioned bucket would store every such recording twice). A
+ * transfer that fails part way aborts its multipart upload, so no partial object ever becomes visible and no
+ * parts are orphaned. A transfer that is stopped (SIGTERM) or killed keeps its stored parts, recorded one by one
+ * through `onPartStored`; the next run passes them back as `resume` and the upload continues after its last part
+ * (see `continueUpload`).
  */
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
-  CopyObjectCommand,
   CreateMultipartUploadCommand,
   GetObjectLockConfigurationCommand,
   HeadBucketCommand,
@@ -39,8 +39,6 @@ import type { OpenedMedia } from "../source/media.js";
 import { SpillBuffer, type SealedBody } from "./spool.js";
 import { captureProbes, DirectS3, type DirectPartInput, type DirectPutInput } from "./s3-direct.js";
 
-/** CopyObject refuses sources above 5 GiB. */
-const MAX_COPY_BYTES = 5 * 1024 ** 3;
 const MIN_PART_SIZE = 5 * 1024 ** 2;
 
 export interface S3ClientSettings {
@@ -272,7 +270,7 @@ const unquote = (etag: string | undefined) => (etag ?? "").replace(/^"|"$/g, "")
 export interface TransferInput {
   key: string;
   contentType: string;
-  /** User metadata except sha256, which the sink adds once it is known. */
+  /** User metadata except sha256, which the sink adds to a single PUT once it is known. */
   metadata: Record<string, string>;
   objectParams: ObjectParams;
   /** Open the source at a byte offset (resuming after a reset or a refreshed URL). */
@@ -513,16 +511,15 @@ export class S3Sink {
         return {
           bytes: t.offset,
           sha256,
-          etag: out.ETag ?? null,
-          versionId: out.VersionId ?? null,
+          etag: out.ETag || null,
+          versionId: out.VersionId || null,
           multipart: false,
         };
       }
       const sha256 = t.hash.digest("hex");
-      const metadata = { ...input.metadata, sha256 };
       const parts = [...t.parts].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
       const uploadId = t.uploadId;
-      let out: { ETag?: string | undefined; VersionId?: string | undefined } = await this.s3(
+      const out: { ETag?: string | undefined; VersionId?: string | undefined } = await this.s3(
         `CompleteMultipartUpload ${input.key}`,
         () =>
           this.client.send(
@@ -539,32 +536,12 @@ export class S3Sink {
       });
       t.uploadId = undefined; // completed: nothing left to abort
       input.onUploadEnded?.(uploadId);
-      if (t.offset <= MAX_COPY_BYTES) {
-        const copy = await this.s3(`CopyObject ${input.key} (set sha256 metadata)`, () =>
-          this.client.send(
-            new CopyObjectCommand({
-              Bucket: bucket,
-              Key: input.key,
-              CopySource: `${bucket}/${input.key.split("/").map(encodeURIComponent).join("/")}`,
-              MetadataDirective: "REPLACE",
-              ContentType: input.contentType,
-              Metadata: metadata,
-              ...withoutTagging(input.objectParams),
-            }),
-          ),
-        );
-        out = { ETag: copy.CopyObjectResult?.ETag, VersionId: copy.VersionId };
-      } else {
-        this.logger.warn(
-          { key: input.key, bytes: t.offset },
-          "object above 5 GiB: sha256 kept in the sidecar and state only",
-        );
-      }
+      // Some servers answer without an ETag (Ceph RGW: empty) or version id: lock-evidence.ts reads them back.
       return {
         bytes: t.offset,
         sha256,
-        etag: out.ETag ?? null,
-        versionId: out.VersionId ?? null,
+        etag: out.ETag || null,
+        versionId: out.VersionId || null,
         multipart: true,
         ...(t.storedPrefix > 0 ? { resumedBytes: t.storedPrefix } : {}),
       };
@@ -1028,11 +1005,6 @@ class Transfer {
     await Promise.allSettled(this.inflight);
     if (await this.sink.abortUpload(this.input.key, uploadId)) this.input.onUploadEnded?.(uploadId);
   }
-}
-
-function withoutTagging(p: ObjectParams): ObjectParams {
-  const { Tagging: _t, ...rest } = p;
-  return rest;
 }
 
 /** S3's NoSuchUpload as the retryable "upload_gone" (the transfer restarts from byte 0); undefined otherwise. */

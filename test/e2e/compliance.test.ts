@@ -151,7 +151,7 @@ describe("manifest, verify, status and the audit trail", () => {
     const lines = readFileSync(out, "utf8").trimEnd().split("\n");
     assert.equal(
       lines[0],
-      "call_id,key,bytes,sha256,content_type,recording_start_time,duration_seconds,archived_at,etag,version_id,lock_mode,retain_until,legal_hold,storage_class,sse",
+      "call_id,key,bytes,sha256,content_type,recording_start_time,duration_seconds,archived_at,etag,version_id,lock_mode,retain_until,legal_hold,storage_class,sse,tags,sidecar_version_id,sidecar_lock_mode,sidecar_retain_until,sidecar_legal_hold",
     );
     assert.equal(lines.length - 1, rig.sim.calls.length);
     for (const line of lines.slice(1)) {

@@ -49,6 +49,8 @@ const UNSUPPORTED: Record<Backend, Record<string, string>> = {
       "s3rver does not store x-amz-tagging sent with PutObject (GetObjectTagging answers an empty set)",
   },
   rgw: {
+    "a server that answers the Put* calls but holds nothing: those recordings fail, never recorded as locked":
+      "needs a server that answers PutObjectRetention/LegalHold/Tagging with success and stores nothing (local S3 emulation)",
     "an endpoint that cannot answer the lock question (s3rver: 501) gets a warning, not a failure":
       "tests s3rver's 501 to GetObjectLockConfiguration; RGW answers it",
   },
@@ -93,6 +95,10 @@ export interface TestS3Options {
   objectLock?: "enabled" | "disabled";
   /** The test injects S3 faults or outages (RGW: through the proxy). */
   faults?: boolean;
+  /** s3rver only: ignore lock/hold/tag headers on CreateMultipartUpload, as Ceph RGW 16.2 does. */
+  lockOnMultipart?: "honour" | "ignore";
+  /** s3rver only: answer PutObjectRetention/LegalHold/Tagging with success but store nothing. */
+  lockCalls?: "apply" | "ignore";
 }
 
 export interface TestS3 {
@@ -129,7 +135,14 @@ function envFor(endpoint: string, credentials: TestS3["credentials"]): Record<st
 async function startS3rver(opts: TestS3Options): Promise<TestS3> {
   const bucket = opts.bucket ?? "recordings";
   const directory = opts.directory ?? mkdtempSync(join(tmpdir(), "envoy-archiver-s3-"));
-  const serverOpts = { buckets: [bucket], directory, onRequest: opts.onRequest, objectLock: opts.objectLock };
+  const serverOpts = {
+    buckets: [bucket],
+    directory,
+    onRequest: opts.onRequest,
+    objectLock: opts.objectLock,
+    lockOnMultipart: opts.lockOnMultipart,
+    lockCalls: opts.lockCalls,
+  };
   let local: LocalS3 | undefined = await startLocalS3(serverOpts);
   const endpoint = local.endpoint;
   const credentials = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
