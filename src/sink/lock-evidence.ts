@@ -148,8 +148,7 @@ async function repair(
       () => sink.client.send(new PutObjectTaggingCommand({ ...target, Tagging: { TagSet } })),
     ]);
   }
-  for (const [name, send] of ops)
-    await sink.s3(`${name} ${at(key, versionId)}`, send).catch(refused(name));
+  for (const [name, send] of ops) await sink.s3(`${name} ${at(key, versionId)}`, send).catch(refused(name));
   return ops.map(([name]) => name);
 
   function refused(name: string) {
