@@ -8,6 +8,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listObjectsV2, type ListingStore } from "./local-s3-list.js";
+import { errorXml, FaultPlan, type CapturedRequest, type S3Faults } from "./s3-faults.js";
+import { objectLockExtras } from "./local-s3-lock.js";
 
 export interface LocalS3 {
   endpoint: string;
@@ -19,22 +21,7 @@ export interface LocalS3 {
   close(opts?: { keepFiles?: boolean }): Promise<void>;
 }
 
-/** Every n-th object write (PUT to a key, counted from setFaults) fails this way; the first match wins. */
-export interface S3Faults {
-  /** 503 SlowDown, as S3 throttles a prefix. */
-  slowDownEvery?: number;
-  /** 500 InternalError. */
-  internalErrorEvery?: number;
-  /** The connection is dropped before any answer. */
-  resetEvery?: number;
-}
-
-export interface CapturedRequest {
-  method: string;
-  path: string;
-  query: Record<string, string | string[] | undefined>;
-  headers: Record<string, string | string[] | undefined>;
-}
+export type { CapturedRequest, S3Faults } from "./s3-faults.js";
 
 export async function startLocalS3(opts: {
   buckets: string[];
@@ -47,6 +34,10 @@ export async function startLocalS3(opts: {
    * created with or without Object Lock.
    */
   objectLock?: "enabled" | "disabled";
+  /** "ignore": drop lock and tag headers on CreateMultipartUpload, as Ceph RGW 16.2 does (local-s3-lock.ts). */
+  lockOnMultipart?: "honour" | "ignore";
+  /** "ignore": PutObjectRetention/LegalHold/Tagging answer 200 and store nothing (a server that cannot lock). */
+  lockCalls?: "apply" | "ignore";
 }): Promise<LocalS3> {
   const directory = opts.directory ?? mkdtempSync(join(tmpdir(), "envoy-archiver-s3-"));
   const server = new S3rver({
@@ -61,30 +52,26 @@ export async function startLocalS3(opts: {
   // resume rely on it. Serve them from s3rver's own upload directory.
   const middleware = (server as unknown as { middleware: Middleware[] }).middleware;
   middleware.unshift(multipartExtras(directory, opts.objectLock));
+  // Object Lock, legal hold and tags, which s3rver lacks: stored and answered as AWS does.
+  middleware.unshift(
+    objectLockExtras(directory, {
+      objectLock: opts.objectLock,
+      multipart: opts.lockOnMultipart ?? "honour",
+      calls: opts.lockCalls ?? "apply",
+    }) as unknown as Middleware,
+  );
   // s3rver's own ListObjectsV2 dies past 1,000 keys on Node 20 (a DES continuation token).
   middleware.unshift(listObjectsV2((server as unknown as { store: ListingStore }).store, directory));
   // s3rver does not check SigV4 signatures ("unimplemented"); S3 does, so this server does too.
   middleware.unshift(checkSigV4);
-  let faults: S3Faults = {};
-  let writes = 0;
+  const faults = new FaultPlan();
   middleware.unshift(async (ctx, next) => {
-    if (ctx.method !== "PUT" || !/^\/[^/]+\/./.test(ctx.path) || "x-amz-copy-source" in ctx.headers)
-      return next();
-    const n = ++writes;
-    const every = (k: number | undefined) => k !== undefined && n % k === 0;
-    if (every(faults.resetEvery)) {
-      ctx.req.socket.destroy();
-      return;
-    }
-    const fail = every(faults.slowDownEvery)
-      ? ([503, "SlowDown", "Please reduce your request rate."] as const)
-      : every(faults.internalErrorEvery)
-        ? ([500, "InternalError", "We encountered an internal error. Please try again."] as const)
-        : undefined;
-    if (!fail) return next();
-    ctx.status = fail[0];
+    const fault = faults.next(ctx.method, ctx.path, ctx.headers);
+    if (!fault) return next();
+    if (fault === "reset") return void ctx.req.socket.destroy();
+    ctx.status = fault.status;
     ctx.type = "application/xml";
-    ctx.body = `<Error><Code>${fail[1]}</Code><Message>${fail[2]}</Message></Error>`;
+    ctx.body = errorXml(fault.code, fault.message);
   });
   if (opts.onRequest) {
     const onRequest = opts.onRequest;
@@ -105,10 +92,7 @@ export async function startLocalS3(opts: {
       AWS_SECRET_ACCESS_KEY: "S3RVER",
       ARCHIVER_S3_FORCE_PATH_STYLE: "true",
     },
-    setFaults(f) {
-      faults = f;
-      writes = 0;
-    },
+    setFaults: (f) => faults.set(f),
     async close({ keepFiles = opts.directory !== undefined } = {}) {
       server.httpServer?.closeAllConnections();
       await server.close();

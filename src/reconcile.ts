@@ -5,7 +5,6 @@
  * listed size and ETag costs no request; one whose sidecar does not describe the listed object (or records a
  * version, which only the bucket can confirm) is asked for with a HEAD. Commits are grouped, as a run's are.
  */
-import { GetObjectCommand } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { NO_COUNTS, startCommandRun } from "./audit.js";
@@ -15,6 +14,7 @@ import { ArchiverError, classify } from "./errors.js";
 import { isValidCallId, recordingsListing, sidecarKey } from "./keys.js";
 import { DEFAULT_RETRY_POLICY } from "./retry.js";
 import { inShard, type Shard } from "./shard.js";
+import { readJson } from "./sink/read-back.js";
 import { openSink, type S3Sink } from "./sink/s3.js";
 import { listObjects, sameEtag, type ListedObject } from "./sink/listing.js";
 import { GROUP_COMMIT_MS, type StateDb } from "./state/db.js";
@@ -33,19 +33,6 @@ export interface ReconcileResult {
 }
 
 const KEY_RE = /recordings\/(\d{4})\/(\d{2})\/(\d{2})\/([^/]+)\.(m4a|mp4|bin)$/;
-
-async function readJson(sink: S3Sink, key: string): Promise<Record<string, unknown> | null> {
-  try {
-    const out = await sink.s3(`get ${key}`, () =>
-      sink.client.send(new GetObjectCommand({ Bucket: sink.settings.bucket, Key: key })),
-    );
-    return JSON.parse(await out.Body!.transformToString()) as Record<string, unknown>;
-  } catch (err) {
-    const c = classify(err);
-    if (c.status === 404 || c.code === "NoSuchKey" || err instanceof SyntaxError) return null;
-    throw c;
-  }
-}
 
 /** Does the state already record this listed object: archived under this key, with its size and ETag? */
 function knownObjects(state: StateDb): (callId: string, o: ListedObject) => boolean {

@@ -1,25 +1,29 @@
 /**
- * `envoy-archiver verify`: proves today that what the state DB says was archived is in S3, intact. Shallow: one
- * pass over the bucket listing (1,000 objects a request) shows each recording under its key with the size and
- * ETag recorded when it was stored; a recording that is missing from the listing or differs is asked for with a
- * HEAD, which decides: the object exists, its size and ETag are the recorded ones (another ETag: it was
- * rewritten), its sha256 metadata is the recorded SHA-256. `deep`: a HEAD and every byte read back and hashed.
+ * `envoy-archiver verify`: proves today that what the state DB says was archived is in S3, intact.
+ *
+ * Shallow: the bucket listing (1,000 objects a request, several ranges at once: with-listing.ts) shows each
+ * recording under its key with the size and ETag recorded when it was stored, which proves it unchanged since.
+ * A recording that the listing does not prove (missing from it, another size or ETag, no ETag recorded) or whose
+ * state records a lock or hold is asked for with a HEAD, which decides: the object exists, its size equals the
+ * recorded size, its ETag the recorded one (another ETag: it was written again), its sha256 metadata (or, for a
+ * multipart upload, its ETag) the recorded one; a recorded lock or hold still holds on the recorded version
+ * (lock-check.ts). `deep`: the HEAD for every recording, and every byte read back and hashed.
  */
-import { createHash } from "node:crypto";
-import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
-import type { Readable } from "node:stream";
+import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import { NO_COUNTS, startCommandRun } from "../audit.js";
 import { BoundedQueue } from "../concurrency.js";
 import type { Window } from "../dates.js";
 import { classify } from "../errors.js";
-import { DEFAULT_RETRY_POLICY } from "../retry.js";
-import { openSink } from "../sink/s3.js";
 import { recordingsListing } from "../keys.js";
+import { DEFAULT_RETRY_POLICY } from "../retry.js";
 import { listObjects, sameEtag, unquoteEtag } from "../sink/listing.js";
+import { hashObject } from "../sink/read-back.js";
+import { openSink } from "../sink/s3.js";
 import { openState } from "../state/integrity.js";
 import { archivedByKey, type ArchivedRow } from "../state/scans.js";
+import { lockProblem, recordsLock } from "./lock-check.js";
 import { provenByListing, withListing, type Paired } from "./with-listing.js";
 
 export interface VerifyResult {
@@ -28,6 +32,26 @@ export interface VerifyResult {
   missing: number;
   mismatched: number;
   errors: number;
+}
+
+/**
+ * A single PUT carries its SHA-256 as `sha256` metadata; a multipart upload carries none (it lives in the
+ * sidecar, the state and the manifest), so its ETag as stored must be the one recorded. Shallow, any ETag other
+ * than the recorded one means the object was written again.
+ */
+function contentChanged(
+  head: { Metadata?: Record<string, string>; ETag?: string },
+  r: ArchivedRow,
+  shallow: boolean,
+): string | null {
+  const etagChanged = unquoteEtag(r.etag) !== "" && !sameEtag(head.ETag, r.etag);
+  if (shallow && etagChanged)
+    return `ETag ${head.ETag ?? "(none)"} but ${r.etag} was archived: the object was written again`;
+  const stored = head.Metadata?.sha256;
+  if (stored !== undefined)
+    return stored === r.sha256 ? null : `sha256 metadata ${stored} but ${r.sha256} was archived`;
+  if (!r.etag) return "no sha256 metadata, and no ETag recorded to compare";
+  return etagChanged ? `ETag ${head.ETag ?? "(none)"} but ${r.etag} was archived` : null;
 }
 
 export async function verifyArchive(
@@ -55,7 +79,7 @@ export async function verifyArchive(
     try {
       let head;
       try {
-        head = await sink.s3(`head ${key}`, () =>
+        head = await sink.s3(`HeadObject ${key}`, () =>
           sink.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })),
         );
       } catch (err) {
@@ -66,27 +90,14 @@ export async function verifyArchive(
       }
       if (head.ContentLength !== r.bytes)
         return problem("mismatched", r, `size ${head.ContentLength} but ${r.bytes} bytes were archived`);
-      // Deep reads the bytes; shallow has the ETag instead: another one means the object was written again.
-      if (!opts.deep && unquoteEtag(r.etag) !== "" && !sameEtag(head.ETag, r.etag))
-        return problem(
-          "mismatched",
-          r,
-          `ETag ${head.ETag} but ${r.etag} when archived: the object was rewritten`,
-        );
-      const stored = head.Metadata?.sha256;
-      if (stored !== r.sha256)
-        return problem(
-          "mismatched",
-          r,
-          stored ? `sha256 metadata ${stored} but ${r.sha256} was archived` : "no sha256 metadata",
-        );
+      const changed = contentChanged(head, r, !opts.deep);
+      if (changed) return problem("mismatched", r, changed);
+      if (recordsLock(r)) {
+        const lock = await lockProblem(sink, r);
+        if (lock) return problem(lock.kind, r, lock.reason);
+      }
       if (opts.deep) {
-        const actual = await sink.s3(`read ${key}`, async () => {
-          const out = await sink.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-          const h = createHash("sha256");
-          for await (const chunk of out.Body as Readable) h.update(chunk as Buffer);
-          return h.digest("hex");
-        });
+        const actual = await hashObject(sink, key);
         if (actual !== r.sha256)
           return problem("mismatched", r, `content hashes to ${actual}, archived as ${r.sha256}`);
       }
@@ -106,7 +117,8 @@ export async function verifyArchive(
   try {
     for await (const { row, listed } of rowsToCheck(state, sink, config, opts)) {
       if (deps.signal?.aborted) break;
-      if (!opts.deep && provenByListing(row, listed)) {
+      // A recorded lock or hold is read from the recorded version: the listing cannot show it.
+      if (!opts.deep && !recordsLock(row) && provenByListing(row, listed)) {
         result.checked++;
         result.ok++;
         byListing++;

@@ -26,6 +26,9 @@ import { waitingCalls } from "../state/scans.js";
 import { refreshingOpener } from "./url-refresh.js";
 import type { LiveRun, RunObserver } from "./observer.js";
 import type { TransferResult } from "../sink/s3.js";
+import { markArchivedWithEvidence } from "../state/evidence.js";
+import { adoptStored } from "./adopt.js";
+import { learnBucket, protectRecording, sidecarEvidence, storeSidecar, type BucketRules } from "./protect.js";
 import { inShard, type Shard } from "../shard.js";
 
 export interface RunOptions {
@@ -256,11 +259,16 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     summary.failed++;
     observer.recordingFinished?.("failed", 0, 0);
     if (!dryRun) state.markStatus(callId, "failed", { kind, message });
-    logger.error({ call_id: callId, key, code: c.code, kind }, `recording failed: ${message}`);
+    logger.error(
+      { call_id: callId, key, code: c.code, status: c.status, kind },
+      `recording failed: ${message}`,
+    );
   };
 
   /** The upload an interrupted run left for this call, if the sweep kept one; each is taken over at most once. */
   let resumable = new Set<string>();
+  /** Versioning and lock evidence (protect.ts), learned at the start of a run that writes. */
+  let bucket: BucketRules | undefined;
   const claimResumable = (callId: string) => {
     if (resumable.size === 0) return undefined;
     const up = state.uploadsFor(callId).find((u) => resumable.has(u.uploadId));
@@ -343,23 +351,14 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
       let result: TransferResult | undefined;
       let adopted = false;
       try {
-        // S3 is the source of truth: an object already there with the same SHA-256 (an earlier run whose state
-        // was lost, another shard layout) is adopted, never overwritten.
-        // Recordings that fit one PUT are checked by the PUT itself (If-None-Match), without this extra request.
+        // S3 is the source of truth: an object already there with the same bytes is adopted, never written again
+        // (adopt.ts). In a bucket that keeps no versions, recordings that fit one PUT are checked by the PUT itself
+        // (If-None-Match), without this extra request; in a versioned one some servers ignore that condition.
         const singlePut = expectedBytes !== null && expectedBytes < sink.settings.partSize;
-        const existing = singlePut ? null : await sink.head(objectKey);
-        if (existing?.sha256 && (expectedBytes === null || existing.size === expectedBytes)) {
-          const source = await sink.hashSource(opener.open, expectedBytes, objectKey);
-          live.receivedBytes += source.bytes;
-          if (source.sha256 === existing.sha256 && source.bytes === existing.size) {
-            result = { ...source, etag: existing.etag, versionId: existing.versionId, multipart: false };
-            adopted = true;
-            logger.info(
-              { call_id: id, key: objectKey },
-              "already in S3 with the same SHA-256: adopted, not uploaded",
-            );
-          }
-        }
+        if (!singlePut || bucket!.checkBeforeWrite)
+          result = await adoptStored(sink, objectKey, opener.open, expectedBytes, (n) => {
+            live.receivedBytes += n;
+          });
         result ??= await sink.transfer({
           key: objectKey,
           contentType,
@@ -395,51 +394,43 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
       }
       const archivedAt = new Date().toISOString();
       const { url: _url, ...recordingWithoutUrl } = opener.current();
-      if (!adopted || (await sink.head(sidecarKey(objectKey))) === null)
-        await sink.putJson(
-          sidecarKey(objectKey),
-          {
-            call: raw,
-            recording: recordingWithoutUrl,
-            archive: {
-              sha256: result.sha256,
-              bytes: result.bytes,
-              key: objectKey,
-              content_type: contentType,
-              etag: result.etag,
-              version_id: result.versionId,
-              archived_at: archivedAt,
-              archiver_version: PACKAGE_VERSION,
-              run_id: runId,
-              object_lock: objectParams.ObjectLockMode
-                ? {
-                    mode: objectParams.ObjectLockMode,
-                    retain_until: objectParams.ObjectLockRetainUntilDate?.toISOString(),
-                  }
-                : null,
-              legal_hold: objectParams.ObjectLockLegalHoldStatus === "ON",
-              storage_class: objectParams.StorageClass ?? "STANDARD",
-              sse: objectParams.ServerSideEncryption ?? null,
-            },
+      // Version, ETag, retention, hold and tags as the bucket shows them (never what was asked): the sidecar and
+      // the state record these. A lock the server would not hold fails the recording here.
+      const evidence = await protectRecording(bucket!, objectParams, objectKey, result, adopted);
+      const sidecar = await storeSidecar(
+        bucket!,
+        objectParams,
+        sidecarKey(objectKey),
+        adopted,
+        () => ({
+          call: raw,
+          recording: recordingWithoutUrl,
+          archive: {
+            sha256: result.sha256,
+            bytes: result.bytes,
+            key: objectKey,
+            content_type: contentType,
+            archived_at: archivedAt,
+            archiver_version: PACKAGE_VERSION,
+            run_id: runId,
+            ...sidecarEvidence(evidence),
+            storage_class: objectParams.StorageClass ?? "STANDARD",
+            sse: objectParams.ServerSideEncryption ?? null,
           },
-          objectParams,
-          { "call-id": id, sha256: result.sha256 },
-        );
-      state.markArchived(id, {
+        }),
+        { "call-id": id, sha256: result.sha256 },
+      );
+      const fields = {
         key: objectKey,
         contentType,
         recordingStartTime: rec.recording_start_time ?? null,
         durationSeconds: rec.duration_seconds ?? null,
         sha256: result.sha256,
         bytes: result.bytes,
-        etag: result.etag,
-        versionId: result.versionId,
-        lockMode: objectParams.ObjectLockMode ?? null,
-        retainUntil: objectParams.ObjectLockRetainUntilDate?.toISOString() ?? null,
-        legalHold: objectParams.ObjectLockLegalHoldStatus === "ON",
         storageClass: objectParams.StorageClass ?? null,
         sse: objectParams.ServerSideEncryption ?? null,
-      });
+      };
+      markArchivedWithEvidence(state, id, fields, evidence, sidecar);
       const seconds = (performance.now() - t0) / 1000;
       if (adopted) {
         summary.already_archived++;
@@ -505,6 +496,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     if (!dryRun) {
       await sink.checkBucket();
       if (config.storage.lockMode || config.storage.legalHold) await sink.checkObjectLock();
+      bucket = await learnBucket(sink, logger);
       ({ resumable } = await sweepOrphanedUploads(state, sink, `${config.s3.prefix}recordings/`, logger));
       // Bodies a killed run left on disk (we hold the lock: no other run of this state DB is using them).
       if (config.s3.spoolDir) await clearSpool(config.s3.spoolDir);

@@ -25,7 +25,7 @@ export async function* listObjects(
   stopAfter?: string,
 ): AsyncGenerator<ListedObject> {
   const page = (token: string | undefined): Promise<ListObjectsV2CommandOutput> => {
-    const p = sink.s3(`list ${prefix}`, () =>
+    const p = sink.s3(`ListObjectsV2 ${prefix}`, () =>
       sink.client.send(
         new ListObjectsV2Command({
           Bucket: sink.settings.bucket,

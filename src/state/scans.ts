@@ -31,11 +31,17 @@ export type ArchivedRow = Pick<
   | "legal_hold"
   | "storage_class"
   | "sse"
+  | "tags"
+  | "sidecar_version_id"
+  | "sidecar_lock_mode"
+  | "sidecar_retain_until"
+  | "sidecar_legal_hold"
 > & { key: string; bytes: number; sha256: string };
 
 const ARCHIVED_COLUMNS =
   "call_id, key, bytes, sha256, content_type, recording_start_time, duration_seconds, archived_at, etag, " +
-  "version_id, lock_mode, retain_until, legal_hold, storage_class, sse";
+  "version_id, lock_mode, retain_until, legal_hold, storage_class, sse, tags, sidecar_version_id, " +
+  "sidecar_lock_mode, sidecar_retain_until, sidecar_legal_hold";
 
 export const SCAN_SQL = {
   /** In call-id order along the primary key (`+status`: not the status index, which would need a sort). */

@@ -2,12 +2,13 @@
  * Unattended and at scale: the scheduled worker with metrics, a 4-shard backfill as 4 processes, and rebuilding
  * a lost state DB from S3 without re-uploading.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before } from "node:test";
+import { describe, test } from "../helpers/backends.js";
 import assert from "node:assert/strict";
 import { rmSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
-import { BUCKET, collect, startRig, summaryOf, type Rig } from "../helpers/env.js";
+import { collect, startRig, summaryOf, type Rig } from "../helpers/env.js";
 import { DEFAULT_RETRY_POLICY } from "../../src/retry.js";
 import { listObjects } from "../../src/sink/listing.js";
 import { openSink } from "../../src/sink/s3.js";
@@ -260,7 +261,13 @@ describe("past a thousand keys: verify and reconcile by listing", () => {
     const sink = openSink(
       {
         concurrency: 1,
-        s3: { bucket: BUCKET, forcePathStyle: true, partSize: 5 * MiB, queueSize: 1, region: "us-east-1" },
+        s3: {
+          bucket: rig.bucket,
+          forcePathStyle: true,
+          partSize: 5 * MiB,
+          queueSize: 1,
+          region: "us-east-1",
+        },
         storage: { checksum: "MD5" },
       },
       DEFAULT_RETRY_POLICY,
