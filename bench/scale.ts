@@ -5,9 +5,12 @@
  *
  *   npm run bench -- --scale [--sizes 10000,100000] [--synthetic 1000000] [--rounds 2]
  *                    [--only run,relist,noop,status,manifest,verify,reconcile,rebuild,waiting]
- *                    [--cli path/to/cli.js] [--label text] [--no-write]
+ *                    [--cli path/to/cli.js] [--label text] [--no-write] [--timeout-s N] [--synthetic-bucket]
  *
  * `--cli` measures another build of the archiver (e.g. main's) against the same servers and harness.
+ * `--synthetic-bucket` also writes the bucket the synthetic DB describes into s3rver's directory (sparse objects:
+ * sizes and ETags, no bytes) and measures `verify` and `reconcile` of the intact state on it: they read only the
+ * listing.
  */
 import { execFileSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -15,7 +18,7 @@ import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { archiverEnv, ROOT, startServers, timed, type Servers } from "./harness.js";
-import { fillSyntheticDb } from "./synthetic-db.js";
+import { fillSyntheticBucket, fillSyntheticDb } from "./synthetic-db.js";
 
 interface Sample {
   /** Stopped at --timeout-s: the figures are lower bounds. */
@@ -48,6 +51,7 @@ export async function scaleBench(argv: string[]): Promise<void> {
       "per-day": { type: "string", default: "500" },
       "no-write": { type: "boolean", default: false },
       "timeout-s": { type: "string", default: "0" },
+      "synthetic-bucket": { type: "boolean", default: false },
     },
   });
   if (!existsSync("/usr/bin/time")) throw new Error("missing /usr/bin/time: apt-get install time");
@@ -69,7 +73,13 @@ export async function scaleBench(argv: string[]): Promise<void> {
     results.push(...(await recordingsAt(n, { cli, rounds, only, sizeBytes, perDay, timeoutS })));
   const synthetic = Number(values.synthetic);
   if (synthetic > 0)
-    results.push(...(await syntheticAt(synthetic, { cli, rounds, only, sizeBytes, timeoutS })));
+    results.push(
+      ...(await syntheticAt(
+        synthetic,
+        { cli, rounds, only, sizeBytes, timeoutS },
+        values["synthetic-bucket"],
+      )),
+    );
   const table = formatResults(results, { label: values.label, rounds, sizeBytes });
   process.stdout.write(table + "\n");
   if (!values["no-write"]) appendFileSync(join(ROOT, "bench/RESULTS.md"), "\n" + table);
@@ -262,7 +272,7 @@ async function waitingAt(n: number, opts: Ctx & { perDay: number }): Promise<Sam
 }
 
 /** A synthetic state DB of `rows` archived recordings: the commands that need no S3 bodies. */
-async function syntheticAt(rows: number, opts: Ctx): Promise<ResultRow[]> {
+async function syntheticAt(rows: number, opts: Ctx, withBucket: boolean): Promise<ResultRow[]> {
   const out: ResultRow[] = [];
   const add = (step: string, samples: Sample[]) => out.push({ step, rows, samples });
   const dir = mkdtempSync(join(tmpdir(), `bench-synthetic-`));
@@ -275,6 +285,8 @@ async function syntheticAt(rows: number, opts: Ctx): Promise<ResultRow[]> {
     // The CLI under test creates its own schema; then the rows go in; then one unmeasured command warms up.
     execFileSync(process.execPath, [opts.cli, "status", "--json"], { env, stdio: "ignore" });
     fillSyntheticDb(db, rows, simCalls);
+    // The bucket the DB describes, for the commands that read only its listing (sparse objects, no bodies).
+    if (withBucket) fillSyntheticBucket(db, join(dir, "s3", servers.info.bucket!));
     execFileSync(process.execPath, [opts.cli, "status", "--json"], { env, stdio: "ignore" });
     if (opts.only.has("noop"))
       add(
@@ -284,6 +296,20 @@ async function syntheticAt(rows: number, opts: Ctx): Promise<ResultRow[]> {
         ),
       );
     await commonSteps(servers, opts, env, dir, rows, add);
+    if (withBucket && opts.only.has("verify"))
+      add(
+        "verify",
+        await repeat(opts.rounds, () =>
+          measure(servers, opts, env, ["verify", "--json"], expect("ok", rows)),
+        ),
+      );
+    if (withBucket && opts.only.has("reconcile"))
+      add(
+        "reconcile (state intact)",
+        await repeat(opts.rounds, () =>
+          measure(servers, opts, env, ["reconcile", "--json"], expect("unchanged", rows)),
+        ),
+      );
   } finally {
     await servers.stop();
     rmSync(dir, { recursive: true, force: true });

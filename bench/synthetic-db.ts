@@ -6,6 +6,8 @@
  */
 import Database from "better-sqlite3";
 import { createHash } from "node:crypto";
+import { closeSync, mkdirSync, openSync, truncateSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { generateCalls, type GenerateOptions } from "../simulator/data.js";
 
 const hex = (s: string) => createHash("sha256").update(s).digest("hex");
@@ -85,4 +87,44 @@ export function fillSyntheticDb(path: string, rows: number, simCalls: GenerateOp
   })();
   db.pragma("wal_checkpoint(TRUNCATE)");
   db.close();
+}
+
+/**
+ * The bucket such a state DB describes, written straight into s3rver's directory layout: for each archived row an
+ * object of its size (a sparse file: no bytes on disk) with its recorded ETag as s3rver's stored MD5, and a small
+ * sidecar beside it. Shallow verify and reconcile of an intact state read only the listing, so they can run at
+ * sizes whose bodies would not fit this machine.
+ */
+export function fillSyntheticBucket(dbPath: string, bucketDir: string): number {
+  const db = new Database(dbPath, { readonly: true });
+  const rows = db
+    .prepare("SELECT key, bytes, etag FROM calls WHERE status = 'archived'")
+    .iterate() as Iterable<{
+    key: string;
+    bytes: number;
+    etag: string;
+  }>;
+  const made = new Set<string>();
+  let n = 0;
+  const put = (key: string, size: number, md5: string, body?: string) => {
+    const file = join(bucketDir, `${key}._S3rver_object`);
+    const dir = dirname(file);
+    if (!made.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      made.add(dir);
+    }
+    if (body === undefined) {
+      closeSync(openSync(file, "w"));
+      truncateSync(file, size);
+    } else writeFileSync(file, body);
+    writeFileSync(`${file}.md5`, md5);
+  };
+  for (const r of rows) {
+    put(r.key, r.bytes, r.etag.replace(/"/g, ""));
+    const sidecar = JSON.stringify({ archive: { key: r.key, bytes: r.bytes, etag: r.etag } });
+    put(`${r.key}.json`, sidecar.length, createHash("md5").update(sidecar).digest("hex"), sidecar);
+    n++;
+  }
+  db.close();
+  return n;
 }

@@ -80,7 +80,7 @@ export async function reconcile(
   try {
     const known = knownObjects(state);
     const listing = recordingsListing(config.s3.prefix, window.startDate);
-    for await (const o of listObjects(sink, listing.prefix, listing.startAfter)) {
+    for await (const o of listObjects(sink, listing.prefix, { startAfter: listing.startAfter })) {
       const m = KEY_RE.exec(o.key);
       if (!m || o.key.endsWith(".json")) continue;
       const day = `${m[1]}-${m[2]}-${m[3]}`;

@@ -168,7 +168,7 @@ async function* rowsToCheck(
     return;
   }
   const range = recordingsListing(config.s3.prefix, opts.window?.startDate);
-  yield* withListing(rows, { ...range, parallel: Math.min(config.concurrency, 8) }, (p, after, stop) =>
-    listObjects(sink, p, after, stop),
+  yield* withListing(rows, { ...range, parallel: Math.min(config.concurrency, 4) }, (p, after, stop) =>
+    listObjects(sink, p, { startAfter: after, stopAfter: stop, ahead: false }),
   );
 }

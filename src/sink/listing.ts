@@ -16,14 +16,15 @@ export interface ListedObject {
 
 /**
  * The objects under `prefix`, from after `startAfter`. With `stopAfter`, no page is asked for once a page has
- * listed a key past it (the caller stops there).
+ * listed a key past it (the caller stops there). `ahead` (default): the next page is asked for while the caller
+ * works through this one; callers that list several ranges at once turn it off, to hold one page each.
  */
 export async function* listObjects(
   sink: S3Sink,
   prefix: string,
-  startAfter?: string,
-  stopAfter?: string,
+  range: { startAfter?: string; stopAfter?: string; ahead?: boolean } = {},
 ): AsyncGenerator<ListedObject> {
+  const { startAfter, stopAfter, ahead = true } = range;
   const page = (token: string | undefined): Promise<ListObjectsV2CommandOutput> => {
     const p = sink.s3(`ListObjectsV2 ${prefix}`, () =>
       sink.client.send(
@@ -51,16 +52,18 @@ export async function* listObjects(
       );
     if (token && token === previous)
       throw new ArchiverError("fatal", "bad_listing", `S3 repeated a continuation token listing ${prefix}`);
-    const lastKey = out.Contents?.at(-1)?.Key;
-    const more =
-      token && !(stopAfter !== undefined && lastKey !== undefined && compareKeys(lastKey, stopAfter) >= 0);
-    if (more) {
-      previous = token;
-      next = page(token);
-    }
+    previous = token;
+    const objects: ListedObject[] = [];
     for (const o of out.Contents ?? [])
-      if (o.Key !== undefined) yield { key: o.Key, size: o.Size ?? -1, etag: o.ETag ?? "" };
+      if (o.Key !== undefined) objects.push({ key: o.Key, size: o.Size ?? -1, etag: o.ETag ?? "" });
+    const lastKey = objects.at(-1)?.key;
+    const more =
+      token !== undefined &&
+      !(stopAfter !== undefined && lastKey !== undefined && compareKeys(lastKey, stopAfter) >= 0);
+    if (more && ahead) next = page(token);
+    yield* objects;
     if (!more) return;
+    if (!ahead) next = page(token);
   }
 }
 

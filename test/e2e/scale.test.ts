@@ -278,7 +278,7 @@ describe("past a thousand keys: verify and reconcile by listing", () => {
       const read = async (stopAfter?: string) => {
         requests = {};
         const out: string[] = [];
-        for await (const o of listObjects(sink, "recordings/", "recordings/", stopAfter)) {
+        for await (const o of listObjects(sink, "recordings/", { startAfter: "recordings/", stopAfter })) {
           out.push(o.key);
           if (stopAfter !== undefined && o.key > stopAfter) break;
         }
