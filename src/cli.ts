@@ -13,6 +13,7 @@ import { backfillWindow, parseDay, type Window } from "./dates.js";
 import { resolveShard, type Shard } from "./shard.js";
 import { progressReporter } from "./progress.js";
 import { combineObservers } from "./pipeline/observer.js";
+import { describeOffset } from "./clock.js";
 // Each command imports what it needs when it runs (the AWS SDK, SQLite, prom-client, croner): `--help` stays
 // instant and a run does not evaluate modules it never uses. (The build bundles this file: scripts/bundle.ts.)
 
@@ -46,6 +47,8 @@ Configuration (flags override the environment, which overrides ./.env):
   ARCHIVER_SPOOL_DIR            where bodies above 1 MiB wait for S3, or "memory" (default <db path>.spool)
   ARCHIVER_API_RPS              client-side cap on Envoy API requests per second (default none)
   ARCHIVER_MAX_RETRIES          retries for transient errors per operation (default 6)
+  ARCHIVER_ON_SOURCE_CHANGE     a source that changed after archiving: report (default), or archive it too
+                                under {call_id}.v2.m4a (.v3, ...); the archived original is never touched
   ARCHIVER_ALLOW_INSECURE_URLS  allow http: and loopback/private media URLs - tests and demos only (default false)
   ARCHIVER_PROGRESS_INTERVAL    seconds between progress log records when not on a terminal (default 30)
   ARCHIVER_METRICS_PORT         /metrics and /healthz port of \`worker\` (default 9464)
@@ -159,6 +162,8 @@ function printSummary(s: RunSummary, json: boolean): void {
         would_archive: s.would_archive,
         previously_failed: s.previously_failed,
         other_shards: s.other_shards,
+        source_changed: s.source_changed,
+        clock_offset_ms: s.clock_offset_ms,
         api_requests: s.api_requests,
         rate_limited: s.rate_limited,
         retries: s.retries,
@@ -183,6 +188,16 @@ function printSummary(s: RunSummary, json: boolean): void {
     `  failed            ${s.failed}${s.previously_failed ? ` (+${s.previously_failed} failed in earlier runs; --retry-failed retries them)` : ""}`,
     `  API requests      ${s.api_requests} (${s.rate_limited} rate-limited, ${s.retries} retried)`,
   ];
+  if (s.source_changed > 0)
+    lines.push(
+      `  source changed    ${s.source_changed} (archived originals kept; see the log and \`status\`)`,
+    );
+  for (const [server, ms] of [
+    ["S3", s.clock_offset_ms.s3] as const,
+    ["Envoy", s.clock_offset_ms.api] as const,
+  ])
+    if (Math.abs(ms) >= 60_000)
+      lines.push(`  clock             ${describeOffset(ms)} ${server}'s (its time is used)`);
   if (s.error) lines.push(`  error             ${s.error}`);
   process.stdout.write(lines.join("\n") + "\n");
 }

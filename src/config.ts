@@ -89,6 +89,9 @@ const EnvSchema = z.object({
       "must be k=v pairs separated by commas",
     )
     .optional(),
+  ARCHIVER_ON_SOURCE_CHANGE: z
+    .enum(["report", "archive"], { error: "must be report or archive" })
+    .default("report"),
   ARCHIVER_PROGRESS_INTERVAL: int(1, 86_400).default(30),
   ARCHIVER_METRICS_PORT: int(0, 65_535).default(9464),
   ARCHIVER_SHARD_COUNT: int(1, 100_000).optional(),
@@ -125,6 +128,8 @@ export interface Config {
   allowInsecureUrls: boolean;
   overlapDays: number;
   maxRetries: number;
+  /** A source that changed after archiving: only reported, or its new bytes also archived under `{call_id}.v2…`. */
+  onSourceChange: "report" | "archive";
   logLevel: string;
   /** Seconds between progress log records when stderr is not a terminal. */
   progressIntervalS: number;
@@ -248,6 +253,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     allowInsecureUrls: e.ARCHIVER_ALLOW_INSECURE_URLS,
     overlapDays: e.ARCHIVER_OVERLAP_DAYS,
     maxRetries: e.ARCHIVER_MAX_RETRIES,
+    onSourceChange: e.ARCHIVER_ON_SOURCE_CHANGE,
     logLevel: e.LOG_LEVEL,
     progressIntervalS: e.ARCHIVER_PROGRESS_INTERVAL,
     metricsPort: e.ARCHIVER_METRICS_PORT,

@@ -4,7 +4,7 @@
  * never causes a re-upload.
  */
 import { hostname } from "node:os";
-import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { NO_COUNTS, startCommandRun } from "./audit.js";
@@ -15,6 +15,7 @@ import { isValidCallId, sidecarKey } from "./keys.js";
 import { DEFAULT_RETRY_POLICY } from "./retry.js";
 import { inShard, type Shard } from "./shard.js";
 import { openSink, type S3Sink } from "./sink/s3.js";
+import { readJsonObject } from "./sink/existing.js";
 import { pidAlive, StateDb } from "./state/db.js";
 
 export interface ReconcileResult {
@@ -42,19 +43,6 @@ async function* listKeys(sink: S3Sink, prefix: string): AsyncGenerator<string> {
     for (const o of page.Contents ?? []) if (o.Key) yield o.Key;
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
-}
-
-async function readJson(sink: S3Sink, key: string): Promise<Record<string, unknown> | null> {
-  try {
-    const out = await sink.s3(`get ${key}`, () =>
-      sink.client.send(new GetObjectCommand({ Bucket: sink.settings.bucket, Key: key })),
-    );
-    return JSON.parse(await out.Body!.transformToString()) as Record<string, unknown>;
-  } catch (err) {
-    const c = classify(err);
-    if (c.status === 404 || c.code === "NoSuchKey" || err instanceof SyntaxError) return null;
-    throw c;
-  }
 }
 
 export async function reconcile(
@@ -86,7 +74,7 @@ export async function reconcile(
   const adopt = async (key: string, callId: string): Promise<void> => {
     const head = await sink.head(key);
     if (!head) return;
-    const sidecar = await readJson(sink, sidecarKey(key));
+    const sidecar = await readJsonObject(sink, sidecarKey(key));
     const archive = (sidecar?.archive ?? {}) as Record<string, unknown>;
     const recording = (sidecar?.recording ?? {}) as Record<string, unknown>;
     const call = (sidecar?.call ?? { id: callId }) as Record<string, unknown>;

@@ -24,8 +24,13 @@ import { MediaFetcher } from "../source/media.js";
 import { pidAlive, StateDb, type RunCounts } from "../state/db.js";
 import { refreshingOpener } from "./url-refresh.js";
 import type { LiveRun, RunObserver } from "./observer.js";
-import type { TransferResult } from "../sink/s3.js";
+import type { TransferInput, TransferResult } from "../sink/s3.js";
 import { inShard, type Shard } from "../shard.js";
+import { describeOffset, s3Now, ServerClock, SKEW_THRESHOLD_MS } from "../clock.js";
+import { SourceChanged } from "../sink/conflict.js";
+import { alreadyStored } from "./already-stored.js";
+import { sidecarDocument } from "./sidecar.js";
+import { handleSourceChanged, type SourceChangeEvent } from "./source-changed.js";
 
 export interface RunOptions {
   since?: string | undefined;
@@ -50,6 +55,10 @@ export interface RunSummary extends RunCounts {
   previously_failed: number;
   /** Calls listed that belong to other shards. */
   other_shards: number;
+  /** Recordings whose source changed after they were archived (the originals are kept: source-changed.ts). */
+  source_changed: number;
+  /** How far the S3 server's and the Envoy API's clocks are from this machine's (ms, + when theirs is ahead). */
+  clock_offset_ms: { s3: number; api: number };
   api_requests: number;
   rate_limited: number;
   retries: number;
@@ -185,6 +194,8 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     would_archive: 0,
     previously_failed: 0,
     other_shards: 0,
+    source_changed: 0,
+    clock_offset_ms: { s3: 0, api: 0 },
     api_requests: 0,
     rate_limited: 0,
     retries: 0,
@@ -204,6 +215,15 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   let fatal: ArchiverError | undefined;
 
   const gate = new RateGate(config.envoy.rps);
+  // Media URL expiry (expires_at) is the API's time: judged by its clock, learned from its Date headers.
+  const apiClock = new ServerClock((offset) =>
+    logger.warn(
+      { offset_ms: offset },
+      `this machine's clock is ${describeOffset(offset)} the Envoy API's: media URL expiry is judged by the API's clock`,
+    ),
+  );
+  /** Source changes seen by this run, for its audit record (the state's source_changes table holds them all). */
+  const sourceChanges: SourceChangeEvent[] = [];
   const client = new EnvoyClient({
     baseUrl: config.envoy.apiUrl,
     apiKey: config.envoy.apiKey,
@@ -218,6 +238,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     onResponse: (status) => observer.apiResponse?.(status),
     onRetry: () => observer.retried?.("api"),
     onRateLimit: () => observer.rateLimited?.(),
+    clock: apiClock,
   });
   const media = new MediaFetcher({
     policy: { allowInsecure: config.allowInsecureUrls },
@@ -318,7 +339,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         return;
       }
       const recordingStart = rec.recording_start_time ?? call.call_time ?? null;
-      const objectParams = objectParamsFor(config.storage, recordingStart, new Date());
+      const objectParams = objectParamsFor(config.storage, recordingStart, s3Now(sink.client.config));
       const opener = refreshingOpener({
         initial: rec,
         refresh: async () => {
@@ -335,6 +356,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         maxRefreshes: policy.urlRefreshes,
         signal,
         onRefresh: (reason) => logger.info({ call_id: id, reason }, "refreshing media URL"),
+        now: () => apiClock.now(),
       });
       const metadata: Record<string, string> = { "call-id": id };
       if (rec.recording_start_time) metadata["recording-start-time"] = rec.recording_start_time;
@@ -342,93 +364,90 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         metadata["duration-seconds"] = String(rec.duration_seconds);
       const expectedBytes = rec.file_size_bytes ?? null;
       const t0 = performance.now();
+      const transferInput = (key: string): TransferInput => ({
+        key,
+        contentType,
+        metadata,
+        objectParams,
+        open: opener.open,
+        expectedBytes,
+        signal,
+        onBytes: (n) => {
+          live.receivedBytes += n;
+        },
+        onUploadStarted: (uploadId, fingerprint) =>
+          state.trackUpload({ uploadId, key, callId: id, runId, fingerprint }),
+        onUploadEnded: (uploadId) => state.untrackUpload(uploadId),
+        onPartStored: (uploadId, part) => state.recordPart(uploadId, part),
+        // A kill while completing must find every part recorded: the next run checks the bucket with them.
+        onCompleting: () => state.flush(),
+        runId,
+      });
+      const writeSidecar = (key: string, r: TransferResult, supersedes?: { key: string; sha256: string }) => {
+        const { url: _url, ...recordingWithoutUrl } = opener.current();
+        const archivedAt = new Date().toISOString();
+        const doc = { call: raw, recording: recordingWithoutUrl, key, contentType, result: r, archivedAt };
+        return sink.putJson(
+          sidecarKey(key),
+          sidecarDocument({ ...doc, runId, objectParams, supersedes }),
+          objectParams,
+          { "call-id": id, sha256: r.sha256 },
+        );
+      };
       live.inflight++;
       observer.transferStarted?.();
       let result: TransferResult | undefined;
       let adopted = false;
+      let changed: SourceChanged | undefined;
       try {
-        // S3 is the source of truth: an object already there with the same SHA-256 (an earlier run whose state
-        // was lost, another shard layout) is adopted, never overwritten.
-        // Recordings that fit one PUT are checked by the PUT itself (If-None-Match), without this extra request.
-        const singlePut = expectedBytes !== null && expectedBytes < sink.settings.partSize;
-        const existing = singlePut ? null : await sink.head(objectKey);
-        if (existing?.sha256 && (expectedBytes === null || existing.size === expectedBytes)) {
-          const source = await sink.hashSource(opener.open, expectedBytes, objectKey);
-          live.receivedBytes += source.bytes;
-          if (source.sha256 === existing.sha256 && source.bytes === existing.size) {
-            result = { ...source, etag: existing.etag, versionId: existing.versionId, multipart: false };
-            adopted = true;
-            logger.info(
-              { call_id: id, key: objectKey },
-              "already in S3 with the same SHA-256: adopted, not uploaded",
-            );
-          }
-        }
-        result ??= await sink.transfer({
-          key: objectKey,
-          contentType,
-          metadata,
-          objectParams,
-          open: opener.open,
-          expectedBytes,
-          signal,
-          onBytes: (n) => {
-            live.receivedBytes += n;
-          },
-          onUploadStarted: (uploadId, fingerprint) =>
-            state.trackUpload({ uploadId, key: objectKey, callId: id, runId, fingerprint }),
-          onUploadEnded: (uploadId) => state.untrackUpload(uploadId),
-          onPartStored: (uploadId, part) => state.recordPart(uploadId, part),
-          resume: claimResumable(id),
-        });
+        const resume = claimResumable(id);
+        const onBytes = (n: number) => (live.receivedBytes += n);
+        const found = { sink, state, logger, callId: id, key: objectKey, resume, open: opener.open, onBytes };
+        result = await alreadyStored({ ...found, expectedBytes });
+        result ??= await sink.transfer({ ...transferInput(objectKey), resume });
+        adopted = result.adopted === true;
         if (result.resumedBytes)
           logger.info(
             { call_id: id, key: objectKey, resumed_bytes: result.resumedBytes, bytes: result.bytes },
             "resumed an interrupted upload",
           );
-        if (result.adopted) {
-          adopted = true;
+        if (adopted)
           logger.info(
             { call_id: id, key: objectKey },
             "already in S3 with the same SHA-256: adopted, not uploaded",
           );
-        }
+      } catch (err) {
+        if (!(err instanceof SourceChanged)) throw err;
+        changed = err;
       } finally {
         live.inflight--;
         observer.transferEnded?.();
       }
-      const archivedAt = new Date().toISOString();
-      const { url: _url, ...recordingWithoutUrl } = opener.current();
-      if (!adopted || (await sink.head(sidecarKey(objectKey))) === null)
-        await sink.putJson(
-          sidecarKey(objectKey),
+      if (changed) {
+        // The archived original stays as it is, and is what this call's state records.
+        const { event, original } = await handleSourceChanged(
           {
-            call: raw,
-            recording: recordingWithoutUrl,
-            archive: {
-              sha256: result.sha256,
-              bytes: result.bytes,
-              key: objectKey,
-              content_type: contentType,
-              etag: result.etag,
-              version_id: result.versionId,
-              archived_at: archivedAt,
-              archiver_version: PACKAGE_VERSION,
-              run_id: runId,
-              object_lock: objectParams.ObjectLockMode
-                ? {
-                    mode: objectParams.ObjectLockMode,
-                    retain_until: objectParams.ObjectLockRetainUntilDate?.toISOString(),
-                  }
-                : null,
-              legal_hold: objectParams.ObjectLockLegalHoldStatus === "ON",
-              storage_class: objectParams.StorageClass ?? "STANDARD",
-              sse: objectParams.ServerSideEncryption ?? null,
+            sink,
+            state,
+            logger,
+            runId,
+            callId: id,
+            mode: config.onSourceChange,
+            archiveAs: async (key, supersedes) => {
+              const r = await sink.transfer(transferInput(key));
+              await writeSidecar(key, r, supersedes);
+              return r;
             },
           },
-          objectParams,
-          { "call-id": id, sha256: result.sha256 },
+          changed,
         );
+        sourceChanges.push(event);
+        summary.source_changed++;
+        observer.sourceChanged?.();
+        [result, adopted] = [original, true];
+      } else if (!adopted || (await sink.head(sidecarKey(objectKey))) === null)
+        await writeSidecar(objectKey, result!);
+      result = result!;
       state.markArchived(id, {
         key: objectKey,
         contentType,
@@ -508,6 +527,13 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   try {
     if (!dryRun) {
       await sink.checkBucket();
+      // The S3 server's time, learned from its Date header (the SDK corrects its offset on a skew error).
+      const s3Offset = sink.client.config.systemClockOffset ?? 0;
+      if (Math.abs(s3Offset) >= SKEW_THRESHOLD_MS)
+        logger.warn(
+          { offset_ms: s3Offset },
+          `this machine's clock is ${describeOffset(s3Offset)} the S3 server's: requests are signed with the server's time`,
+        );
       if (config.storage.lockMode || config.storage.legalHold) await sink.checkObjectLock();
       ({ resumable } = await sweepOrphanedUploads(state, sink, `${config.s3.prefix}recordings/`, logger));
       // Bodies a killed run left on disk (we hold the lock: no other run of this state DB is using them).
@@ -552,12 +578,17 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   summary.rate_limited = client.stats.rateLimited;
   summary.retries = client.stats.retries + s3Retries;
   summary.duration_ms = Math.round(performance.now() - t0);
+  summary.clock_offset_ms = {
+    s3: Math.round(sink.client.config.systemClockOffset ?? 0),
+    api: apiClock.offsetMs,
+  };
 
   if (!dryRun) {
     state.stopGroupCommit();
     if (summary.mode === "incremental" && !fatal && !interrupted)
       state.setMeta(WATERMARK, started.toISOString());
-    state.finishRun(runId, summary, summary.outcome, outcomeError ?? null);
+    const details = sourceChanges.length > 0 ? { source_changed: sourceChanges.slice(0, 1000) } : undefined;
+    state.finishRun(runId, summary, summary.outcome, outcomeError ?? null, details);
     state.releaseLock(runId);
   }
   state.close();

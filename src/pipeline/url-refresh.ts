@@ -35,6 +35,7 @@ export function refreshingOpener(opts: {
   media: MediaFetcher;
   maxRefreshes: number;
   signal?: AbortSignal | undefined;
+  /** The API's time (expires_at is in its clock, which may not be ours: clock.ts). */
   now?: () => number;
   onRefresh?: (reason: string) => void;
 }): { open: (offset: number) => Promise<OpenedMedia>; current: () => Recording } {

@@ -12,7 +12,6 @@
  */
 import {
   AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   GetObjectLockConfigurationCommand,
@@ -37,6 +36,11 @@ import { withRetry, type RetryPolicy } from "../retry.js";
 import type { OpenedMedia } from "../source/media.js";
 import { SpillBuffer, type SealedBody } from "./spool.js";
 import { captureProbes, DirectS3, type DirectPartInput, type DirectPutInput } from "./s3-direct.js";
+import { s3Now } from "../clock.js";
+import { explainRefusedHead } from "./refused-head.js";
+import { resolveTakenKey } from "./conflict.js";
+import { completeUpload, CompletionUnknown, writeOnce, writtenAs } from "./lost-answer.js";
+import { multipartEtag, sameEtag } from "./multipart-etag.js";
 
 /** CopyObject refuses sources above 5 GiB. */
 const MAX_COPY_BYTES = 5 * 1024 ** 3;
@@ -288,6 +292,10 @@ export interface TransferInput {
   onPartStored?: (uploadId: string, part: StoredPart) => void;
   /** An upload a stopped or killed run left for this key: continued after its last stored part. */
   resume?: ResumableUpload | undefined;
+  /** About to complete the multipart upload: what was recorded of its parts must be durable now. */
+  onCompleting?: (uploadId: string) => void;
+  /** The run writing, named when another writer got to the key first. */
+  runId?: string | undefined;
 }
 
 export interface TransferResult {
@@ -300,6 +308,8 @@ export interface TransferResult {
   adopted?: boolean;
   /** Bytes that an interrupted run had stored already (resumed upload): re-read to hash, not uploaded. */
   resumedBytes?: number;
+  /** An interrupted run's completion had landed (lost-answer.ts): nothing was read or written. */
+  completedEarlier?: boolean;
 }
 
 export class S3Sink {
@@ -323,6 +333,7 @@ export class S3Sink {
     sha256: string | undefined;
     etag: string | null;
     versionId: string | null;
+    lastModified?: Date | undefined;
   } | null> {
     try {
       const out = await this.s3(`head ${key}`, () =>
@@ -333,6 +344,7 @@ export class S3Sink {
         sha256: out.Metadata?.sha256,
         etag: out.ETag ?? null,
         versionId: out.VersionId ?? null,
+        lastModified: out.LastModified,
       };
     } catch (err) {
       const c = classify(err);
@@ -381,7 +393,7 @@ export class S3Sink {
             `S3 bucket "${this.settings.bucket}" does not exist (or is in another region): create it or fix ARCHIVER_S3_BUCKET / AWS_REGION`,
           ),
       },
-    );
+    ).catch((err: unknown) => explainRefusedHead(this, err));
   }
 
   /**
@@ -420,7 +432,11 @@ export class S3Sink {
   ) {
     const body = Buffer.from(JSON.stringify(value, null, 2) + "\n");
     const sha256 = createHash("sha256").update(body).digest("hex");
-    return this.s3(`put ${key}`, () =>
+    // A PUT whose answer was lost is not sent twice: the object with this body's MD5 is the one that landed.
+    const md5 = createHash("md5").update(body).digest("hex");
+    const landed = (h: { size: number; etag: string | null }) =>
+      h.size === body.length && sameEtag(h.etag, md5);
+    const put = () =>
       this.putObject(
         {
           Key: key,
@@ -432,14 +448,15 @@ export class S3Sink {
           ...bodyChecksum(this.settings.checksum, body),
         },
         sha256,
-      ),
-    );
+      );
+    return writtenAs(await writeOnce(this, `put ${key}`, key, landed, put));
   }
 
   /** Stream one recording into `key`. Resolves only when every byte is stored and counted. */
   async transfer(input: TransferInput): Promise<TransferResult> {
     const { bucket } = this.settings;
     const t = new Transfer(this, input);
+    const writer = { runId: input.runId, startedAt: s3Now(this.client.config).getTime() };
     if (input.resume) await this.continueUpload(t, input, input.resume);
     /** A small recording's finished body, for its single PUT. */
     let sealed: SealedBody | undefined;
@@ -452,7 +469,7 @@ export class S3Sink {
             { key: input.key, attempt, code: err.code },
             `transfer interrupted (${err.message}); resuming at byte ${t.checkpoint.offset}`,
           );
-          if (["size_mismatch", "source_changed", "upload_gone"].includes(err.code)) t.restart();
+          if (["size_mismatch", "stored_prefix_changed", "upload_gone"].includes(err.code)) t.restart();
         },
       });
       if (!t.uploadId) {
@@ -463,44 +480,36 @@ export class S3Sink {
         const length = body.length;
         const alg = this.settings.checksum;
         const checksum = bodyChecksum(alg, body);
-        const put = (ifNoneMatch: boolean) =>
-          this.s3(`put ${input.key}`, () =>
-            this.putObject(
-              {
-                Key: input.key,
-                Body: requestBody(alg, body),
-                ContentLength: length,
-                ContentType: input.contentType,
-                Metadata: metadata,
-                ...(ifNoneMatch ? { IfNoneMatch: "*" } : {}),
-                ...input.objectParams,
-                ...checksum,
-              },
-              sha256,
-            ),
-          );
+        // Never over what is there: a conditional PUT costs nothing when the key is free (the usual case), and a
+        // PUT whose answer was lost is looked for in the bucket before it is sent again (lost-answer.ts).
         let out;
         try {
-          // Never overwrite what is there: a conditional PUT costs nothing when the key is free (the usual case).
-          out = await put(true);
+          out = writtenAs(
+            await writeOnce(
+              this,
+              `put ${input.key}`,
+              input.key,
+              (h) => h.size === length && h.sha256 === sha256,
+              () =>
+                this.putObject(
+                  {
+                    Key: input.key,
+                    Body: requestBody(alg, body),
+                    ContentLength: length,
+                    ContentType: input.contentType,
+                    Metadata: metadata,
+                    IfNoneMatch: "*",
+                    ...input.objectParams,
+                    ...checksum,
+                  },
+                  sha256,
+                ),
+            ),
+          );
         } catch (err) {
           if (classify(err).status !== 412) throw err;
-          const existing = await this.head(input.key);
-          if (existing?.sha256 === sha256 && existing.size === length)
-            return {
-              bytes: length,
-              sha256,
-              etag: existing.etag,
-              versionId: existing.versionId,
-              multipart: false,
-              adopted: true,
-            };
-          // Different bytes under our key (an interrupted foreign copy, a tampered object): ours are verified.
-          this.logger.warn(
-            { key: input.key },
-            "replacing an object whose content differs from the recording",
-          );
-          out = await put(false);
+          // Ours already (adopted), another writer's, or an older archive of a source that changed (conflict.ts).
+          return await resolveTakenKey(this, input.key, { sha256, bytes: length }, writer, input.signal);
         }
         return {
           bytes: t.offset,
@@ -514,21 +523,18 @@ export class S3Sink {
       const metadata = { ...input.metadata, sha256 };
       const parts = [...t.parts].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
       const uploadId = t.uploadId;
-      let out: { ETag?: string | undefined; VersionId?: string | undefined } = await this.s3(
-        `complete ${input.key}`,
-        () =>
-          this.client.send(
-            new CompleteMultipartUploadCommand({
-              Bucket: bucket,
-              Key: input.key,
-              UploadId: uploadId,
-              MultipartUpload: { Parts: parts },
-            }),
-          ),
-      ).catch((err: unknown) => {
-        // Gone between the last part and completion: nothing is stored; a later run does the recording again.
-        throw uploadGone(err, input.key) ?? err;
-      });
+      input.onCompleting?.(uploadId);
+      // Conditional, and safe when its answer is lost (lost-answer.ts).
+      const done = await completeUpload(this, { key: input.key, uploadId, parts, bytes: t.offset });
+      // Gone between the last part and completion: nothing is stored; a later run does the recording again.
+      if (done.kind === "gone") throw done.error;
+      if (done.kind === "taken") {
+        await t.abort();
+        const etag = multipartEtag(parts.map((p) => p.ETag ?? ""));
+        const ours = { sha256, bytes: t.offset, etag };
+        return await resolveTakenKey(this, input.key, ours, { ...writer, concurrent: true }, input.signal);
+      }
+      let out: { ETag?: string | undefined; VersionId?: string | undefined } = done;
       t.uploadId = undefined; // completed: nothing left to abort
       input.onUploadEnded?.(uploadId);
       if (t.offset <= MAX_COPY_BYTES) {
@@ -568,7 +574,9 @@ export class S3Sink {
           { key: input.key, bytes: t.checkpoint.offset },
           "stopped: the stored parts are kept and the next run continues this upload",
         );
-      } else await t.abort();
+      } else if (err instanceof CompletionUnknown)
+        t.uploadId = undefined; // kept for the next run to settle
+      else await t.abort();
       throw err;
     } finally {
       await t.body.discard();
@@ -809,7 +817,7 @@ class Transfer {
       if (this.offset === boundary.end && this.hash.copy().digest("hex") !== boundary.prefixSha256)
         throw new ArchiverError(
           "retryable",
-          "source_changed",
+          "stored_prefix_changed",
           `the media for ${this.input.key} differs from what the interrupted run stored (bytes before ${boundary.end})`,
         );
       if (this.offset === this.storedPrefix)

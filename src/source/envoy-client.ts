@@ -10,6 +10,7 @@ import { ArchiverError, classifyHttp } from "../errors.js";
 import { parseRetryAfter, withRetry, type RetryPolicy } from "../retry.js";
 import type { RateGate } from "../rate-limit.js";
 import type { Window } from "../dates.js";
+import type { ServerClock } from "../clock.js";
 
 /** A call as Envoy lists it. Only `id` is relied on; everything else is kept verbatim for the sidecar. */
 export const CallSchema = z.looseObject({
@@ -65,6 +66,8 @@ export interface EnvoyClientOptions {
   onResponse?: ((status: number) => void) | undefined;
   onRetry?: (() => void) | undefined;
   onRateLimit?: (() => void) | undefined;
+  /** Learns the API's time from every answer's Date header (media URL expiry is judged by it). */
+  clock?: ServerClock | undefined;
 }
 
 export interface ApiStats {
@@ -178,6 +181,7 @@ export class EnvoyClient {
         const res = await this.http.get(this.base + path, this.headers, signal);
         this.stats.byStatus[res.statusCode] = (this.stats.byStatus[res.statusCode] ?? 0) + 1;
         this.opts.onResponse?.(res.statusCode);
+        this.opts.clock?.observe(headerValue(res.headers.date), headerValue(res.headers.age));
         gate.observe({ get: (n) => headerValue(res.headers[n]) });
         const text = await readText(res.body);
         if (res.statusCode >= 200 && res.statusCode < 300) {
@@ -228,7 +232,8 @@ export class EnvoyClient {
       status,
       code,
       `${what}: ${status} ${code ?? ""} ${message}`.replace(/\s+/g, " "),
-      parseRetryAfter(retryAfter),
+      // An HTTP date is in the API's clock.
+      parseRetryAfter(retryAfter, this.opts.clock?.now()),
     );
     if (err.kind === "fatal" && (status === 401 || code === "not_authenticated")) {
       const hint = this.opts.apiKey

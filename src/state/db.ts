@@ -223,6 +223,16 @@ export class StateDb {
     this.db.exec("BEGIN");
   }
 
+  /** Make what is pending durable now (before a step whose outcome a kill must not lose). */
+  flush(): void {
+    if (!this.groupCommit) return;
+    try {
+      this.commitNow();
+    } catch {
+      // Busy (another process writing): the next tick commits.
+    }
+  }
+
   /** Commit what is pending and go back to one commit per change. */
   stopGroupCommit(): void {
     if (!this.groupCommit) return;
