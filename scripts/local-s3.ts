@@ -432,7 +432,7 @@ function multipartExtras(root: string, objectLock: "enabled" | "disabled" | unde
             .map((id) => ({
               id,
               key: readFileSync(join(dir, id, "key"), "utf8"),
-              at: statSync(join(dir, id)).mtime,
+              at: statSync(join(dir, id, "key")).mtime, // written once, when the upload is created
             }))
             .filter((u) => u.key.startsWith(prefix))
         : [];

@@ -4,8 +4,9 @@
  * twice: a clear failure naming both), or an older archive of a source that has changed since (`SourceChanged`,
  * for the run to record and, if configured, archive under a versioned key).
  */
-import { ArchiverError } from "../errors.js";
+import { ArchiverError, classify } from "../errors.js";
 import { sidecarKey } from "../keys.js";
+import { sleep } from "../retry.js";
 import { settleExisting, type ExistingObject, type OurBytes } from "./existing.js";
 import type { S3Sink, TransferResult } from "./s3.js";
 
@@ -67,6 +68,67 @@ export async function resolveTakenKey(
     (existing.lastModified !== undefined && existing.lastModified.getTime() >= w.startedAt - CLOCK_SLACK_MS);
   if (!concurrent) throw new SourceChanged(existing, ours);
   throw twoWriters(existing, ours, w.runId);
+}
+
+/** Another writer's multipart upload of the same key. */
+export interface RivalUpload {
+  uploadId: string;
+  initiated: Date | undefined;
+}
+
+/**
+ * Before completing where the server may ignore If-None-Match on completion (Ceph RGW 16.2): is another writer's
+ * upload of this key in progress that began no later than ours? Then it goes first. Every writer lists the
+ * uploads after creating its own, so of two that overlap at least one sees the other; both apply the same order
+ * (a tie makes both wait: neither writes, and a later run adopts or writes).
+ */
+export async function rivalFirst(
+  sink: S3Sink,
+  key: string,
+  uploadId: string,
+): Promise<RivalUpload | undefined> {
+  let uploads: Awaited<ReturnType<S3Sink["listUploads"]>>;
+  try {
+    uploads = (await sink.listUploads(key)).filter((u) => u.key === key);
+  } catch (err) {
+    if (classify(err).kind === "fatal") throw err;
+    return undefined; // the endpoint cannot list uploads: the check of the key and the condition remain
+  }
+  const mine = uploads.find((u) => u.uploadId === uploadId)?.initiated?.getTime();
+  if (mine === undefined) return undefined;
+  return uploads.find(
+    (u) => u.uploadId !== uploadId && u.initiated !== undefined && u.initiated.getTime() <= mine,
+  );
+}
+
+/** How long a writer that let a rival go first waits for the rival's object. */
+const RIVAL_WAIT_MS = 60_000;
+
+/**
+ * Our upload was discarded for a rival that began first: wait (bounded) for the rival's object and resolve it as a
+ * taken key. When it does not come, fail retryably: the next run adopts what the rival stored, or writes.
+ */
+export async function awaitRival(
+  sink: S3Sink,
+  key: string,
+  ours: OurBytes,
+  w: Writer,
+  rival: RivalUpload,
+  signal?: AbortSignal,
+): Promise<TransferResult> {
+  const deadline = Date.now() + RIVAL_WAIT_MS;
+  for (;;) {
+    if (await sink.head(key)) return resolveTakenKey(sink, key, ours, { ...w, concurrent: true }, signal);
+    const pending = (await sink.listUploads(key)).some((u) => u.uploadId === rival.uploadId);
+    if (!pending || Date.now() >= deadline || signal?.aborted) break;
+    await sleep(1_000, signal);
+  }
+  if (await sink.head(key)) return resolveTakenKey(sink, key, ours, { ...w, concurrent: true }, signal);
+  throw new ArchiverError(
+    "retryable",
+    "rival_writer",
+    `another writer's upload of ${key} (upload ${rival.uploadId}, begun ${rival.initiated?.toISOString() ?? "at an unknown time"}) began before this run's (${w.runId ?? "this run"}) and has not stored the object; this run's upload was discarded so that there is one version, and the next run adopts what the other writer stores (or stores it)`,
+  );
 }
 
 function twoWriters(existing: ExistingObject, ours: OurBytes, runId: string | undefined): ArchiverError {

@@ -103,8 +103,8 @@ export async function hashStoredObject(
 
 /**
  * Settle whether the object under `key` holds our bytes, reading it back when nothing else can tell. With
- * `waitForSidecarMs`, an object that is not plainly ours and has no sidecar is looked at again until one appears
- * (another writer stores its sidecar just after its object, and it names that writer's run) before the verdict.
+ * `waitForSidecarMs`, an object without a sidecar is looked at again until one appears: another writer stores its
+ * sidecar just after its object, and it names that writer's run (and the loser must not write a second one).
  */
 export async function settleExisting(
   sink: S3Sink,
@@ -114,7 +114,7 @@ export async function settleExisting(
 ): Promise<{ existing: ExistingObject; verdict: "same" | "different" } | null> {
   const deadline = Date.now() + (opts.waitForSidecarMs ?? 0);
   let existing = await inspectKey(sink, key);
-  const waiting = (e: ExistingObject) => !e.sidecar && compareWith(e, ours) !== "same";
+  const waiting = (e: ExistingObject) => !e.sidecar;
   while (existing && waiting(existing) && Date.now() < deadline && !opts.signal?.aborted) {
     await sleep(250, opts.signal);
     existing = await inspectKey(sink, key);

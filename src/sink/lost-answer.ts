@@ -10,6 +10,7 @@ import { CompleteMultipartUploadCommand, type CompletedPart } from "@aws-sdk/cli
 import { ArchiverError, classify } from "../errors.js";
 import { multipartEtag, sameEtag } from "./multipart-etag.js";
 import { contiguousParts, type ResumableUpload, type S3Sink, type TransferResult } from "./s3.js";
+import { rivalFirst, type RivalUpload } from "./conflict.js";
 
 type Head = NonNullable<Awaited<ReturnType<S3Sink["head"]>>>;
 
@@ -74,8 +75,8 @@ export interface Completion {
 /**
  * CompleteMultipartUpload, conditional (If-None-Match: * — never over another writer's object, where the server
  * honours it). "taken": the key holds another object (a 412, or one found before completing, which covers the
- * servers that ignore the condition: Ceph RGW 16.2). "gone": the upload no longer exists and the object under
- * the key is not what its parts make.
+ * servers that ignore the condition: Ceph RGW 16.2). "yield": another writer's upload of the key began first
+ * (conflict.ts). "gone": the upload no longer exists and the object under the key is not what its parts make.
  */
 export async function completeUpload(
   sink: S3Sink,
@@ -83,10 +84,15 @@ export async function completeUpload(
 ): Promise<
   | { kind: "completed"; ETag: string | undefined; VersionId: string | undefined }
   | { kind: "taken" }
+  | { kind: "yield"; rival: RivalUpload }
   | { kind: "gone"; error: ArchiverError }
 > {
   const etag = multipartEtag(c.parts.map((p) => p.ETag ?? ""));
   const isOurs = (h: Head) => h.size === c.bytes && etag !== undefined && sameEtag(h.etag, etag);
+  // Other writers' uploads first, then the key: a rival that completes in between has left its upload's place in
+  // the listing for its object's under the key, and either is seen.
+  const rival = await rivalFirst(sink, c.key, c.uploadId);
+  if (rival) return { kind: "yield", rival };
   if (await sink.head(c.key)) return { kind: "taken" };
   try {
     const w = await writeOnce(sink, `complete ${c.key}`, c.key, isOurs, async () => {

@@ -38,7 +38,7 @@ import { SpillBuffer, type SealedBody } from "./spool.js";
 import { captureProbes, DirectS3, type DirectPartInput, type DirectPutInput } from "./s3-direct.js";
 import { s3Now } from "../clock.js";
 import { explainRefusedHead } from "./refused-head.js";
-import { resolveTakenKey } from "./conflict.js";
+import { awaitRival, resolveTakenKey } from "./conflict.js";
 import { completeUpload, CompletionUnknown, writeOnce, writtenAs } from "./lost-answer.js";
 import { multipartEtag, sameEtag } from "./multipart-etag.js";
 
@@ -528,11 +528,12 @@ export class S3Sink {
       const done = await completeUpload(this, { key: input.key, uploadId, parts, bytes: t.offset });
       // Gone between the last part and completion: nothing is stored; a later run does the recording again.
       if (done.kind === "gone") throw done.error;
-      if (done.kind === "taken") {
+      if (done.kind === "taken" || done.kind === "yield") {
         await t.abort();
-        const etag = multipartEtag(parts.map((p) => p.ETag ?? ""));
-        const ours = { sha256, bytes: t.offset, etag };
-        return await resolveTakenKey(this, input.key, ours, { ...writer, concurrent: true }, input.signal);
+        const ours = { sha256, bytes: t.offset, etag: multipartEtag(parts.map((p) => p.ETag ?? "")) };
+        return done.kind === "yield"
+          ? await awaitRival(this, input.key, ours, writer, done.rival, input.signal)
+          : await resolveTakenKey(this, input.key, ours, { ...writer, concurrent: true }, input.signal);
       }
       let out: { ETag?: string | undefined; VersionId?: string | undefined } = done;
       t.uploadId = undefined; // completed: nothing left to abort
