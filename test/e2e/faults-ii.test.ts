@@ -98,6 +98,35 @@ describe("a clock 20 minutes off", () => {
     });
   }
 
+  test("the clock jumps 20 min mid-run (a VM resumed): the direct PUTs learn the server's time again", async () => {
+    let jump = () => {};
+    const rig = await startRig(
+      { calls: { count: 8, seed: 49, days: 1, sizeBytes: 200_000 } },
+      {
+        onResponse: (req, status) => {
+          if (req.method === "PUT" && req.path.endsWith(".m4a") && status === 200) jump();
+        },
+      },
+    );
+    try {
+      jump = () => rig.s3.setFaults({ clock: { offsetMs: 20 * MIN } });
+      rig.sim.setFaults({ mediaSlowBytesPerSec: 1 * MiB });
+      const r = await rig.run(["run", "--json"], { ARCHIVER_CONCURRENCY: "2" });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(summaryOf(r).archived, 8);
+      const corrected = logsOf(r).filter(
+        (l) => l.code === "clock_skew_corrected" && /PutObject|put /.test(String(l.what)),
+      );
+      assert.ok(corrected.length >= 1, "a PUT on the direct path was refused, corrected and retried");
+      const clock = summaryOf(r).clock_offset_ms as { s3: number };
+      assert.ok(Math.abs(clock.s3 - 20 * MIN) < 3000, `offset learned again: ${clock.s3}`);
+      rig.s3.setFaults({});
+      await assertAllArchived(rig);
+    } finally {
+      await rig.close();
+    }
+  });
+
   test("a skew that cannot be corrected (no Date header) fails at once, naming the clock, not 'access denied'", async () => {
     const rig = await startRig({ calls: { count: 2, seed: 42, days: 1 } });
     try {
