@@ -2,9 +2,10 @@
  * Writes whose answer is lost. A PUT or a CompleteMultipartUpload can succeed on the server while the connection
  * drops before its answer: retried blindly, a PUT writes the object again (a second version in a versioned or
  * WORM bucket; Ceph RGW ignores If-None-Match there), and a completion gets NoSuchUpload (the upload is consumed
- * once completed, as AWS answers) although the object is complete. So a write that failed is retried only after
- * looking at the bucket: an object whose size and SHA-256 (single PUT) or multipart ETag (computed from the parts
- * S3 confirmed) are ours is the write that landed — recorded, never sent again.
+ * once completed, as AWS answers; RGW completes it again) although the object is complete. So a write that failed
+ * is retried only after looking at the bucket: an object whose size and SHA-256 (single PUT), MD5 (sidecar) or
+ * multipart ETag (computed from the parts S3 confirmed) are ours is the write that landed — recorded, never sent
+ * again.
  */
 import { CompleteMultipartUploadCommand, type CompletedPart } from "@aws-sdk/client-s3";
 import { ArchiverError, classify } from "../errors.js";
@@ -107,10 +108,9 @@ export async function completeUpload(
           }),
         );
       } catch (err) {
+        // Aborted (a lifecycle rule, an operator): not retried here. (One an earlier attempt completed is found
+        // by writeOnce's look at the bucket before this attempt is sent.)
         if (classify(err).code !== "NoSuchUpload") throw err;
-        // Consumed by an earlier attempt whose answer was lost, or aborted: the bucket says which.
-        const h = await sink.head(c.key);
-        if (h && isOurs(h)) return { ETag: h.etag ?? undefined, VersionId: h.versionId ?? undefined };
         throw new ArchiverError("permanent", "upload_gone", `the multipart upload of ${c.key} is gone`, {
           cause: err,
         });
