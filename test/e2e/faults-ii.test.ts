@@ -151,7 +151,7 @@ describe("a clock 20 minutes off", () => {
 });
 
 describe("a completion whose answer is lost", () => {
-  test("in the run: the object is found complete (multipart ETag of the stored parts); nothing sent twice", async () => {
+  test("in the run: the object is found complete (multipart ETag of the stored parts); nothing sent twice", async (t) => {
     const rec = recorder();
     const rig = await startRig({ calls: { count: 3, seed: 43, days: 1, sizeBytes: 11 * MiB } }, rec);
     try {
@@ -174,6 +174,10 @@ describe("a completion whose answer is lost", () => {
       const again = await rig.run(["run", "--json"], PART);
       assert.equal(summaryOf(again).already_archived, 3);
       assert.equal(rig.sim.stats.mediaRequests, media, "nothing downloaded again");
+      const sent = rig.sim.calls.reduce((n, c) => n + rec.completions(c.id), 0);
+      t.diagnostic(
+        `figures: 3 completions applied with their answers lost: ${sent} completions sent, 3 archived, ${media} media requests (one per recording), 0 in the next run`,
+      );
     } finally {
       await rig.close();
     }
@@ -296,7 +300,7 @@ describe("two writers on one key", () => {
     });
   }
 
-  test("two hosts archive the same calls at once: one object per recording, each run ends clean", async () => {
+  test("two hosts archive the same calls at once: one object per recording, each run ends clean", async (t) => {
     const rec = recorder();
     const rig = await startRig(
       { calls: { count: 4, seed: 47, days: 1, sizeBytes: { min: 300_000, max: 12 * MiB } } },
@@ -320,6 +324,10 @@ describe("two writers on one key", () => {
       }
       for (const h of ["a", "b"]) await assertAllArchived(rig, "", `${rig.dir}/${h}.db`);
       assert.equal(await rig.multipartUploads(), 0);
+      const [a, b] = runs.map(summaryOf);
+      t.diagnostic(
+        `figures: two hosts: a archived ${String(a!.archived)} + adopted ${String(a!.already_archived)}, b archived ${String(b!.archived)} + adopted ${String(b!.already_archived)}; each of 4 recordings stored once`,
+      );
     } finally {
       await rig.close();
     }

@@ -238,7 +238,7 @@ const count = (seen: Seen[], f: (r: Seen) => boolean, id: string) =>
 
 describe("Ceph RGW: a clock 20 minutes off (the CLI under faketime)", { skip: SKIP || NO_FAKETIME }, () => {
   for (const clock of ["+20m", "-20m"]) {
-    test(`clock ${clock}: everything archived, signed and judged by the servers' clocks`, async () => {
+    test(`clock ${clock}: everything archived, signed and judged by the servers' clocks`, async (t) => {
       const rig = await startRgwRig({
         calls: { count: 6, seed: 61, days: 2, sizeBytes: { min: 200_000, max: 7 * MiB } },
       });
@@ -257,6 +257,10 @@ describe("Ceph RGW: a clock 20 minutes off (the CLI under faketime)", { skip: SK
           "the first refusal was corrected",
         );
         await assertArchived(rig);
+        const refused = logsOf(r).filter((l) => l.code === "clock_skew_corrected").length;
+        t.diagnostic(
+          `figures: clock ${clock}: ${String(s.archived)}/6 archived, S3 offset ${offset.s3} ms, API offset ${offset.api} ms, ${refused} request(s) refused and re-signed, ${rig.sim.stats.recordingRequests} recording requests (no URL refreshed)`,
+        );
       } finally {
         await rig.close();
       }
@@ -265,7 +269,7 @@ describe("Ceph RGW: a clock 20 minutes off (the CLI under faketime)", { skip: SK
 });
 
 describe("Ceph RGW: answers lost after RGW applied the write (versioned bucket)", { skip: SKIP }, () => {
-  test("a lost answer to a PUT or a completion: found in the bucket, nothing sent twice, one version each", async () => {
+  test("a lost answer to a PUT or a completion: found in the bucket, nothing sent twice, one version each", async (t) => {
     const rig = await startRgwRig(
       { calls: { count: 4, seed: 62, days: 1, sizeBytes: { min: 300_000, max: 12 * MiB } } },
       { versioned: true },
@@ -287,12 +291,17 @@ describe("Ceph RGW: answers lost after RGW applied the write (versioned bucket)"
         );
       }
       await assertArchived(rig);
+      const completions = rig.seen.filter(isCompletion).length;
+      const puts = rig.seen.filter(isObjectPut).length;
+      t.diagnostic(
+        `figures: lost answers: ${dropped.size} answers lost (${completions} completions and ${puts} recording PUTs sent in all), ${String(summaryOf(r).archived)}/4 archived, ${rig.sim.stats.mediaRequests} media requests, one version per recording and sidecar (plus this branch's CopyObject)`,
+      );
     } finally {
       await rig.close();
     }
   });
 
-  test("killed while the completion's answer is withheld: the next run records it, downloading and uploading nothing", async () => {
+  test("killed while the completion's answer is withheld: the next run records it, downloading and uploading nothing", async (t) => {
     const rig = await startRgwRig(
       { calls: { count: 1, seed: 63, days: 1, sizeBytes: 12 * MiB } },
       { versioned: true },
@@ -320,6 +329,9 @@ describe("Ceph RGW: answers lost after RGW applied the write (versioned bucket)"
       );
       assert.deepEqual(uploads, [], "nothing uploaded again");
       await assertArchived(rig);
+      t.diagnostic(
+        `figures: killed during completion: next run ${String(summaryOf(r).archived)} archived, ${rig.sim.stats.mediaRequestsByCall[id]! - media!} downloads, ${uploads.length} uploads, ${(await rig.versions((await rig.keys()).find((k) => k.endsWith(".m4a"))!)).length} version`,
+      );
     } finally {
       await rig.close();
     }
@@ -330,7 +342,7 @@ describe("Ceph RGW: two writers (versioned bucket; RGW ignores If-None-Match the
   // Multipart recordings: where RGW ignores If-None-Match, the check of the key and of other writers' uploads
   // before completing keeps one version. (Single PUTs in a versioned bucket are checked before writing by the
   // Object Lock work, issue 11; here they would rely on the ignored condition.)
-  test("two hosts archive the same calls at once: one version per recording, both runs clean", async () => {
+  test("two hosts archive the same calls at once: one version per recording, both runs clean", async (t) => {
     const rig = await startRgwRig(
       { calls: { count: 4, seed: 64, days: 1, sizeBytes: { min: 6 * MiB, max: 12 * MiB } } },
       { versioned: true },
@@ -344,6 +356,11 @@ describe("Ceph RGW: two writers (versioned bucket; RGW ignores If-None-Match the
       for (const s of runs.map(summaryOf))
         assert.equal(Number(s.archived) + Number(s.already_archived), 4, "each run accounts for every call");
       for (const h of ["a", "b"]) await assertArchived(rig, join(rig.dir, `${h}.db`));
+      const [a, b] = runs.map(summaryOf);
+      const yielded = runs.flatMap(logsOf).filter((l) => /adopted/.test(String(l.msg))).length;
+      t.diagnostic(
+        `figures: two hosts: run a archived ${String(a!.archived)} + adopted ${String(a!.already_archived)}, run b archived ${String(b!.archived)} + adopted ${String(b!.already_archived)}; ${yielded} adoption log lines; ${rig.seen.filter((x) => isCompletion(x)).length} completions sent for 4 recordings; one version each`,
+      );
     } finally {
       await rig.close();
     }
@@ -351,7 +368,7 @@ describe("Ceph RGW: two writers (versioned bucket; RGW ignores If-None-Match the
 });
 
 describe("Ceph RGW: a source that changes after it was archived (versioned bucket)", { skip: SKIP }, () => {
-  test("the original keeps its one version; the new bytes go under .v2; the change is recorded", async () => {
+  test("the original keeps its one version; the new bytes go under .v2; the change is recorded", async (t) => {
     const rig = await startRgwRig(
       { calls: { count: 2, seed: 65, days: 1, sizeBytes: 7 * MiB } },
       { versioned: true },
@@ -381,6 +398,9 @@ describe("Ceph RGW: a source that changes after it was archived (versioned bucke
       const row = state.prepare("SELECT source_sha256, new_key FROM source_changes").get();
       state.close();
       assert.deepEqual(row, { source_sha256: await expectedSha256(changed), new_key: v2[0] });
+      t.diagnostic(
+        `figures: changed source: ${String(summaryOf(r).source_changed)} change recorded, ${originals.size} originals with ${[...originals.values()].map((v) => v.length).join("/")} version(s) before and after, new bytes in ${v2[0]}`,
+      );
     } finally {
       await rig.close();
     }
