@@ -89,6 +89,32 @@ export function learnS3Offset(
   return Math.abs(offset - signedWithOffset) >= SKEW_THRESHOLD_MS;
 }
 
+/**
+ * A middleware for the S3 client (build step: around signing) that says precisely whether a refused request was
+ * signed far off the server's time. The SDK marks `clockSkewCorrected` on any error while the clock is off at
+ * all (its learned offset moves by the Date header's second on every answer), which would retry a plain 404; this
+ * compares the offset the request was signed with to the server's time in the error's answer.
+ */
+export function markSkewedRefusals(config: SigningClock) {
+  return (next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
+    const signedWith = config.systemClockOffset ?? 0;
+    try {
+      return await next(args);
+    } catch (err) {
+      const e = err as { $metadata?: { clockSkewCorrected?: boolean }; $response?: { headers?: Headers } };
+      if (e.$metadata) {
+        const offset = offsetFrom(e.$response?.headers?.date);
+        const skewed = offset !== undefined && Math.abs(offset - signedWith) >= SKEW_THRESHOLD_MS;
+        if (skewed) e.$metadata.clockSkewCorrected = true;
+        else delete e.$metadata.clockSkewCorrected;
+      }
+      throw err;
+    }
+  };
+}
+
+type Headers = Record<string, string | undefined>;
+
 /** What an S3 error says about the clock, for errors.ts. */
 interface SkewEvidence {
   name: string;

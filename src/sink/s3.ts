@@ -36,7 +36,7 @@ import { withRetry, type RetryPolicy } from "../retry.js";
 import type { OpenedMedia } from "../source/media.js";
 import { SpillBuffer, type SealedBody } from "./spool.js";
 import { captureProbes, DirectS3, type DirectPartInput, type DirectPutInput } from "./s3-direct.js";
-import { s3Now } from "../clock.js";
+import { markSkewedRefusals, s3Now } from "../clock.js";
 import { explainRefusedHead } from "./refused-head.js";
 import { awaitRival, resolveTakenKey } from "./conflict.js";
 import { completeUpload, CompletionUnknown, writeOnce, writtenAs } from "./lost-answer.js";
@@ -90,6 +90,11 @@ export function createS3Client(s: S3ClientSettings): S3Client {
   (client.middlewareStack as unknown as MiddlewareStack<object, object>).add(
     captureProbes as unknown as Parameters<MiddlewareStack<object, object>["add"]>[0],
     { step: "deserialize", priority: "low", name: "captureProbes" },
+  );
+  // Whether a refused request was signed far off the server's time, precisely (clock.ts).
+  (client.middlewareStack as unknown as { add(m: unknown, o: object): void }).add(
+    markSkewedRefusals(client.config),
+    { step: "build", name: "markSkewedRefusals" },
   );
   // With maxAttempts 1 the SDK's retry middleware only keeps books (tokens, invocation ids) on every request:
   // measured at ~2% of the CPU of a run of small recordings. Retries are retry.ts's job.

@@ -87,6 +87,8 @@ describe("a clock 20 minutes off", () => {
         assert.ok(Math.abs(clock.api - offset) < 3000, `API offset learned: ${clock.api}`);
         // One recording request per call: no URL looked expired (Envoy's URLs live 15 min in its own clock).
         assert.equal(rig.sim.stats.recordingRequests, 6, "no URL refreshed");
+        const refused = logsOf(r).filter((l) => l.code === "clock_skew_corrected").length;
+        assert.equal(refused, 1, "only the first request was refused; every later one was signed right");
         assert.match(
           r.stderr,
           new RegExp(`clock is 20 min ${offset > 0 ? "behind" : "ahead of"} the S3 server's`),

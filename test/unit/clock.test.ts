@@ -4,6 +4,7 @@ import {
   clockSkewFailure,
   describeOffset,
   learnS3Offset,
+  markSkewedRefusals,
   offsetFrom,
   ServerClock,
   SKEW_THRESHOLD_MS,
@@ -60,6 +61,27 @@ test("the direct S3 path learns the server's time into the client's offset", () 
   assert.equal(learnS3Offset(config, httpDate(Date.now() - 20 * MIN), config.systemClockOffset!), false);
   assert.equal(learnS3Offset(config, undefined, 0), false, "no Date header: nothing learned");
   assert.ok(Math.abs(config.systemClockOffset! + 20 * MIN) < 2000, "and the offset is kept");
+});
+
+test("a refusal counts as skewed only when the request was signed far off the server's time", async () => {
+  const config = { systemClockOffset: -20 * MIN };
+  const failing = (date: string, sdkSaysCorrected: boolean) => () =>
+    Promise.reject(
+      Object.assign(new Error("x"), {
+        $metadata: { httpStatusCode: 404, ...(sdkSaysCorrected ? { clockSkewCorrected: true } : {}) },
+        $response: { headers: { date } },
+      }),
+    );
+  const flag = async (date: string, sdkSaysCorrected: boolean) => {
+    const err = await markSkewedRefusals(config)(failing(date, sdkSaysCorrected))({}).catch(
+      (e: unknown) => e,
+    );
+    return (err as { $metadata: { clockSkewCorrected?: boolean } }).$metadata.clockSkewCorrected;
+  };
+  // Signed with the learned offset: a 404 is a 404, whatever the SDK marked (its offset moves by a second).
+  assert.equal(await flag(httpDate(Date.now() - 20 * MIN), true), undefined);
+  // Signed 20 min off the server's time (the clock jumped since): a refusal to retry with the new offset.
+  assert.equal(await flag(httpDate(Date.now()), false), true);
 });
 
 /** An S3 error as the SDK (or s3-direct.ts) throws it. */
