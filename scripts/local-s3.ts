@@ -16,6 +16,8 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { errorXml, FaultPlan, type CapturedRequest, type S3Faults } from "./s3-faults.js";
+import { objectLockExtras } from "./local-s3-lock.js";
 
 export interface LocalS3 {
   endpoint: string;
@@ -27,36 +29,7 @@ export interface LocalS3 {
   close(opts?: { keepFiles?: boolean }): Promise<void>;
 }
 
-/** Every n-th object write (PUT to a key, counted from setFaults) fails this way; the first match wins. */
-export interface S3Faults {
-  /** 503 SlowDown, as S3 throttles a prefix. */
-  slowDownEvery?: number;
-  /** 500 InternalError. */
-  internalErrorEvery?: number;
-  /** The connection is dropped before any answer. */
-  resetEvery?: number;
-  /** The write is applied, then its connection dropped before the answer (a lost answer). */
-  dropAnswerEvery?: number;
-  /** Every n-th CompleteMultipartUpload (counted on its own) is applied, then its answer lost the same way. */
-  dropCompleteAnswerEvery?: number;
-  /** Every CompleteMultipartUpload is applied and never answered: the client waits until it is killed. */
-  holdCompleteAnswer?: boolean;
-  /** Runs when a CompleteMultipartUpload arrives, before it is applied (a test stores a rival object here). */
-  beforeComplete?: (key: string) => Promise<void>;
-  /**
-   * This server's clock is `offsetMs` off the real one: like S3 it refuses a request more than 15 minutes off its
-   * clock (403 RequestTimeTooSkewed; no body for HEAD) and tells its time in the Date header — or, with
-   * `dateHeader: false`, sends no Date header at all (then a client cannot learn its time).
-   */
-  clock?: { offsetMs: number; dateHeader?: boolean };
-}
-
-export interface CapturedRequest {
-  method: string;
-  path: string;
-  query: Record<string, string | string[] | undefined>;
-  headers: Record<string, string | string[] | undefined>;
-}
+export type { CapturedRequest, S3Faults } from "./s3-faults.js";
 
 export async function startLocalS3(opts: {
   buckets: string[];
@@ -71,6 +44,10 @@ export async function startLocalS3(opts: {
    * created with or without Object Lock.
    */
   objectLock?: "enabled" | "disabled";
+  /** "ignore": drop lock and tag headers on CreateMultipartUpload, as Ceph RGW 16.2 does (local-s3-lock.ts). */
+  lockOnMultipart?: "honour" | "ignore";
+  /** "ignore": PutObjectRetention/LegalHold/Tagging answer 200 and store nothing (a server that cannot lock). */
+  lockCalls?: "apply" | "ignore";
 }): Promise<LocalS3> {
   const directory = opts.directory ?? mkdtempSync(join(tmpdir(), "envoy-archiver-s3-"));
   const server = new S3rver({
@@ -85,46 +62,39 @@ export async function startLocalS3(opts: {
   // resume rely on it. Serve them from s3rver's own upload directory.
   const middleware = (server as unknown as { middleware: Middleware[] }).middleware;
   middleware.unshift(multipartExtras(directory, opts.objectLock));
-  let faults: S3Faults = {};
+  // Object Lock, legal hold and tags, which s3rver lacks: stored and answered as AWS does.
+  middleware.unshift(
+    objectLockExtras(directory, {
+      objectLock: opts.objectLock,
+      multipart: opts.lockOnMultipart ?? "honour",
+      calls: opts.lockCalls ?? "apply",
+    }) as unknown as Middleware,
+  );
+  const faults = new FaultPlan();
   // Inside the signature check (which sees the request as signed), outside s3rver (which has the real clock).
   middleware.unshift(skewedClock(() => faults.clock));
   // s3rver does not check SigV4 signatures ("unimplemented"); S3 does, so this server does too.
   middleware.unshift(checkSigV4);
-  let writes = 0;
-  let completions = 0;
   middleware.unshift(async (ctx, next) => {
-    if (ctx.method === "POST" && typeof ctx.query.uploadId === "string" && /^\/[^/]+\/./.test(ctx.path)) {
-      const n = ++completions;
-      await faults.beforeComplete?.(decodeURIComponent(ctx.path.replace(/^\/[^/]+\//, "")));
-      const drop = faults.dropCompleteAnswerEvery !== undefined && n % faults.dropCompleteAnswerEvery === 0;
-      const hold = faults.holdCompleteAnswer === true;
+    const completion = faults.completion(ctx.method, ctx.path, ctx.query);
+    if (completion) {
+      await completion.before?.();
       await next();
-      if (hold) await new Promise<void>((resolve) => ctx.req.socket.once("close", resolve));
-      if (drop || hold) ctx.req.socket.destroy();
+      if (completion.answer === "withhold")
+        await new Promise<void>((resolve) => ctx.req.socket.once("close", resolve));
+      if (completion.answer !== "send") ctx.req.socket.destroy();
       return;
     }
-    if (ctx.method !== "PUT" || !/^\/[^/]+\/./.test(ctx.path) || "x-amz-copy-source" in ctx.headers)
-      return next();
-    const n = ++writes;
-    const every = (k: number | undefined) => k !== undefined && n % k === 0;
-    if (every(faults.resetEvery)) {
-      ctx.req.socket.destroy();
-      return;
-    }
-    if (every(faults.dropAnswerEvery)) {
+    const fault = faults.next(ctx.method, ctx.path, ctx.headers);
+    if (!fault) return next();
+    if (fault === "reset") return void ctx.req.socket.destroy();
+    if (fault === "lose-answer") {
       await next();
-      ctx.req.socket.destroy();
-      return;
+      return void ctx.req.socket.destroy();
     }
-    const fail = every(faults.slowDownEvery)
-      ? ([503, "SlowDown", "Please reduce your request rate."] as const)
-      : every(faults.internalErrorEvery)
-        ? ([500, "InternalError", "We encountered an internal error. Please try again."] as const)
-        : undefined;
-    if (!fail) return next();
-    ctx.status = fail[0];
+    ctx.status = fault.status;
     ctx.type = "application/xml";
-    ctx.body = `<Error><Code>${fail[1]}</Code><Message>${fail[2]}</Message></Error>`;
+    ctx.body = errorXml(fault.code, fault.message);
   });
   if (opts.onRequest || opts.onResponse) {
     const { onRequest, onResponse } = opts;
@@ -155,11 +125,7 @@ export async function startLocalS3(opts: {
       AWS_SECRET_ACCESS_KEY: "S3RVER",
       ARCHIVER_S3_FORCE_PATH_STYLE: "true",
     },
-    setFaults(f) {
-      faults = f;
-      writes = 0;
-      completions = 0;
-    },
+    setFaults: (f) => faults.set(f),
     async close({ keepFiles = opts.directory !== undefined } = {}) {
       server.httpServer?.closeAllConnections();
       await server.close();

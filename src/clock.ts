@@ -126,7 +126,7 @@ interface SkewEvidence {
 
 const SKEW_CODES = new Set(["RequestTimeTooSkewed", "RequestExpired"]);
 /** Error names of answers without an error document (HEAD requests have no body). */
-export const NO_CODE = new Set(["Unknown", "UnknownError", "Forbidden", "403"]);
+const NO_CODE = new Set(["Unknown", "UnknownError", "Forbidden", "403"]);
 
 /**
  * A clock-related S3 failure: retryable when the offset has just been corrected (the next attempt signs with the

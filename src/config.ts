@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { parse as parseDotenv } from "dotenv";
 import { z } from "zod";
 import { normalizePrefix } from "./keys.js";
+import { parseTags, tagsProblem } from "./tags.js";
 
 /** A usage or configuration mistake: exit 2 with the message. */
 export class ConfigError extends Error {
@@ -83,11 +84,10 @@ const EnvSchema = z.object({
   ARCHIVER_TAGS: z
     .string()
     .trim()
-    .refine(
-      (v) =>
-        v === "" || v.split(",").every((kv) => /^[\w .:/=+@-]{1,128}=[\w .:/=+@-]{0,256}$/.test(kv.trim())),
-      "must be k=v pairs separated by commas",
-    )
+    .superRefine((v, ctx) => {
+      const problem = tagsProblem(v);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    })
     .optional(),
   ARCHIVER_ON_SOURCE_CHANGE: z
     .enum(["report", "archive"], { error: "must be report or archive" })
@@ -204,18 +204,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     throw new ConfigError(
       "invalid configuration:\n  ARCHIVER_CHECKSUM_ALGORITHM=NONE: S3 requires an integrity checksum on uploads with Object Lock or legal hold",
     );
-  const tags = (e.ARCHIVER_TAGS ?? "")
-    .split(",")
-    .map((kv) => kv.trim())
-    .filter(Boolean)
-    .map((kv) => {
-      const i = kv.indexOf("=");
-      return [kv.slice(0, i).trim(), kv.slice(i + 1).trim()] as [string, string];
-    });
-  if (tags.length > 9)
-    throw new ConfigError(
-      "invalid configuration:\n  ARCHIVER_TAGS: at most 9 tags (S3 allows 10 per object)",
-    );
+  const tags = parseTags(e.ARCHIVER_TAGS ?? "");
   return {
     storage: {
       lockMode: e.ARCHIVER_OBJECT_LOCK_MODE,

@@ -18,6 +18,8 @@ export type ErrorKind = "retryable" | "refresh-url" | "permanent" | "fatal";
 export interface ArchiverErrorOptions {
   status?: number;
   retryAfterMs?: number;
+  /** The S3 request that failed, with its key ("PutObject recordings/…"). */
+  operation?: string;
   cause?: unknown;
 }
 
@@ -26,6 +28,7 @@ export class ArchiverError extends Error {
   readonly status?: number;
   /** For 429/503 answers that said how long to wait. */
   readonly retryAfterMs?: number;
+  readonly operation?: string;
 
   constructor(
     readonly kind: ErrorKind,
@@ -36,6 +39,7 @@ export class ArchiverError extends Error {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     if (opts.status !== undefined) this.status = opts.status;
     if (opts.retryAfterMs !== undefined) this.retryAfterMs = opts.retryAfterMs;
+    if (opts.operation !== undefined) this.operation = opts.operation;
   }
 }
 
@@ -161,17 +165,23 @@ export function classify(err: unknown): ArchiverError {
       date: e.$response?.headers?.date,
     });
     if (skew) return new ArchiverError(skew.kind, skew.code, skew.message, opts);
+    const detail = s3Detail(status, name, message);
     if (S3_FATAL.has(name) || status === 401)
-      return new ArchiverError("fatal", name, s3FatalMessage(name, message), opts);
+      return new ArchiverError("fatal", name, s3FatalMessage(name, detail), opts);
     if (status === 403)
-      return new ArchiverError("fatal", name, s3FatalMessage("AccessDenied", message), opts);
+      return new ArchiverError(
+        "fatal",
+        name,
+        s3FatalMessage(NO_CODE.has(name) ? name : "AccessDenied", detail),
+        opts,
+      );
     // 501 NotImplemented: the endpoint lacks the operation; asking again will not help.
-    if (status === 501) return new ArchiverError("permanent", name, message, opts);
+    if (status === 501) return new ArchiverError("permanent", name, detail, opts);
     if (S3_RETRYABLE.has(name) || status === undefined || status >= 500 || status === 408 || status === 429)
-      return new ArchiverError("retryable", name, message, opts);
+      return new ArchiverError("retryable", name, detail, opts);
     if (status === 404 && name === "NotFound")
-      return new ArchiverError("permanent", "NotFound", message, opts);
-    return new ArchiverError("permanent", name, message, opts);
+      return new ArchiverError("permanent", "NotFound", detail, opts);
+    return new ArchiverError("permanent", name, detail, opts);
   }
   if (S3_FATAL.has(name))
     return new ArchiverError("fatal", name, s3FatalMessage(name, message), { cause: err });
@@ -189,14 +199,45 @@ export function classify(err: unknown): ArchiverError {
   return new ArchiverError("permanent", code ?? name, message, { cause: err });
 }
 
-function s3FatalMessage(name: string, message: string): string {
+/**
+ * An S3 request's failure, named: `S3 <operation and key>: HTTP <status> <S3 error code>: <server's message>`,
+ * classified as `classify` does (kind, code and status kept). Errors the archiver raised itself pass unchanged.
+ */
+export function s3Failure(err: unknown, operation: string): ArchiverError {
+  if (err instanceof ArchiverError) return err;
+  const c = classify(err);
+  const opts: ArchiverErrorOptions = { cause: err, operation };
+  if (c.status !== undefined) opts.status = c.status;
+  if (c.retryAfterMs !== undefined) opts.retryAfterMs = c.retryAfterMs;
+  return new ArchiverError(c.kind, c.code, `S3 ${operation}: ${c.message}`, opts);
+}
+
+/** SDK words for "the answer had no error code / no message" (HEAD answers have no body at all). */
+const NO_CODE = new Set(["Unknown", "UnknownError", "Error"]);
+
+/** Status, S3 error code and the server's message, saying so where the server left one out. */
+function s3Detail(status: number | undefined, name: string, message: string): string {
+  const code = NO_CODE.has(name) ? "(no S3 error code in the answer)" : name;
+  const head = `${status === undefined ? "no HTTP status" : `HTTP ${status}`} ${code}`;
+  const said = message.trim();
+  if (said === "" || NO_CODE.has(said) || said === name) return `${head} (the server sent no message)`;
+  return `${head}: ${said}`;
+}
+
+function s3FatalMessage(name: string, detail: string): string {
   switch (name) {
     case "NoSuchBucket":
-      return `S3 bucket does not exist (check ARCHIVER_S3_BUCKET and AWS_REGION): ${message}`;
+      return `the bucket does not exist (check ARCHIVER_S3_BUCKET and AWS_REGION): ${detail}`;
     case "AccessDenied":
     case "AllAccessDisabled":
-      return `S3 access denied (the credentials need s3:PutObject, s3:GetObject and s3:ListBucket on the bucket): ${message}`;
+      return `access denied (the credentials need s3:PutObject, s3:GetObject and s3:ListBucket on the bucket): ${detail}`;
+    case "SignatureDoesNotMatch":
+      return `the request signature was refused (check AWS_SECRET_ACCESS_KEY): ${detail}`;
+    case "InvalidAccessKeyId":
+      return `the access key is unknown to this endpoint (check AWS_ACCESS_KEY_ID): ${detail}`;
     default:
-      return `S3 rejected the credentials or request (${name}): ${message}`;
+      return NO_CODE.has(name)
+        ? `refused: ${detail}; an answer without an error code (as to any HEAD request) can mean an unknown access key, a wrong secret key, or a missing permission`
+        : `the credentials or the request were refused (${name}): ${detail}`;
   }
 }

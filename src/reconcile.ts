@@ -14,8 +14,8 @@ import { ArchiverError, classify } from "./errors.js";
 import { isValidCallId, sidecarKey } from "./keys.js";
 import { DEFAULT_RETRY_POLICY } from "./retry.js";
 import { inShard, type Shard } from "./shard.js";
+import { readJson } from "./sink/read-back.js";
 import { openSink, type S3Sink } from "./sink/s3.js";
-import { readJsonObject } from "./sink/existing.js";
 import { pidAlive, StateDb } from "./state/db.js";
 
 export interface ReconcileResult {
@@ -35,7 +35,7 @@ const KEY_RE = /recordings\/(\d{4})\/(\d{2})\/(\d{2})\/([^/]+)\.(m4a|mp4|bin)$/;
 async function* listKeys(sink: S3Sink, prefix: string): AsyncGenerator<string> {
   let token: string | undefined;
   do {
-    const page = await sink.s3("list objects", () =>
+    const page = await sink.s3("ListObjectsV2", () =>
       sink.client.send(
         new ListObjectsV2Command({ Bucket: sink.settings.bucket, Prefix: prefix, ContinuationToken: token }),
       ),
@@ -74,7 +74,7 @@ export async function reconcile(
   const adopt = async (key: string, callId: string): Promise<void> => {
     const head = await sink.head(key);
     if (!head) return;
-    const sidecar = await readJsonObject(sink, sidecarKey(key));
+    const sidecar = await readJson(sink, sidecarKey(key));
     const archive = (sidecar?.archive ?? {}) as Record<string, unknown>;
     const recording = (sidecar?.recording ?? {}) as Record<string, unknown>;
     const call = (sidecar?.call ?? { id: callId }) as Record<string, unknown>;

@@ -35,6 +35,11 @@ export const MANIFEST_COLUMNS = [
   "legal_hold",
   "storage_class",
   "sse",
+  "tags",
+  "sidecar_version_id",
+  "sidecar_lock_mode",
+  "sidecar_retain_until",
+  "sidecar_legal_hold",
 ] as const;
 
 type ManifestRow = Record<(typeof MANIFEST_COLUMNS)[number], string | number | boolean | null>;
@@ -56,6 +61,11 @@ export function manifestRow(r: CallRow): ManifestRow {
     legal_hold: r.legal_hold === 1,
     storage_class: r.storage_class ?? "STANDARD",
     sse: r.sse,
+    tags: r.tags,
+    sidecar_version_id: r.sidecar_version_id,
+    sidecar_lock_mode: r.sidecar_lock_mode,
+    sidecar_retain_until: r.sidecar_retain_until,
+    sidecar_legal_hold: r.sidecar_legal_hold === 1,
   };
 }
 

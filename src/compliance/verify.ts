@@ -1,11 +1,10 @@
 /**
  * `envoy-archiver verify`: proves today that what the state DB says was archived is in S3, intact. For each
- * archived recording: the object exists, its size equals the recorded size, its sha256 metadata equals the
- * recorded SHA-256; with `deep`, every byte is read back and hashed.
+ * archived recording: the object exists, its size equals the recorded size, its sha256 metadata (or, for a
+ * multipart upload, its ETag) equals the recorded one; a recorded lock or hold still holds on the recorded version
+ * (lock-check.ts); with `deep`, every byte is read back and hashed.
  */
-import { createHash } from "node:crypto";
-import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
-import type { Readable } from "node:stream";
+import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import { NO_COUNTS, startCommandRun } from "../audit.js";
@@ -13,9 +12,11 @@ import { BoundedQueue } from "../concurrency.js";
 import type { Window } from "../dates.js";
 import { classify } from "../errors.js";
 import { DEFAULT_RETRY_POLICY } from "../retry.js";
+import { hashObject } from "../sink/read-back.js";
 import { openSink } from "../sink/s3.js";
 import { StateDb, type CallRow } from "../state/db.js";
 import { archivedRows } from "./archived.js";
+import { lockProblem, recordsLock } from "./lock-check.js";
 
 export interface VerifyResult {
   checked: number;
@@ -23,6 +24,25 @@ export interface VerifyResult {
   missing: number;
   mismatched: number;
   errors: number;
+}
+
+const unquote = (etag: string | null | undefined) => (etag ?? "").replace(/^"|"$/g, "");
+
+/**
+ * A single PUT carries its SHA-256 as `sha256` metadata; a multipart upload carries none (it lives in the
+ * sidecar, the state and the manifest), so its ETag as stored must be the one recorded.
+ */
+function contentChanged(
+  head: { Metadata?: Record<string, string>; ETag?: string },
+  r: CallRow,
+): string | null {
+  const stored = head.Metadata?.sha256;
+  if (stored !== undefined)
+    return stored === r.sha256 ? null : `sha256 metadata ${stored} but ${r.sha256} was archived`;
+  if (!r.etag) return "no sha256 metadata, and no ETag recorded to compare";
+  return unquote(head.ETag) === unquote(r.etag)
+    ? null
+    : `ETag ${head.ETag ?? "(none)"} but ${r.etag} was archived`;
 }
 
 export async function verifyArchive(
@@ -47,7 +67,7 @@ export async function verifyArchive(
     try {
       let head;
       try {
-        head = await sink.s3(`head ${key}`, () =>
+        head = await sink.s3(`HeadObject ${key}`, () =>
           sink.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })),
         );
       } catch (err) {
@@ -58,20 +78,14 @@ export async function verifyArchive(
       }
       if (head.ContentLength !== r.bytes)
         return problem("mismatched", r, `size ${head.ContentLength} but ${r.bytes} bytes were archived`);
-      const stored = head.Metadata?.sha256;
-      if (stored !== r.sha256)
-        return problem(
-          "mismatched",
-          r,
-          stored ? `sha256 metadata ${stored} but ${r.sha256} was archived` : "no sha256 metadata",
-        );
+      const changed = contentChanged(head, r);
+      if (changed) return problem("mismatched", r, changed);
+      if (recordsLock(r)) {
+        const lock = await lockProblem(sink, r);
+        if (lock) return problem(lock.kind, r, lock.reason);
+      }
       if (opts.deep) {
-        const actual = await sink.s3(`read ${key}`, async () => {
-          const out = await sink.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-          const h = createHash("sha256");
-          for await (const chunk of out.Body as Readable) h.update(chunk as Buffer);
-          return h.digest("hex");
-        });
+        const actual = await hashObject(sink, key);
         if (actual !== r.sha256)
           return problem("mismatched", r, `content hashes to ${actual}, archived as ${r.sha256}`);
       }

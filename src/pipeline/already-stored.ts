@@ -5,7 +5,8 @@
  * has changed since (SourceChanged).
  */
 import type { Logger } from "pino";
-import { hashStoredObject, inspectKey } from "../sink/existing.js";
+import { inspectKey } from "../sink/existing.js";
+import { hashObject } from "../sink/read-back.js";
 import { SourceChanged } from "../sink/conflict.js";
 import { completedEarlier } from "../sink/lost-answer.js";
 import type { ResumableUpload, S3Sink, TransferInput, TransferResult } from "../sink/s3.js";
@@ -57,7 +58,7 @@ export async function adoptExisting(
   onBytes(source.bytes);
   // Nothing recorded its SHA-256 (a run that died between the object and its sidecar, with its state lost):
   // read it back.
-  if (!existing.sha256) existing = { ...existing, sha256: (await hashStoredObject(sink, key)).sha256 };
+  if (!existing.sha256) existing = { ...existing, sha256: await hashObject(sink, key, existing.versionId) };
   if (existing.sha256 === source.sha256 && existing.size === source.bytes)
     return { ...source, etag: existing.etag, versionId: existing.versionId, multipart: false, adopted: true };
   throw new SourceChanged(existing, source);

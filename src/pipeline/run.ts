@@ -25,11 +25,12 @@ import { pidAlive, StateDb, type RunCounts } from "../state/db.js";
 import { refreshingOpener } from "./url-refresh.js";
 import type { LiveRun, RunObserver } from "./observer.js";
 import type { TransferInput, TransferResult } from "../sink/s3.js";
+import { markArchivedWithEvidence } from "../state/evidence.js";
+import { learnBucket, protectRecording, sidecarEvidence, storeSidecar, type BucketRules } from "./protect.js";
 import { inShard, type Shard } from "../shard.js";
 import { describeOffset, s3Now, ServerClock, SKEW_THRESHOLD_MS } from "../clock.js";
 import { SourceChanged } from "../sink/conflict.js";
 import { alreadyStored } from "./already-stored.js";
-import { sidecarDocument } from "./sidecar.js";
 import { handleSourceChanged, type SourceChangeEvent } from "./source-changed.js";
 
 export interface RunOptions {
@@ -281,11 +282,16 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     summary.failed++;
     observer.recordingFinished?.("failed", 0, 0);
     if (!dryRun) state.markStatus(callId, "failed", { kind, message });
-    logger.error({ call_id: callId, key, code: c.code, kind }, `recording failed: ${message}`);
+    logger.error(
+      { call_id: callId, key, code: c.code, status: c.status, kind },
+      `recording failed: ${message}`,
+    );
   };
 
   /** The upload an interrupted run left for this call, if the sweep kept one; each is taken over at most once. */
   let resumable = new Set<string>();
+  /** Versioning and lock evidence (protect.ts), learned at the start of a run that writes. */
+  let bucket: BucketRules | undefined;
   const claimResumable = (callId: string) => {
     if (resumable.size === 0) return undefined;
     const up = state.uploadsFor(callId).find((u) => resumable.has(u.uploadId));
@@ -383,16 +389,42 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         onCompleting: () => state.flush(),
         runId,
       });
-      const writeSidecar = (key: string, r: TransferResult, supersedes?: { key: string; sha256: string }) => {
-        const { url: _url, ...recordingWithoutUrl } = opener.current();
+      /** Read back a stored recording's protection (repairing what the server ignored), then store its sidecar. */
+      const protectAndDescribe = async (
+        key: string,
+        r: TransferResult,
+        adoptedHere: boolean,
+        supersedes?: { key: string; sha256: string },
+      ) => {
         const archivedAt = new Date().toISOString();
-        const doc = { call: raw, recording: recordingWithoutUrl, key, contentType, result: r, archivedAt };
-        return sink.putJson(
-          sidecarKey(key),
-          sidecarDocument({ ...doc, runId, objectParams, supersedes }),
+        const { url: _url, ...recordingWithoutUrl } = opener.current();
+        const evidence = await protectRecording(bucket!, objectParams, key, r, adoptedHere);
+        const sidecar = await storeSidecar(
+          bucket!,
           objectParams,
+          sidecarKey(key),
+          adoptedHere,
+          () => ({
+            call: raw,
+            recording: recordingWithoutUrl,
+            archive: {
+              sha256: r.sha256,
+              bytes: r.bytes,
+              key,
+              content_type: contentType,
+              archived_at: archivedAt,
+              archiver_version: PACKAGE_VERSION,
+              run_id: runId,
+              ...sidecarEvidence(evidence),
+              storage_class: objectParams.StorageClass ?? "STANDARD",
+              sse: objectParams.ServerSideEncryption ?? null,
+              // A versioned key's sidecar names the archived original whose source changed.
+              ...(supersedes ? { supersedes } : {}),
+            },
+          }),
           { "call-id": id, sha256: r.sha256 },
         );
+        return { evidence, sidecar };
       };
       live.inflight++;
       observer.transferStarted?.();
@@ -403,7 +435,8 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         const resume = claimResumable(id);
         const onBytes = (n: number) => (live.receivedBytes += n);
         const found = { sink, state, logger, callId: id, key: objectKey, resume, open: opener.open, onBytes };
-        result = await alreadyStored({ ...found, expectedBytes });
+        // In a versioned bucket some servers ignore If-None-Match: small recordings are checked first too.
+        result = await alreadyStored({ ...found, expectedBytes, checkBeforeWrite: bucket!.checkBeforeWrite });
         result ??= await sink.transfer({ ...transferInput(objectKey), resume });
         adopted = result.adopted === true;
         if (result.resumedBytes)
@@ -435,8 +468,8 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
             mode: config.onSourceChange,
             archiveAs: async (key, supersedes) => {
               const r = await sink.transfer(transferInput(key));
-              await writeSidecar(key, r, supersedes);
-              return r;
+              const { evidence } = await protectAndDescribe(key, r, r.adopted === true, supersedes);
+              return { ...r, etag: evidence.etag, versionId: evidence.versionId };
             },
           },
           changed,
@@ -445,34 +478,32 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         summary.source_changed++;
         observer.sourceChanged?.();
         [result, adopted] = [original, true];
-      } else if (!adopted || (await sink.head(sidecarKey(objectKey))) === null)
-        await writeSidecar(objectKey, result!);
-      result = result!;
-      state.markArchived(id, {
+      }
+      // Version, ETag, retention, hold and tags as the bucket shows them (never what was asked): the sidecar and
+      // the state record these. A lock the server would not hold fails the recording here.
+      const stored: TransferResult = result!;
+      const { evidence, sidecar } = await protectAndDescribe(objectKey, stored, adopted);
+      const fields = {
         key: objectKey,
         contentType,
         recordingStartTime: rec.recording_start_time ?? null,
         durationSeconds: rec.duration_seconds ?? null,
-        sha256: result.sha256,
-        bytes: result.bytes,
-        etag: result.etag,
-        versionId: result.versionId,
-        lockMode: objectParams.ObjectLockMode ?? null,
-        retainUntil: objectParams.ObjectLockRetainUntilDate?.toISOString() ?? null,
-        legalHold: objectParams.ObjectLockLegalHoldStatus === "ON",
+        sha256: stored.sha256,
+        bytes: stored.bytes,
         storageClass: objectParams.StorageClass ?? null,
         sse: objectParams.ServerSideEncryption ?? null,
-      });
+      };
+      markArchivedWithEvidence(state, id, fields, evidence, sidecar);
       const seconds = (performance.now() - t0) / 1000;
       if (adopted) {
         summary.already_archived++;
         observer.recordingFinished?.("already_archived", 0, seconds);
       } else {
         summary.archived++;
-        summary.bytes += result.bytes;
-        observer.recordingFinished?.("archived", result.bytes, seconds);
+        summary.bytes += stored.bytes;
+        observer.recordingFinished?.("archived", stored.bytes, seconds);
       }
-      logger.debug({ call_id: id, key: objectKey, bytes: result.bytes, sha256: result.sha256 }, "archived");
+      logger.debug({ call_id: id, key: objectKey, bytes: stored.bytes, sha256: stored.sha256 }, "archived");
     } catch (err) {
       fail(id, err, key);
     }
@@ -535,6 +566,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
           `this machine's clock is ${describeOffset(s3Offset)} the S3 server's: requests are signed with the server's time`,
         );
       if (config.storage.lockMode || config.storage.legalHold) await sink.checkObjectLock();
+      bucket = await learnBucket(sink, logger);
       ({ resumable } = await sweepOrphanedUploads(state, sink, `${config.s3.prefix}recordings/`, logger));
       // Bodies a killed run left on disk (we hold the lock: no other run of this state DB is using them).
       if (config.s3.spoolDir) await clearSpool(config.s3.spoolDir);

@@ -78,9 +78,9 @@ export interface RivalUpload {
 
 /**
  * Before completing where the server may ignore If-None-Match on completion (Ceph RGW 16.2): is another writer's
- * upload of this key in progress that began no later than ours? Then it goes first. Every writer lists the
- * uploads after creating its own, so of two that overlap at least one sees the other; both apply the same order
- * (a tie makes both wait: neither writes, and a later run adopts or writes).
+ * upload of this key in progress that began before ours (by the server's clock; the upload id breaks a tie)?
+ * Then it goes first. Every writer lists the uploads after creating its own, so of two that overlap at least one
+ * sees the other, and both order them alike.
  */
 export async function rivalFirst(
   sink: S3Sink,
@@ -96,9 +96,11 @@ export async function rivalFirst(
   }
   const mine = uploads.find((u) => u.uploadId === uploadId)?.initiated?.getTime();
   if (mine === undefined) return undefined;
-  return uploads.find(
-    (u) => u.uploadId !== uploadId && u.initiated !== undefined && u.initiated.getTime() <= mine,
-  );
+  const before = (u: (typeof uploads)[number]) => {
+    const at = u.initiated?.getTime();
+    return at !== undefined && (at < mine || (at === mine && u.uploadId < uploadId));
+  };
+  return uploads.find((u) => u.uploadId !== uploadId && before(u));
 }
 
 /** How long a writer that let a rival go first waits for the rival's object. */

@@ -4,13 +4,10 @@
  * the ETag our bytes give (the MD5 of a single PUT, or the multipart ETag of our stored parts), and as a last
  * resort the object itself, read back and hashed.
  */
-import { createHash } from "node:crypto";
-import type { Readable } from "node:stream";
-import { GetObjectCommand } from "@aws-sdk/client-s3";
-import { classify } from "../errors.js";
 import { sidecarKey } from "../keys.js";
 import { sleep } from "../retry.js";
 import { sameEtag } from "./multipart-etag.js";
+import { hashObject, readJson } from "./read-back.js";
 import type { S3Sink } from "./s3.js";
 
 export interface ExistingObject {
@@ -32,38 +29,22 @@ export interface OurBytes {
   etag?: string | undefined;
 }
 
-/** Sidecars are a few KB; anything far larger under that name is not one. */
-const MAX_JSON_BYTES = 1024 * 1024;
-
-/** A JSON object stored in the bucket; null when absent or not a JSON object. */
-export async function readJsonObject(sink: S3Sink, key: string): Promise<Record<string, unknown> | null> {
-  try {
-    const out = await sink.s3(`get ${key}`, () =>
-      sink.client.send(new GetObjectCommand({ Bucket: sink.settings.bucket, Key: key })),
-    );
-    if ((out.ContentLength ?? 0) > MAX_JSON_BYTES) {
-      (out.Body as Readable | undefined)?.destroy();
-      return null;
-    }
-    const parsed = JSON.parse(await out.Body!.transformToString()) as unknown;
-    return typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : null;
-  } catch (err) {
-    const c = classify(err);
-    if (c.status === 404 || c.code === "NoSuchKey" || err instanceof SyntaxError) return null;
-    throw c;
-  }
-}
-
 const str = (v: unknown) => (typeof v === "string" ? v : undefined);
 
 /** The object under `key` with the archiver's evidence about it; null when there is none. */
 export async function inspectKey(sink: S3Sink, key: string): Promise<ExistingObject | null> {
   const head = await sink.head(key);
   if (!head) return null;
-  const doc = await readJsonObject(sink, sidecarKey(key));
+  const doc = await readJson(sink, sidecarKey(key));
   const archive = (doc?.archive ?? null) as Record<string, unknown> | null;
-  // A sidecar speaks for this object only if it names this key and size.
-  const own = archive !== null && archive.key === key && archive.bytes === head.size;
+  // A sidecar speaks for this object only if it names this key, size, and ETag or version (bytes put under the
+  // key by someone else keep the old sidecar).
+  const own =
+    archive !== null &&
+    archive.key === key &&
+    archive.bytes === head.size &&
+    ((head.etag !== null && sameEtag(str(archive.etag), head.etag)) ||
+      (head.versionId !== null && archive.version_id === head.versionId));
   const sidecarSha = own ? str(archive.sha256) : undefined;
   return {
     key,
@@ -82,23 +63,6 @@ export function compareWith(existing: ExistingObject, ours: OurBytes): "same" | 
   if (existing.sha256) return existing.sha256 === ours.sha256 ? "same" : "different";
   if (ours.etag && sameEtag(existing.etag, ours.etag)) return "same";
   return "unknown";
-}
-
-/** Read the stored object back and hash it: the evidence of last resort, for an object nothing describes. */
-export async function hashStoredObject(
-  sink: S3Sink,
-  key: string,
-): Promise<{ sha256: string; bytes: number }> {
-  return sink.s3(`read back ${key}`, async () => {
-    const out = await sink.client.send(new GetObjectCommand({ Bucket: sink.settings.bucket, Key: key }));
-    const h = createHash("sha256");
-    let bytes = 0;
-    for await (const chunk of out.Body as Readable) {
-      h.update(chunk as Buffer);
-      bytes += (chunk as Buffer).length;
-    }
-    return { sha256: h.digest("hex"), bytes };
-  });
 }
 
 /**
@@ -122,7 +86,6 @@ export async function settleExisting(
   if (!existing) return null;
   const verdict = compareWith(existing, ours);
   if (verdict !== "unknown") return { existing, verdict };
-  const stored = await hashStoredObject(sink, key);
-  existing = { ...existing, sha256: stored.sha256 };
+  existing = { ...existing, sha256: await hashObject(sink, key, existing.versionId) };
   return { existing, verdict: compareWith(existing, ours) === "same" ? "same" : "different" };
 }

@@ -96,7 +96,7 @@ export async function completeUpload(
   if (rival) return { kind: "yield", rival };
   if (await sink.head(c.key)) return { kind: "taken" };
   try {
-    const w = await writeOnce(sink, `complete ${c.key}`, c.key, isOurs, async () => {
+    const w = await writeOnce(sink, `CompleteMultipartUpload ${c.key}`, c.key, isOurs, async () => {
       try {
         return await sink.client.send(
           new CompleteMultipartUploadCommand({

@@ -279,7 +279,8 @@ function xmlField(xml: string, name: string): string | undefined {
 function serviceError(response: HttpResponse, body: string, skewed: boolean): S3ServiceException {
   const status = response.statusCode;
   const name = xmlField(body, "Code") ?? (status === 404 ? "NotFound" : "UnknownError");
-  const message = xmlField(body, "Message") ?? `S3 answered HTTP ${status}`;
+  // As the SDK: an empty or missing Message is "UnknownError" (errors.ts says so in words).
+  const message = xmlField(body, "Message") || "UnknownError";
   const err = new S3ServiceException({
     name,
     message,

@@ -3,21 +3,22 @@
  * partSize × (queueSize + 1) bytes of it in memory.
  *
  * Recordings smaller than partSize (the usual call) go up in a single PutObject after the whole body has been
- * read, so the object is created with its final SHA-256 in metadata. Larger ones use a multipart upload; S3 fixes
- * user metadata when the upload is created, before the hash is known, so the finished object is copied onto
- * itself (server side, no re-upload) to attach `sha256`. A transfer that fails part way aborts its multipart
- * upload, so no partial object ever becomes visible and no parts are orphaned. A transfer that is stopped (SIGTERM)
- * or killed keeps its stored parts, recorded one by one through `onPartStored`; the next run passes them back as
- * `resume` and the upload continues after its last part (see `continueUpload`).
+ * read, so the object is created with its final SHA-256 in metadata. Larger ones use a multipart upload, whose
+ * metadata is fixed before the hash is known: their SHA-256 lives in the sidecar, the state DB and the manifest
+ * (never a CopyObject onto itself, which in a versioned bucket would store every such recording twice). A
+ * transfer that fails part way aborts its multipart upload, so no partial object ever becomes visible and no
+ * parts are orphaned. A transfer that is stopped (SIGTERM) or killed keeps its stored parts, recorded one by one
+ * through `onPartStored`; the next run passes them back as `resume` and the upload continues after its last part
+ * (see `continueUpload`).
  */
 import {
   AbortMultipartUploadCommand,
-  CopyObjectCommand,
   CreateMultipartUploadCommand,
   GetObjectLockConfigurationCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectsV2Command,
   ListPartsCommand,
   PutObjectCommand,
   S3Client,
@@ -31,19 +32,16 @@ import { createHash, type Hash } from "node:crypto";
 import { Readable } from "node:stream";
 import type { MiddlewareStack } from "@smithy/types";
 import type { Logger } from "pino";
-import { ArchiverError, classify, StopRequested } from "../errors.js";
+import { ArchiverError, classify, s3Failure, StopRequested } from "../errors.js";
 import { withRetry, type RetryPolicy } from "../retry.js";
 import type { OpenedMedia } from "../source/media.js";
 import { SpillBuffer, type SealedBody } from "./spool.js";
 import { captureProbes, DirectS3, type DirectPartInput, type DirectPutInput } from "./s3-direct.js";
 import { markSkewedRefusals, s3Now } from "../clock.js";
-import { explainRefusedHead } from "./refused-head.js";
 import { awaitRival, resolveTakenKey } from "./conflict.js";
 import { completeUpload, CompletionUnknown, writeOnce, writtenAs } from "./lost-answer.js";
 import { multipartEtag, sameEtag } from "./multipart-etag.js";
 
-/** CopyObject refuses sources above 5 GiB. */
-const MAX_COPY_BYTES = 5 * 1024 ** 3;
 const MIN_PART_SIZE = 5 * 1024 ** 2;
 
 export interface S3ClientSettings {
@@ -280,7 +278,7 @@ const unquote = (etag: string | undefined) => (etag ?? "").replace(/^"|"$/g, "")
 export interface TransferInput {
   key: string;
   contentType: string;
-  /** User metadata except sha256, which the sink adds once it is known. */
+  /** User metadata except sha256, which the sink adds to a single PUT once it is known. */
   metadata: Record<string, string>;
   objectParams: ObjectParams;
   /** Open the source at a byte offset (resuming after a reset or a refreshed URL). */
@@ -341,7 +339,7 @@ export class S3Sink {
     lastModified?: Date | undefined;
   } | null> {
     try {
-      const out = await this.s3(`head ${key}`, () =>
+      const out = await this.s3(`HeadObject ${key}`, () =>
         this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: key })),
       );
       return {
@@ -387,18 +385,25 @@ export class S3Sink {
 
   /** Check the bucket exists and is reachable with these credentials; fatal otherwise. */
   async checkBucket(): Promise<void> {
-    await this.s3(
-      "check bucket",
-      () => this.client.send(new HeadBucketCommand({ Bucket: this.settings.bucket })),
-      {
+    const Bucket = this.settings.bucket;
+    try {
+      await this.s3("HeadBucket", () => this.client.send(new HeadBucketCommand({ Bucket })), {
         notFound: () =>
           new ArchiverError(
             "fatal",
             "NoSuchBucket",
-            `S3 bucket "${this.settings.bucket}" does not exist (or is in another region): create it or fix ARCHIVER_S3_BUCKET / AWS_REGION`,
+            `S3 bucket "${Bucket}" does not exist (or is in another region): create it or fix ARCHIVER_S3_BUCKET / AWS_REGION`,
           ),
-      },
-    ).catch((err: unknown) => explainRefusedHead(this, err));
+      });
+    } catch (err) {
+      // A HEAD answer has no body, so a 403 does not say whether the secret is wrong, the access key unknown or
+      // a permission missing: a ListObjectsV2 (the same permission) names it in its error document.
+      if (!(err instanceof ArchiverError) || err.status !== 403) throw err;
+      await this.s3("ListObjectsV2 (to name the HeadBucket refusal)", () =>
+        this.client.send(new ListObjectsV2Command({ Bucket })),
+      );
+      throw err;
+    }
   }
 
   /**
@@ -407,7 +412,7 @@ export class S3Sink {
    */
   async checkObjectLock(): Promise<"enabled" | "unknown"> {
     try {
-      const out = await this.s3("check object lock", () =>
+      const out = await this.s3("GetObjectLockConfiguration", () =>
         this.client.send(new GetObjectLockConfigurationCommand({ Bucket: this.settings.bucket })),
       );
       if (out.ObjectLockConfiguration?.ObjectLockEnabled === "Enabled") return "enabled";
@@ -454,12 +459,11 @@ export class S3Sink {
         },
         sha256,
       );
-    return writtenAs(await writeOnce(this, `put ${key}`, key, landed, put));
+    return writtenAs(await writeOnce(this, `PutObject ${key}`, key, landed, put));
   }
 
   /** Stream one recording into `key`. Resolves only when every byte is stored and counted. */
   async transfer(input: TransferInput): Promise<TransferResult> {
-    const { bucket } = this.settings;
     const t = new Transfer(this, input);
     const writer = { runId: input.runId, startedAt: s3Now(this.client.config).getTime() };
     if (input.resume) await this.continueUpload(t, input, input.resume);
@@ -492,7 +496,7 @@ export class S3Sink {
           out = writtenAs(
             await writeOnce(
               this,
-              `put ${input.key}`,
+              `PutObject ${input.key}`,
               input.key,
               (h) => h.size === length && h.sha256 === sha256,
               () =>
@@ -519,13 +523,12 @@ export class S3Sink {
         return {
           bytes: t.offset,
           sha256,
-          etag: out.ETag ?? null,
-          versionId: out.VersionId ?? null,
+          etag: out.ETag || null,
+          versionId: out.VersionId || null,
           multipart: false,
         };
       }
       const sha256 = t.hash.digest("hex");
-      const metadata = { ...input.metadata, sha256 };
       const parts = [...t.parts].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
       const uploadId = t.uploadId;
       input.onCompleting?.(uploadId);
@@ -540,35 +543,15 @@ export class S3Sink {
           ? await awaitRival(this, input.key, ours, writer, done.rival, input.signal)
           : await resolveTakenKey(this, input.key, ours, { ...writer, concurrent: true }, input.signal);
       }
-      let out: { ETag?: string | undefined; VersionId?: string | undefined } = done;
+      const out: { ETag?: string | undefined; VersionId?: string | undefined } = done;
       t.uploadId = undefined; // completed: nothing left to abort
       input.onUploadEnded?.(uploadId);
-      if (t.offset <= MAX_COPY_BYTES) {
-        const copy = await this.s3(`set metadata ${input.key}`, () =>
-          this.client.send(
-            new CopyObjectCommand({
-              Bucket: bucket,
-              Key: input.key,
-              CopySource: `${bucket}/${input.key.split("/").map(encodeURIComponent).join("/")}`,
-              MetadataDirective: "REPLACE",
-              ContentType: input.contentType,
-              Metadata: metadata,
-              ...withoutTagging(input.objectParams),
-            }),
-          ),
-        );
-        out = { ETag: copy.CopyObjectResult?.ETag, VersionId: copy.VersionId };
-      } else {
-        this.logger.warn(
-          { key: input.key, bytes: t.offset },
-          "object above 5 GiB: sha256 kept in the sidecar and state only",
-        );
-      }
+      // Some servers answer without an ETag (Ceph RGW: empty) or version id: lock-evidence.ts reads them back.
       return {
         bytes: t.offset,
         sha256,
-        etag: out.ETag ?? null,
-        versionId: out.VersionId ?? null,
+        etag: out.ETag || null,
+        versionId: out.VersionId || null,
         multipart: true,
         ...(t.storedPrefix > 0 ? { resumedBytes: t.storedPrefix } : {}),
       };
@@ -635,7 +618,7 @@ export class S3Sink {
     let marker: string | undefined;
     try {
       for (;;) {
-        const page = await this.s3(`list parts of ${key}`, () =>
+        const page = await this.s3(`ListParts ${key}`, () =>
           this.client.send(
             new ListPartsCommand({
               Bucket: this.settings.bucket,
@@ -666,9 +649,12 @@ export class S3Sink {
       );
       return true;
     } catch (err) {
-      const c = classify(err);
+      const c = s3Failure(err, `AbortMultipartUpload ${key}`);
       if (c.code === "NoSuchUpload" || c.status === 404) return true;
-      this.logger.warn({ key, code: c.code }, "could not abort a multipart upload; the next run retries");
+      this.logger.warn(
+        { key, code: c.code, status: c.status },
+        `could not abort a multipart upload; the next run retries (${c.message})`,
+      );
       return false;
     }
   }
@@ -681,7 +667,7 @@ export class S3Sink {
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (;;) {
-      const page = await this.s3("list multipart uploads", () =>
+      const page = await this.s3("ListMultipartUploads", () =>
         this.client.send(
           new ListMultipartUploadsCommand({
             Bucket: this.settings.bucket,
@@ -738,7 +724,10 @@ export class S3Sink {
     return this.direct;
   }
 
-  /** Run one S3 request under the retry policy; `notFound` maps a 404 to a specific error. */
+  /**
+   * Run one S3 request under the retry policy. `what` is the S3 operation and its key ("PutObject k"): every
+   * failure names it (errors.ts, s3Failure). `notFound` maps a 404 to a specific error.
+   */
   s3<T>(what: string, fn: () => Promise<T>, opts: { notFound?: () => ArchiverError } = {}): Promise<T> {
     return withRetry(
       async () => {
@@ -747,7 +736,7 @@ export class S3Sink {
         } catch (err) {
           const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
           if (status === 404 && opts.notFound) throw opts.notFound();
-          throw err;
+          throw s3Failure(err, what);
         }
       },
       this.policy,
@@ -905,7 +894,7 @@ class Transfer {
 
   private async createUpload(): Promise<void> {
     const { bucket } = this.sink.settings;
-    const out = await this.sink.s3(`create multipart ${this.input.key}`, () =>
+    const out = await this.sink.s3(`CreateMultipartUpload ${this.input.key}`, () =>
       this.sink.client.send(
         new CreateMultipartUploadCommand({
           Bucket: bucket,
@@ -937,7 +926,7 @@ class Transfer {
     const upload = async () => {
       const body = await sealing;
       try {
-        return await this.sink.s3(`upload part ${partNumber} of ${this.input.key}`, () =>
+        return await this.sink.s3(`UploadPart ${partNumber} ${this.input.key}`, () =>
           this.sink.uploadPart({
             Key: this.input.key,
             UploadId: uploadId,
@@ -1028,11 +1017,6 @@ class Transfer {
     await Promise.allSettled(this.inflight);
     if (await this.sink.abortUpload(this.input.key, uploadId)) this.input.onUploadEnded?.(uploadId);
   }
-}
-
-function withoutTagging(p: ObjectParams): ObjectParams {
-  const { Tagging: _t, ...rest } = p;
-  return rest;
 }
 
 /** S3's NoSuchUpload as the retryable "upload_gone" (the transfer restarts from byte 0); undefined otherwise. */

@@ -10,6 +10,7 @@ import { userInfo } from "node:os";
 import { packageRoot } from "../paths.js";
 import { ArchiverError } from "../errors.js";
 import type { ResumableUpload, StoredPart } from "../sink/s3.js";
+import type { EvidenceColumns } from "./evidence.js";
 
 export type CallStatus = "pending" | "archived" | "not_ready" | "no_recording" | "failed";
 export const CALL_STATUSES: readonly CallStatus[] = [
@@ -20,7 +21,7 @@ export const CALL_STATUSES: readonly CallStatus[] = [
   "failed",
 ];
 
-export interface CallRow {
+export interface CallRow extends EvidenceColumns {
   call_id: string;
   call_time: string | null;
   call_json: string;

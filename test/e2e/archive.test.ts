@@ -1,17 +1,18 @@
 /**
  * The core promise, end to end: the built CLI against the Envoy simulator and s3rver over real HTTP.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before } from "node:test";
+import { describe, test } from "../helpers/backends.js";
 import assert from "node:assert/strict";
 import Database from "better-sqlite3";
-import { BUCKET, logsOf, sha256, startRig, summaryOf, type Rig } from "../helpers/env.js";
+import { logsOf, sha256, startRig, summaryOf, type Rig } from "../helpers/env.js";
 import { expectedSha256 } from "../../simulator/data.js";
 
 function dayOf(iso: string): string {
   return new Date(iso).toISOString().slice(0, 10);
 }
 
-describe("archive run against the simulator and s3rver", () => {
+describe("archive run against the simulator and S3", () => {
   let rig: Rig;
   before(async () => {
     rig = await startRig({
@@ -192,6 +193,5 @@ describe("backfill windows, readiness and errors", () => {
     assert.ok((s.failed as number) > 0);
     assert.match(r.stderr, /not allowed|refused/);
     assert.deepEqual(await rig.listKeys("strict/"), []);
-    void BUCKET;
   });
 });

@@ -2,13 +2,15 @@
  * Compliance exports: the headers that make objects WORM, the manifest an auditor reads, and verify proving
  * integrity (finding a tampered and a deleted object).
  */
-import { after, before, describe, test } from "node:test";
+import { after, before } from "node:test";
+import { describe, test } from "../helpers/backends.js";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { BUCKET, sha256, startRig, summaryOf, type Rig } from "../helpers/env.js";
-import type { CapturedRequest } from "../../scripts/local-s3.js";
+import { sha256, startRig, summaryOf, type Rig } from "../helpers/env.js";
+import type { CapturedRequest } from "../../scripts/s3-faults.js";
+import { BACKEND_PARAMS } from "../helpers/backends.js";
 import { expectedSha256 } from "../../simulator/data.js";
 
 const MiB = 1024 * 1024;
@@ -21,8 +23,8 @@ const LOCK_ENV = {
   ARCHIVER_OBJECT_LOCK_MODE: "COMPLIANCE",
   ARCHIVER_RETENTION_DAYS: "2555",
   ARCHIVER_LEGAL_HOLD: "true",
-  ARCHIVER_SSE: "AES256",
-  ARCHIVER_STORAGE_CLASS: "STANDARD_IA",
+  ...(BACKEND_PARAMS.sse ? { ARCHIVER_SSE: BACKEND_PARAMS.sse } : {}),
+  ARCHIVER_STORAGE_CLASS: BACKEND_PARAMS.storageClass,
   ARCHIVER_TAGS: "retention=7y,source=envoy",
   ARCHIVER_PART_SIZE_MB: "5",
 };
@@ -58,8 +60,8 @@ describe("Object Lock, legal hold, encryption, class, tags and checksums on ever
     for (const q of creates) {
       assert.equal(header(q, "x-amz-object-lock-mode"), "COMPLIANCE", q.path);
       assert.equal(header(q, "x-amz-object-lock-legal-hold"), "ON", q.path);
-      assert.equal(header(q, "x-amz-server-side-encryption"), "AES256", q.path);
-      assert.equal(header(q, "x-amz-storage-class"), "STANDARD_IA", q.path);
+      assert.equal(header(q, "x-amz-server-side-encryption"), BACKEND_PARAMS.sse, q.path);
+      assert.equal(header(q, "x-amz-storage-class"), BACKEND_PARAMS.storageClass, q.path);
       assert.equal(header(q, "x-amz-tagging"), "retention=7y&source=envoy", q.path);
       const until = Date.parse(header(q, "x-amz-object-lock-retain-until-date") ?? "");
       assert.ok(until > Date.now() + 2500 * 86_400_000, `${q.path} retained ~7 years`);
@@ -149,7 +151,7 @@ describe("manifest, verify, status and the audit trail", () => {
     const lines = readFileSync(out, "utf8").trimEnd().split("\n");
     assert.equal(
       lines[0],
-      "call_id,key,bytes,sha256,content_type,recording_start_time,duration_seconds,archived_at,etag,version_id,lock_mode,retain_until,legal_hold,storage_class,sse",
+      "call_id,key,bytes,sha256,content_type,recording_start_time,duration_seconds,archived_at,etag,version_id,lock_mode,retain_until,legal_hold,storage_class,sse,tags,sidecar_version_id,sidecar_lock_mode,sidecar_retain_until,sidecar_legal_hold",
     );
     assert.equal(lines.length - 1, rig.sim.calls.length);
     for (const line of lines.slice(1)) {
@@ -206,14 +208,14 @@ describe("manifest, verify, status and the audit trail", () => {
     evil[Math.floor(evil.length / 2)]! ^= 0xff; // same size, same metadata, one byte different
     await rig.client.send(
       new PutObjectCommand({
-        Bucket: BUCKET,
+        Bucket: rig.bucket,
         Key: tampered,
         Body: evil,
         Metadata: orig.metadata,
         ContentType: orig.contentType,
       }),
     );
-    await rig.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: deleted }));
+    await rig.client.send(new DeleteObjectCommand({ Bucket: rig.bucket, Key: deleted }));
 
     r = await rig.run(["verify", "--json"]);
     assert.equal(r.code, 3);

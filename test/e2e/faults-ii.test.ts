@@ -3,14 +3,14 @@
  * it: a clock 20 minutes off, a completion (or PUT) whose answer is lost, two writers on one key, and a source that
  * changes after it was archived. Ceph RGW runs the same cases where its behaviour matters (rgw-faults.test.ts).
  */
-import { describe, test } from "node:test";
+import { describe, test } from "../helpers/backends.js";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import Database from "better-sqlite3";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import type { CapturedRequest } from "../../scripts/local-s3.js";
 import { expectedSha256 } from "../../simulator/data.js";
-import { BUCKET, collect, logsOf, sha256, startRig, summaryOf, type Rig } from "../helpers/env.js";
+import { collect, logsOf, sha256, startRig, summaryOf, type Rig } from "../helpers/env.js";
+import { recorder } from "../helpers/recorder.js";
 
 const MiB = 1024 * 1024;
 const MIN = 60_000;
@@ -33,38 +33,6 @@ async function assertAllArchived(rig: Rig, prefix = "", dbPath = rig.dbPath): Pr
   }
 }
 
-/** Requests and answers seen by the local S3, for counting what was sent. */
-function recorder() {
-  const seen: { req: CapturedRequest; status: number }[] = [];
-  const count = (f: (r: CapturedRequest, status: number) => boolean) =>
-    seen.filter((s) => f(s.req, s.status)).length;
-  const key = (r: CapturedRequest) => decodeURIComponent(r.path.replace(/^\/[^/]+\//, ""));
-  return {
-    onResponse: (req: CapturedRequest, status: number) => seen.push({ req, status }),
-    reset: () => (seen.length = 0),
-    /** Part uploads, uploads created and completions for keys naming `k`; single PUTs (not copies) of keys ending in `k`. */
-    parts: (k: string) => count((r) => r.method === "PUT" && "partNumber" in r.query && key(r).includes(k)),
-    puts: (k: string, ok?: boolean) =>
-      count(
-        (r, status) =>
-          r.method === "PUT" &&
-          !("partNumber" in r.query) &&
-          !("x-amz-copy-source" in r.headers) &&
-          key(r).endsWith(k) &&
-          (ok === undefined || (status === 200) === ok),
-      ),
-    creates: (k: string) => count((r) => r.method === "POST" && "uploads" in r.query && key(r).includes(k)),
-    completions: (k: string, ok?: boolean) =>
-      count(
-        (r, status) =>
-          r.method === "POST" &&
-          "uploadId" in r.query &&
-          key(r).includes(k) &&
-          (ok === undefined || (status === 200) === ok),
-      ),
-  };
-}
-
 describe("a clock 20 minutes off", () => {
   for (const offset of [20 * MIN, -20 * MIN]) {
     const servers = offset > 0 ? "ahead of" : "behind";
@@ -74,7 +42,7 @@ describe("a clock 20 minutes off", () => {
           calls: { count: 6, seed: 41, days: 2, sizeBytes: { min: 200_000, max: 7 * MiB } },
           clockOffsetMs: offset,
         },
-        { onResponse: () => {} },
+        { faults: true },
       );
       try {
         rig.s3.setFaults({ clock: { offsetMs: offset } });
@@ -130,7 +98,7 @@ describe("a clock 20 minutes off", () => {
   });
 
   test("a skew that cannot be corrected (no Date header) fails at once, naming the clock, not 'access denied'", async () => {
-    const rig = await startRig({ calls: { count: 2, seed: 42, days: 1 } });
+    const rig = await startRig({ calls: { count: 2, seed: 42, days: 1 } }, { faults: true });
     try {
       rig.s3.setFaults({ clock: { offsetMs: 20 * MIN, dateHeader: false } });
       const t0 = Date.now();
@@ -245,18 +213,23 @@ describe("a completion whose answer is lost", () => {
 describe("two writers on one key", () => {
   /** The rival's object and sidecar, stored the moment our completion arrives (after our check for one). */
   async function rival(rig: Rig, key: string, body: Buffer) {
-    await rig.client.send(
-      new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, Metadata: { writer: "rival" } }),
+    const put = await rig.client.send(
+      new PutObjectCommand({ Bucket: rig.bucket, Key: key, Body: body, Metadata: { writer: "rival" } }),
     );
-    const sidecar = { archive: { key, bytes: body.length, sha256: sha256(body), run_id: "rival-run-1" } };
+    // As the archiver's sidecars do, it names the object it describes (its ETag).
+    const archive = { key, bytes: body.length, sha256: sha256(body), etag: put.ETag, run_id: "rival-run-1" };
+    const sidecar = { archive };
     await rig.client.send(
-      new PutObjectCommand({ Bucket: BUCKET, Key: `${key}.json`, Body: JSON.stringify(sidecar) }),
+      new PutObjectCommand({ Bucket: rig.bucket, Key: `${key}.json`, Body: JSON.stringify(sidecar) }),
     );
   }
 
   for (const same of [true, false]) {
     test(`the completion is refused (If-None-Match); the loser ${same ? "adopts the same bytes" : "fails naming both runs"}`, async () => {
-      const rig = await startRig({ calls: { count: 1, seed: 46, days: 1, sizeBytes: 11 * MiB } });
+      const rig = await startRig(
+        { calls: { count: 1, seed: 46, days: 1, sizeBytes: 11 * MiB } },
+        { faults: true },
+      );
       try {
         const call = rig.sim.calls[0]!;
         const bytes = Buffer.concat([

@@ -5,13 +5,11 @@
  * falls back to starting from byte 0. The sink is driven in-process against s3rver over HTTP; the last test kills
  * the real CLI with SIGKILL.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before } from "node:test";
+import { describe, test } from "../helpers/backends.js";
 import assert from "node:assert/strict";
 import { Readable, Writable } from "node:stream";
 import { createHash } from "node:crypto";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import Database from "better-sqlite3";
 import { pino, type Logger } from "pino";
 import {
@@ -21,15 +19,15 @@ import {
   ListMultipartUploadsCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
-import { startLocalS3, type CapturedRequest, type LocalS3 } from "../../scripts/local-s3.js";
+import type { CapturedRequest } from "../../scripts/s3-faults.js";
+import { startTestS3, type TestS3 } from "../helpers/backends.js";
 import { openSink, type ResumableUpload, type StoredPart, type TransferInput } from "../../src/sink/s3.js";
 import { DEFAULT_RETRY_POLICY } from "../../src/retry.js";
 import { StopRequested } from "../../src/errors.js";
-import { BUCKET as BUCKET_RIG, collect, logsOf, sha256, startRig, summaryOf } from "../helpers/env.js";
+import { collect, logsOf, sha256, startRig, summaryOf } from "../helpers/env.js";
 import { expectedSha256 } from "../../simulator/data.js";
 
 const MiB = 1024 * 1024;
-const BUCKET = "resume";
 const PART = 5 * MiB;
 
 /** A deterministic recording (not repetitive, so a changed byte changes every digest after it). */
@@ -44,16 +42,15 @@ function recording(size: number, seed = 1): Buffer {
 }
 
 describe("resuming an interrupted multipart upload (sink, in-process)", () => {
-  let s3: LocalS3;
+  let s3: TestS3;
   let client: S3Client;
   let requests: CapturedRequest[] = [];
   let logLines: string[] = [];
   let logger: Logger;
 
   before(async () => {
-    s3 = await startLocalS3({
-      buckets: [BUCKET],
-      directory: mkdtempSync(join(tmpdir(), "resume-s3-")),
+    s3 = await startTestS3({
+      bucket: "resume",
       onRequest: (r) => requests.push(r),
     });
     Object.assign(process.env, s3.env, { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" });
@@ -61,7 +58,7 @@ describe("resuming an interrupted multipart upload (sink, in-process)", () => {
       endpoint: s3.endpoint,
       region: "us-east-1",
       forcePathStyle: true,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+      credentials: s3.credentials,
     });
     logger = pino(
       { level: "info" },
@@ -75,14 +72,14 @@ describe("resuming an interrupted multipart upload (sink, in-process)", () => {
   });
   after(async () => {
     client.destroy();
-    await s3.close({ keepFiles: false });
+    await s3.close();
   });
 
   const sinkFor = (signal?: AbortSignal) =>
     openSink(
       {
         concurrency: 1,
-        s3: { bucket: BUCKET, forcePathStyle: true, partSize: PART, queueSize: 1, region: "us-east-1" },
+        s3: { bucket: s3.bucket, forcePathStyle: true, partSize: PART, queueSize: 1, region: "us-east-1" },
         storage: { checksum: "MD5" },
       },
       { ...DEFAULT_RETRY_POLICY, retries: 2, minDelayMs: 10, maxDelayMs: 50 },
@@ -165,9 +162,9 @@ describe("resuming an interrupted multipart upload (sink, in-process)", () => {
   const uploadedParts = () =>
     requests.filter((r) => r.method === "PUT" && r.query.partNumber !== undefined && r.query.uploadId);
   const openUploads = async () =>
-    (await client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads?.length ?? 0;
+    (await client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket }))).Uploads?.length ?? 0;
   const stored = async (key: string) => {
-    const out = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    const out = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
     return {
       body: Buffer.from(await out.Body!.transformToByteArray()),
       sha256: out.Metadata?.sha256,
@@ -192,7 +189,7 @@ describe("resuming an interrupted multipart upload (sink, in-process)", () => {
     assert.deepEqual(src.stats.opened, [0], "one pass over the source");
     const obj = await stored(key);
     assert.equal(sha256(obj.body), want, "object byte-exact");
-    assert.equal(obj.sha256, want, "sha256 metadata");
+    assert.equal(obj.sha256, undefined, "written once: no CopyObject onto itself to attach sha256 metadata");
     assert.equal(await openUploads(), 0);
     assert.match(logLines.join(""), /resuming the interrupted upload after part/);
   });
@@ -243,7 +240,7 @@ describe("resuming an interrupted multipart upload (sink, in-process)", () => {
     const src = source(data, (sent) => {
       if (sent >= 12 * MiB && first === undefined && tracked.uploadId) {
         first = tracked.uploadId;
-        void client.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: first }));
+        void client.send(new AbortMultipartUploadCommand({ Bucket: s3.bucket, Key: key, UploadId: first }));
       }
     });
     const { inp, tracked } = input(key, src.open, data);
@@ -327,7 +324,10 @@ describe("resuming after SIGKILL (CLI)", () => {
       const obj = await rig.getObject(key);
       const want = await expectedSha256(call);
       assert.equal(sha256(obj.body), want, "byte-exact");
-      assert.equal(obj.metadata.sha256, want);
+      const side = JSON.parse((await rig.getObject(`${key}.json`)).body.toString()) as {
+        archive: { sha256: string };
+      };
+      assert.equal(side.archive.sha256, want, "the SHA-256 is in the sidecar");
       assert.equal(await rig.multipartUploads(), 0, "no multipart upload left open");
       const after = new Database(rig.dbPath, { readonly: true });
       assert.equal(after.prepare("SELECT COUNT(*) FROM uploads").pluck().get(), 0);
@@ -337,13 +337,13 @@ describe("resuming after SIGKILL (CLI)", () => {
       // Killed between S3 creating an upload and the state DB recording it: the next run still aborts it (its
       // call is in this state DB), and leaves alone a fresh one for a call it does not know (another shard's).
       const create = (k: string) =>
-        rig.client.send(new CreateMultipartUploadCommand({ Bucket: BUCKET_RIG, Key: k }));
+        rig.client.send(new CreateMultipartUploadCommand({ Bucket: rig.bucket, Key: k }));
       await create(key);
       const foreign = "recordings/2026/01/01/call_00000000-0000-4000-8000-00000000abcd.m4a";
       await create(foreign);
       const again = await rig.run(["run", "--json"], env);
       assert.equal(again.code, 0, again.stderr);
-      const open = await rig.client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET_RIG }));
+      const open = await rig.client.send(new ListMultipartUploadsCommand({ Bucket: rig.bucket }));
       assert.deepEqual(
         (open.Uploads ?? []).map((u) => u.Key),
         [foreign],

@@ -3,12 +3,10 @@
  * request, header for header, for every option the archiver sends, on path-style and virtual-host endpoints;
  * and over HTTP against the local S3 server, which checks every SigV4 signature.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before } from "node:test";
+import { describe, test } from "../helpers/backends.js";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import {
   CreateMultipartUploadCommand,
   GetObjectCommand,
@@ -22,7 +20,7 @@ import { createS3Client, openSink, presetPayloadHash } from "../../src/sink/s3.j
 import { DirectS3, encodeKey, markProbe, sdkRequest, type DirectPutInput } from "../../src/sink/s3-direct.js";
 import { classify } from "../../src/errors.js";
 import { DEFAULT_RETRY_POLICY } from "../../src/retry.js";
-import { startLocalS3, type LocalS3 } from "../../scripts/local-s3.js";
+import { startTestS3, type TestS3 } from "../helpers/backends.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 process.env.AWS_ACCESS_KEY_ID = "S3RVER";
@@ -190,18 +188,19 @@ describe("direct S3 requests are the SDK's requests", () => {
   });
 });
 
-describe("direct S3 requests over HTTP (the local server checks SigV4)", () => {
-  let s3: LocalS3;
-  let dir: string;
+describe("direct S3 requests over HTTP (the server checks SigV4)", () => {
+  let s3: TestS3;
+  let bkt: string;
   const seen: { ua: string; method: string; path: string }[] = [];
   let client: S3Client;
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "s3-direct-"));
-    s3 = await startLocalS3({
-      buckets: ["bkt"],
-      directory: join(dir, "s3"),
+    s3 = await startTestS3({
+      bucket: "bkt",
       onRequest: (r) => seen.push({ ua: String(r.headers["user-agent"]), method: r.method, path: r.path }),
     });
+    bkt = s3.bucket;
+    process.env.AWS_ACCESS_KEY_ID = s3.credentials.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = s3.credentials.secretAccessKey;
     client = createS3Client({
       forcePathStyle: true,
       maxSockets: 4,
@@ -212,7 +211,6 @@ describe("direct S3 requests over HTTP (the local server checks SigV4)", () => {
   after(async () => {
     client.destroy();
     await s3.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   test("the sink writes through the direct path; S3 stores what was sent", async (t) => {
@@ -223,7 +221,7 @@ describe("direct S3 requests over HTTP (the local server checks SigV4)", () => {
       {
         concurrency: 2,
         s3: {
-          bucket: "bkt",
+          bucket: bkt,
           forcePathStyle: true,
           partSize: 5 * 1024 ** 2,
           queueSize: 1,
@@ -239,20 +237,20 @@ describe("direct S3 requests over HTTP (the local server checks SigV4)", () => {
     await sink.putJson("odd keys/ü (1)!.json", { a: 1 }, { Tagging: "k=v" }, { "Call-Id": "call_1" });
     const direct = seen.slice(before).filter((r) => r.ua.includes("direct S3 requests"));
     assert.equal(direct.length, 1, "one direct PUT");
-    const got = await client.send(new GetObjectCommand({ Bucket: "bkt", Key: "odd keys/ü (1)!.json" }));
+    const got = await client.send(new GetObjectCommand({ Bucket: bkt, Key: "odd keys/ü (1)!.json" }));
     assert.equal(await got.Body!.transformToString(), '{\n  "a": 1\n}\n');
     assert.equal(got.ContentType, "application/json");
     assert.deepEqual(got.Metadata, { "call-id": "call_1" });
   });
 
   test("errors are the SDK's errors, classified alike", async () => {
-    const direct = (await DirectS3.open(client, "bkt"))!;
+    const direct = (await DirectS3.open(client, bkt))!;
     const body = Buffer.from("first");
     await direct.putObject({ Key: "exists", Body: body, ContentLength: body.length }, sha(body));
     const conditional = { Key: "exists", Body: body, ContentLength: body.length, IfNoneMatch: "*" };
     const ours = await failure(direct.putObject(conditional, sha(body)), "overwrote");
     const sdk = await failure(
-      client.send(new PutObjectCommand({ Bucket: "bkt", ...conditional })),
+      client.send(new PutObjectCommand({ Bucket: bkt, ...conditional })),
       "overwrote",
     );
     assert.deepEqual(errorShape(ours), errorShape(sdk));
@@ -267,7 +265,7 @@ describe("direct S3 requests over HTTP (the local server checks SigV4)", () => {
     };
     const ourPart = await failure(direct.uploadPart(part), "stored a part of no upload");
     const sdkPart = await failure(
-      client.send(new UploadPartCommand({ Bucket: "bkt", ...part })),
+      client.send(new UploadPartCommand({ Bucket: bkt, ...part })),
       "stored a part of no upload",
     );
     assert.deepEqual(errorShape(ourPart), errorShape(sdkPart));
@@ -275,8 +273,8 @@ describe("direct S3 requests over HTTP (the local server checks SigV4)", () => {
   });
 
   test("a part goes up and completes an upload", async () => {
-    const direct = (await DirectS3.open(client, "bkt"))!;
-    const up = await client.send(new CreateMultipartUploadCommand({ Bucket: "bkt", Key: "mp" }));
+    const direct = (await DirectS3.open(client, bkt))!;
+    const up = await client.send(new CreateMultipartUploadCommand({ Bucket: bkt, Key: "mp" }));
     const body = Buffer.alloc(1000, 7);
     const out = await direct.uploadPart({
       Key: "mp",
@@ -297,15 +295,15 @@ describe("direct S3 requests over HTTP (the local server checks SigV4)", () => {
       region: "us-east-1",
       endpoint: s3.endpoint,
     });
-    const direct = (await DirectS3.open(bad, "bkt"))!;
-    process.env.AWS_SECRET_ACCESS_KEY = "S3RVER";
+    const direct = (await DirectS3.open(bad, bkt))!;
+    process.env.AWS_SECRET_ACCESS_KEY = s3.credentials.secretAccessKey;
     const body = Buffer.from("x");
     const viaDirect = await failure(
       direct.putObject({ Key: "nope", Body: body, ContentLength: 1 }, sha(body)),
       "accepted a bad signature",
     );
     const viaSdk = await failure(
-      bad.send(new PutObjectCommand({ Bucket: "bkt", Key: "nope", Body: body })),
+      bad.send(new PutObjectCommand({ Bucket: bkt, Key: "nope", Body: body })),
       "accepted a bad signature",
     );
     assert.equal(errorShape(viaDirect).name, "SignatureDoesNotMatch");

@@ -2,7 +2,8 @@
  * Unattended and at scale: the scheduled worker with metrics, a 4-shard backfill as 4 processes, and rebuilding
  * a lost state DB from S3 without re-uploading.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before } from "node:test";
+import { describe, test } from "../helpers/backends.js";
 import assert from "node:assert/strict";
 import { rmSync, readFileSync } from "node:fs";
 import { join } from "node:path";

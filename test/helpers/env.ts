@@ -1,6 +1,7 @@
 /**
- * End-to-end test rig: the Envoy simulator and a real S3 server (s3rver) on loopback, a temp state DB, and the
- * built CLI run as a child process exactly as a user runs it.
+ * End-to-end test rig: the Envoy simulator and a real S3 server on loopback (s3rver, or Ceph RGW with
+ * ARCHIVER_TEST_S3=rgw: see backends.ts), a temp state DB, and the built CLI run as a child process exactly as a
+ * user runs it.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -14,20 +15,20 @@ import {
   ListMultipartUploadsCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
-import { startLocalS3, type LocalS3 } from "../../scripts/local-s3.js";
+import { startTestS3, type TestS3, type TestS3Options } from "./backends.js";
 import { startSimulator, type Simulator, type SimulatorOptions } from "../../simulator/server.js";
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 export const CLI = resolve(import.meta.dirname, "../../src/cli.js");
-export const BUCKET = "recordings";
 
 export interface Rig {
   sim: Simulator;
-  s3: LocalS3;
+  s3: TestS3;
+  /** The bucket the archiver writes to (unique per rig on RGW). */
+  bucket: string;
   client: S3Client;
   dir: string;
   dbPath: string;
-  /** Environment for the CLI: simulator URL and key, s3rver endpoint, temp DB. */
+  /** Environment for the CLI: simulator URL and key, S3 endpoint and bucket, temp DB. */
   env: Record<string, string>;
   run(args: string[], extraEnv?: Record<string, string>): Promise<CliResult>;
   spawn(args: string[], extraEnv?: Record<string, string>): ChildProcess;
@@ -52,17 +53,18 @@ export interface CliResult {
 
 export async function startRig(
   simOpts: SimulatorOptions = {},
-  s3Opts: Omit<Parameters<typeof startLocalS3>[0], "buckets" | "directory"> = {},
+  s3Opts: Omit<TestS3Options, "bucket" | "directory"> = {},
 ): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), "envoy-archiver-test-"));
   const sim = await startSimulator(simOpts);
-  const s3 = await startLocalS3({ ...s3Opts, buckets: [BUCKET], directory: join(dir, "s3") });
+  const s3 = await startTestS3({ ...s3Opts, directory: join(dir, "s3") });
+  const bucket = s3.bucket;
   const dbPath = join(dir, "state.db");
   const env: Record<string, string> = {
     ...s3.env,
     ENVOY_API_URL: sim.apiUrl,
     ENVOY_API_KEY: sim.apiKey,
-    ARCHIVER_S3_BUCKET: BUCKET,
+    ARCHIVER_S3_BUCKET: bucket,
     ARCHIVER_DB_PATH: dbPath,
     ARCHIVER_ALLOW_INSECURE_URLS: "true",
     LOG_LEVEL: "info",
@@ -71,7 +73,7 @@ export async function startRig(
     endpoint: s3.endpoint,
     region: "us-east-1",
     forcePathStyle: true,
-    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    credentials: s3.credentials,
   });
   const childEnv = (extra: Record<string, string>) => {
     // A clean environment: nothing from the developer's shell (AWS profiles, real keys) leaks into tests.
@@ -81,6 +83,7 @@ export async function startRig(
   const rig: Rig = {
     sim,
     s3,
+    bucket,
     client,
     dir,
     dbPath,
@@ -101,7 +104,7 @@ export async function startRig(
       let token: string | undefined;
       do {
         const out = await client.send(
-          new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }),
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
         );
         for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
         token = out.NextContinuationToken;
@@ -109,13 +112,13 @@ export async function startRig(
       return keys.sort();
     },
     async getObject(key) {
-      const out = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       const body = Buffer.from(await out.Body!.transformToByteArray());
       return { body, metadata: out.Metadata ?? {}, contentType: out.ContentType, etag: out.ETag };
     },
     async head(key) {
       try {
-        const out = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+        const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
         return { size: out.ContentLength ?? -1, metadata: out.Metadata ?? {} };
       } catch (err) {
         if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
@@ -124,7 +127,7 @@ export async function startRig(
       }
     },
     async multipartUploads() {
-      const out = await client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
+      const out = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
       return out.Uploads?.length ?? 0;
     },
     async close() {

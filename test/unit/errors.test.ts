@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ArchiverError, classify, classifyHttp } from "../../src/errors.js";
+import { ArchiverError, classify, classifyHttp, s3Failure } from "../../src/errors.js";
 import { parseErrorBody } from "../../src/source/envoy-client.js";
 
 test("API statuses map to the taxonomy", () => {
@@ -81,4 +81,40 @@ test("error bodies of every shape parse without throwing", () => {
   assert.deepEqual(parseErrorBody(""), { message: "(empty body)" });
   assert.deepEqual(parseErrorBody('{"error":"nope"}'), { message: "nope" });
   assert.equal(parseErrorBody("x".repeat(1000)).message.length, 301);
+});
+
+test("every S3 failure names its operation, key, status, S3 error code and the server's message", () => {
+  const s3err = (name: string, status: number, message: string) =>
+    Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status }, $fault: "client" });
+  const withMessage = s3Failure(s3err("InvalidArgument", 400, "Invalid storage class"), "PutObject a/b.m4a");
+  assert.equal(withMessage.message, "S3 PutObject a/b.m4a: HTTP 400 InvalidArgument: Invalid storage class");
+  assert.deepEqual(
+    [withMessage.kind, withMessage.code, withMessage.status],
+    ["permanent", "InvalidArgument", 400],
+  );
+  assert.equal(withMessage.operation, "PutObject a/b.m4a");
+  // The SDK's "UnknownError" (and an empty message) stand for "the server said nothing": said in words.
+  for (const said of ["UnknownError", "", "InvalidRequest"]) {
+    const e = s3Failure(s3err("InvalidRequest", 400, said), "CreateMultipartUpload k");
+    assert.equal(
+      e.message,
+      "S3 CreateMultipartUpload k: HTTP 400 InvalidRequest (the server sent no message)",
+    );
+  }
+  // A HEAD answer has no body: no code either.
+  const head = s3Failure(s3err("Unknown", 403, "UnknownError"), "HeadObject k");
+  assert.equal(head.kind, "fatal");
+  assert.match(head.message, /^S3 HeadObject k: refused: HTTP 403 \(no S3 error code in the answer\)/);
+  assert.match(head.message, /wrong secret key/);
+  const secret = s3Failure(s3err("SignatureDoesNotMatch", 403, "UnknownError"), "ListObjectsV2");
+  assert.match(secret.message, /^S3 ListObjectsV2: .*AWS_SECRET_ACCESS_KEY.*HTTP 403 SignatureDoesNotMatch/);
+  assert.equal(secret.kind, "fatal");
+  const slow = s3Failure(s3err("SlowDown", 503, "Please reduce your request rate."), "UploadPart 3 k");
+  assert.deepEqual([slow.kind, slow.status], ["retryable", 503]);
+  assert.equal(slow.message, "S3 UploadPart 3 k: HTTP 503 SlowDown: Please reduce your request rate.");
+  const reset = s3Failure(Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }), "PutObject k");
+  assert.deepEqual([reset.kind, reset.message], ["retryable", "S3 PutObject k: read ECONNRESET"]);
+  // The archiver's own errors are already named: unchanged.
+  const own = new ArchiverError("fatal", "NoSuchBucket", "bucket missing");
+  assert.equal(s3Failure(own, "HeadBucket"), own);
 });
