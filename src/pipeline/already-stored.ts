@@ -52,7 +52,7 @@ export async function adoptExisting(
   expectedBytes: number | null,
   onBytes: (n: number) => void,
 ): Promise<TransferResult | null> {
-  let existing = await inspectKey(sink, key);
+  let existing = await inspectKey(sink, key, { sidecar: "when-needed" });
   if (!existing) return null;
   const source = await sink.hashSource(open, expectedBytes, key);
   onBytes(source.bytes);

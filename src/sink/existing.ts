@@ -32,10 +32,16 @@ export interface OurBytes {
 const str = (v: unknown) => (typeof v === "string" ? v : undefined);
 
 /** The object under `key` with the archiver's evidence about it; null when there is none. */
-export async function inspectKey(sink: S3Sink, key: string): Promise<ExistingObject | null> {
+export async function inspectKey(
+  sink: S3Sink,
+  key: string,
+  /** "when-needed": the sidecar is read only for an object without `sha256` metadata (a multipart upload). */
+  read: { sidecar: "always" | "when-needed" } = { sidecar: "always" },
+): Promise<ExistingObject | null> {
   const head = await sink.head(key);
   if (!head) return null;
-  const doc = await readJson(sink, sidecarKey(key));
+  const skip = read.sidecar === "when-needed" && head.sha256 !== undefined;
+  const doc = skip ? null : await readJson(sink, sidecarKey(key));
   const archive = (doc?.archive ?? null) as Record<string, unknown> | null;
   // A sidecar speaks for this object only if it names this key, size, and ETag or version (bytes put under the
   // key by someone else keep the old sidecar).

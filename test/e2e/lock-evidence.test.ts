@@ -85,9 +85,10 @@ describe("lock evidence on a server that honours the headers", () => {
     for (const row of rows) {
       const sent = requestsFor(requests, rig.bucket, row.key!);
       const side = requestsFor(requests, rig.bucket, `${row.key}.json`);
-      // The bucket is versioned (Object Lock): the key is asked for before writing (HEAD), then one HEAD and one
-      // GetObjectTagging read the evidence back. No CopyObject, no repair.
-      const writes = row.bytes! >= 5 * MiB ? ["POST ?uploads", "POST ?uploadId"] : ["PUT"];
+      // The bucket is versioned (Object Lock): the key is asked for before writing (HEAD) — and again just before
+      // a multipart completion, for another writer's object (issue 14) — then one HEAD and one GetObjectTagging
+      // read the evidence back. No CopyObject, no repair.
+      const writes = row.bytes! >= 5 * MiB ? ["POST ?uploads", "HEAD", "POST ?uploadId"] : ["PUT"];
       assert.deepEqual(
         sent.filter((x) => !x.includes("?partNumber")),
         ["HEAD", ...writes, "HEAD", "GET ?tagging"],
@@ -197,6 +198,7 @@ describe("lock evidence on a server that ignores the headers of CreateMultipartU
               [
                 "HEAD",
                 "POST ?uploads",
+                "HEAD", // another writer's object, just before completing (issue 14)
                 "POST ?uploadId",
                 "HEAD",
                 "GET ?tagging",
@@ -277,8 +279,10 @@ describe("without lock, hold or tag settings", () => {
       assert.equal(rows.length, rig.sim.calls.length);
       for (const row of rows) {
         const sent = requestsFor(requests, rig.bucket, row.key!).filter((x) => !x.includes("?partNumber"));
-        // A multipart-sized recording was always asked for first (adoption); that is not new.
-        assert.deepEqual(sent, row.bytes! >= 5 * MiB ? ["HEAD", "POST ?uploads", "POST ?uploadId"] : ["PUT"]);
+        // A multipart-sized recording was always asked for first (adoption); that is not new. It is asked for
+        // again just before completing, for another writer's object (issue 14).
+        const multipart = ["HEAD", "POST ?uploads", "HEAD", "POST ?uploadId"];
+        assert.deepEqual(sent, row.bytes! >= 5 * MiB ? multipart : ["PUT"]);
         assert.deepEqual(requestsFor(requests, rig.bucket, `${row.key}.json`), ["PUT"]);
         assert.ok(row.etag, "ETag recorded");
         assert.equal(row.lock_mode, null);
