@@ -68,6 +68,24 @@ export const BACKEND_PARAMS: { storageClass: string; sse: string | undefined } =
       }
     : { storageClass: "STANDARD_IA", sse: "AES256" };
 
+/**
+ * Facts of the server that decide which requests the archiver needs, so that tests pinning request sequences
+ * expect each backend's own (s3rver's are those of its local emulation, see scripts/local-s3-lock.ts).
+ */
+export const SERVER_FACTS: {
+  /** Retention, legal hold and tags sent with CreateMultipartUpload are stored ("kept") or dropped ("ignored"). */
+  lockOnMultipart: "kept" | "ignored";
+  /** HeadObject of an object without tags says x-amz-tagging-count: 0 ("zero") or nothing ("absent", as AWS). */
+  tagCountWhenNone: "zero" | "absent";
+  /** CompleteMultipartUpload answers with the object's ETag ("returned") or an empty one ("empty"). */
+  completeEtag: "returned" | "empty";
+} =
+  BACKEND === "rgw"
+    ? // Ceph RGW 16.2 drops lock and tag headers on CreateMultipartUpload (the archiver applies them after the
+      // write); HEAD of such an object says x-amz-tagging-count: 0; CompleteMultipartUpload's ETag is "".
+      { lockOnMultipart: "ignored", tagCountWhenNone: "zero", completeEtag: "empty" }
+    : { lockOnMultipart: "kept", tagCountWhenNone: "absent", completeEtag: "returned" };
+
 /** Why `name` is skipped on this backend, or false. */
 export function skipOn(name: string): string | false {
   const reason = UNSUPPORTED[BACKEND][name];
