@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { sha256, startRig, summaryOf, type Rig } from "../helpers/env.js";
 import type { CapturedRequest } from "../../scripts/s3-faults.js";
-import { BACKEND_PARAMS } from "../helpers/backends.js";
+import { BACKEND_PARAMS, SERVER_FACTS } from "../helpers/backends.js";
 import { expectedSha256 } from "../../simulator/data.js";
 
 const MiB = 1024 * 1024;
@@ -109,6 +109,10 @@ describe("Object Lock, legal hold, encryption, class, tags and checksums on ever
       const sent = header(q, "x-amz-checksum-crc32c") ?? header(q, "x-amz-trailer");
       assert.ok(sent, `${q.path} carries a CRC32C checksum`);
     }
+    // A server that does not answer the checksum back did not confirm it: the user hears it, once.
+    const unconfirmed =
+      r.stderr.match(/answered .* without x-amz-checksum-crc32c, so it did not confirm/g) ?? [];
+    assert.equal(unconfirmed.length, SERVER_FACTS.checksumAnswer === "absent" ? 1 : 0, r.stderr);
   });
 
   test("lock settings against a bucket without Object Lock: exit 1 with a clear message", async () => {

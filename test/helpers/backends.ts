@@ -79,12 +79,27 @@ export const SERVER_FACTS: {
   tagCountWhenNone: "zero" | "absent";
   /** CompleteMultipartUpload answers with the object's ETag ("returned") or an empty one ("empty"). */
   completeEtag: "returned" | "empty";
+  /**
+   * PutObject and UploadPart answer back the x-amz-checksum-crc32c they were sent ("echoed", as AWS), or not
+   * ("absent": s3rver does not check it; RGW 16.2 accepts a wrong one and keeps none).
+   */
+  checksumAnswer: "echoed" | "absent";
 } =
   BACKEND === "rgw"
     ? // Ceph RGW 16.2 drops lock and tag headers on CreateMultipartUpload (the archiver applies them after the
       // write); HEAD of such an object says x-amz-tagging-count: 0; CompleteMultipartUpload's ETag is "".
-      { lockOnMultipart: "ignored", tagCountWhenNone: "zero", completeEtag: "empty" }
-    : { lockOnMultipart: "kept", tagCountWhenNone: "absent", completeEtag: "returned" };
+      {
+        lockOnMultipart: "ignored",
+        tagCountWhenNone: "zero",
+        completeEtag: "empty",
+        checksumAnswer: "absent",
+      }
+    : {
+        lockOnMultipart: "kept",
+        tagCountWhenNone: "absent",
+        completeEtag: "returned",
+        checksumAnswer: "absent",
+      };
 
 /** Why `name` is skipped on this backend, or false. */
 export function skipOn(name: string): string | false {
