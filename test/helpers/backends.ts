@@ -21,6 +21,7 @@ import {
   DeleteObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
   PutObjectLegalHoldCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
@@ -43,6 +44,16 @@ function backendOf(v: string | undefined): Backend {
 /** Tests (by name) that a backend cannot run, with the reason shown in the test report. */
 const UNSUPPORTED: Record<Backend, Record<string, string>> = {
   s3rver: {
+    ...Object.fromEntries(
+      [
+        "Ceph RGW, GOVERNANCE Object Lock bucket: lock evidence read back",
+        "Ceph RGW, COMPLIANCE Object Lock bucket: lock evidence read back",
+        "Ceph RGW, versioned bucket without lock settings: version id and ETag as stored, one version each",
+      ].map((name) => [
+        name,
+        "s3rver keeps no versions (one object per key): these tests count each key's versions and read each version's lock",
+      ]),
+    ),
     "a storage class the server does not have: operation, key, status and code, on both request paths":
       "s3rver accepts any storage class",
     "tags in any script (ü, Prüfung) are stored on recordings and sidecars and read back":
@@ -126,6 +137,8 @@ export interface TestS3Options {
   onRequest?: (req: CapturedRequest) => void;
   /** Create the bucket with Object Lock ("enabled") or without; s3rver imitates the answer (see local-s3). */
   objectLock?: "enabled" | "disabled";
+  /** RGW only: turn versioning on (an Object Lock bucket has it anyway); s3rver keeps no versions. */
+  versioning?: "enabled";
   /** The test injects S3 faults or outages (RGW: through the proxy). */
   faults?: boolean;
   /** s3rver only: ignore lock/hold/tag headers on CreateMultipartUpload, as Ceph RGW 16.2 does. */
@@ -166,6 +179,7 @@ function envFor(endpoint: string, credentials: TestS3["credentials"]): Record<st
 }
 
 async function startS3rver(opts: TestS3Options): Promise<TestS3> {
+  if (opts.versioning) throw new Error("s3rver keeps no versions: list the test in UNSUPPORTED.s3rver");
   const bucket = opts.bucket ?? "recordings";
   const directory = opts.directory ?? mkdtempSync(join(tmpdir(), "envoy-archiver-s3-"));
   const serverOpts = {
@@ -212,6 +226,10 @@ async function startRgwBucket(opts: TestS3Options): Promise<TestS3> {
     await admin.send(
       new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: opts.objectLock === "enabled" }),
     );
+    if (opts.versioning)
+      await admin.send(
+        new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } }),
+      );
   } catch (err) {
     admin.destroy();
     throw new Error(
