@@ -32,6 +32,7 @@ import { createHash, type Hash } from "node:crypto";
 import { Readable } from "node:stream";
 import type { MiddlewareStack } from "@smithy/types";
 import type { Logger } from "pino";
+import { ChecksumEcho } from "./checksum-echo.js";
 import { ArchiverError, classify, s3Failure, StopRequested } from "../errors.js";
 import { withRetry, type RetryPolicy } from "../retry.js";
 import type { OpenedMedia } from "../source/media.js";
@@ -325,7 +326,11 @@ export class S3Sink {
   ) {
     if (settings.partSize < MIN_PART_SIZE)
       throw new Error(`part size must be at least ${MIN_PART_SIZE} bytes`);
+    this.checksumEcho = new ChecksumEcho(settings.checksum, logger);
   }
+
+  /** Tells the user when the server does not answer back the CRC32C/SHA-256 checksum it was sent. */
+  private readonly checksumEcho: ChecksumEcho;
 
   /** Called on every retried S3 request or resumed transfer (metrics). */
   onRetry: (() => void) | undefined;
@@ -693,9 +698,11 @@ export class S3Sink {
     const direct = await this.directS3();
     if (direct) return direct.putObject(input, payloadHash);
     const { bucket, checksum } = this.settings;
-    return this.client.send(
+    const out = await this.client.send(
       presetPayloadHash(new PutObjectCommand({ Bucket: bucket, ...input }), checksum, payloadHash),
     );
+    this.checksumEcho.check(`PutObject ${input.Key}`, out);
+    return out;
   }
 
   /** UploadPart, like putObject. */
@@ -707,9 +714,11 @@ export class S3Sink {
     const direct = await this.directS3();
     if (direct) return direct.uploadPart(input);
     const { bucket, checksum } = this.settings;
-    return this.client.send(
+    const out = await this.client.send(
       presetPayloadHash(new UploadPartCommand({ Bucket: bucket, ...input }), checksum, "UNSIGNED-PAYLOAD"),
     );
+    this.checksumEcho.check(`UploadPart ${input.PartNumber} ${input.Key}`, out);
+    return out;
   }
 
   private direct: Promise<DirectS3 | undefined> | undefined;

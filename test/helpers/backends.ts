@@ -21,6 +21,7 @@ import {
   DeleteObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
   PutObjectLegalHoldCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
@@ -48,6 +49,16 @@ const NO_CONDITIONAL_COMPLETE =
 /** Tests (by name) that a backend cannot run, with the reason shown in the test report. */
 const UNSUPPORTED: Record<Backend, Record<string, string>> = {
   s3rver: {
+    ...Object.fromEntries(
+      [
+        "Ceph RGW, GOVERNANCE Object Lock bucket: lock evidence read back",
+        "Ceph RGW, COMPLIANCE Object Lock bucket: lock evidence read back",
+        "Ceph RGW, versioned bucket without lock settings: version id and ETag as stored, one version each",
+      ].map((name) => [
+        name,
+        "s3rver keeps no versions (one object per key): these tests count each key's versions and read each version's lock",
+      ]),
+    ),
     "a storage class the server does not have: operation, key, status and code, on both request paths":
       "s3rver accepts any storage class",
     "tags in any script (ü, Prüfung) are stored on recordings and sidecars and read back":
@@ -80,6 +91,39 @@ export const BACKEND_PARAMS: { storageClass: string; sse: string | undefined } =
       }
     : { storageClass: "STANDARD_IA", sse: "AES256" };
 
+/**
+ * Facts of the server that decide which requests the archiver needs, so that tests pinning request sequences
+ * expect each backend's own (s3rver's are those of its local emulation, see scripts/local-s3-lock.ts).
+ */
+export const SERVER_FACTS: {
+  /** Retention, legal hold and tags sent with CreateMultipartUpload are stored ("kept") or dropped ("ignored"). */
+  lockOnMultipart: "kept" | "ignored";
+  /** HeadObject of an object without tags says x-amz-tagging-count: 0 ("zero") or nothing ("absent", as AWS). */
+  tagCountWhenNone: "zero" | "absent";
+  /** CompleteMultipartUpload answers with the object's ETag ("returned") or an empty one ("empty"). */
+  completeEtag: "returned" | "empty";
+  /**
+   * PutObject and UploadPart answer back the x-amz-checksum-crc32c they were sent ("echoed", as AWS), or not
+   * ("absent": s3rver does not check it; RGW 16.2 accepts a wrong one and keeps none).
+   */
+  checksumAnswer: "echoed" | "absent";
+} =
+  BACKEND === "rgw"
+    ? // Ceph RGW 16.2 drops lock and tag headers on CreateMultipartUpload (the archiver applies them after the
+      // write); HEAD of such an object says x-amz-tagging-count: 0; CompleteMultipartUpload's ETag is "".
+      {
+        lockOnMultipart: "ignored",
+        tagCountWhenNone: "zero",
+        completeEtag: "empty",
+        checksumAnswer: "absent",
+      }
+    : {
+        lockOnMultipart: "kept",
+        tagCountWhenNone: "absent",
+        completeEtag: "returned",
+        checksumAnswer: "absent",
+      };
+
 /** Why `name` is skipped on this backend, or false. */
 export function skipOn(name: string): string | false {
   const reason = UNSUPPORTED[BACKEND][name];
@@ -107,6 +151,8 @@ export interface TestS3Options {
   onResponse?: (req: CapturedRequest, status: number) => void;
   /** Create the bucket with Object Lock ("enabled") or without; s3rver imitates the answer (see local-s3). */
   objectLock?: "enabled" | "disabled";
+  /** RGW only: turn versioning on (an Object Lock bucket has it anyway); s3rver keeps no versions. */
+  versioning?: "enabled";
   /** The test injects S3 faults or outages (RGW: through the proxy). */
   faults?: boolean;
   /** s3rver only: ignore lock/hold/tag headers on CreateMultipartUpload, as Ceph RGW 16.2 does. */
@@ -147,6 +193,7 @@ function envFor(endpoint: string, credentials: TestS3["credentials"]): Record<st
 }
 
 async function startS3rver(opts: TestS3Options): Promise<TestS3> {
+  if (opts.versioning) throw new Error("s3rver keeps no versions: list the test in UNSUPPORTED.s3rver");
   const bucket = opts.bucket ?? "recordings";
   const directory = opts.directory ?? mkdtempSync(join(tmpdir(), "envoy-archiver-s3-"));
   const serverOpts = {
@@ -194,6 +241,10 @@ async function startRgwBucket(opts: TestS3Options): Promise<TestS3> {
     await admin.send(
       new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: opts.objectLock === "enabled" }),
     );
+    if (opts.versioning)
+      await admin.send(
+        new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } }),
+      );
   } catch (err) {
     admin.destroy();
     throw new Error(
