@@ -11,7 +11,7 @@ import { newRunId, NO_COUNTS, startCommandRun } from "../audit.js";
 import { BoundedQueue } from "../concurrency.js";
 import { backfillWindow, incrementalWindow, type Window } from "../dates.js";
 import { ArchiverError, classify, StopRequested } from "../errors.js";
-import { callIdOfKey, isValidCallId, recordingKey, sidecarKey } from "../keys.js";
+import { callIdOfKey, isValidCallId, recordingKey } from "../keys.js";
 import { PACKAGE_VERSION } from "../paths.js";
 import { RateGate } from "../rate-limit.js";
 import { redactText } from "../redact.js";
@@ -24,9 +24,10 @@ import { MediaFetcher } from "../source/media.js";
 import { pidAlive, StateDb, type RunCounts } from "../state/db.js";
 import { refreshingOpener } from "./url-refresh.js";
 import type { LiveRun, RunObserver } from "./observer.js";
-import type { TransferInput, TransferResult } from "../sink/s3.js";
+import type { TransferResult } from "../sink/s3.js";
 import { markArchivedWithEvidence } from "../state/evidence.js";
-import { learnBucket, protectRecording, sidecarEvidence, storeSidecar, type BucketRules } from "./protect.js";
+import { learnBucket, type BucketRules } from "./protect.js";
+import { recordingIO } from "./recording-io.js";
 import { inShard, type Shard } from "../shard.js";
 import { describeOffset, s3Now, ServerClock, SKEW_THRESHOLD_MS } from "../clock.js";
 import { SourceChanged } from "../sink/conflict.js";
@@ -370,62 +371,23 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         metadata["duration-seconds"] = String(rec.duration_seconds);
       const expectedBytes = rec.file_size_bytes ?? null;
       const t0 = performance.now();
-      const transferInput = (key: string): TransferInput => ({
-        key,
+      const io = recordingIO({
+        state,
+        bucket: bucket!,
+        runId,
+        callId: id,
+        call: raw,
         contentType,
         metadata,
         objectParams,
         open: opener.open,
+        recording: opener.current,
         expectedBytes,
         signal,
         onBytes: (n) => {
           live.receivedBytes += n;
         },
-        onUploadStarted: (uploadId, fingerprint) =>
-          state.trackUpload({ uploadId, key, callId: id, runId, fingerprint }),
-        onUploadEnded: (uploadId) => state.untrackUpload(uploadId),
-        onPartStored: (uploadId, part) => state.recordPart(uploadId, part),
-        // A kill while completing must find every part recorded: the next run checks the bucket with them.
-        onCompleting: () => state.flush(),
-        runId,
       });
-      /** Read back a stored recording's protection (repairing what the server ignored), then store its sidecar. */
-      const protectAndDescribe = async (
-        key: string,
-        r: TransferResult,
-        adoptedHere: boolean,
-        supersedes?: { key: string; sha256: string },
-      ) => {
-        const archivedAt = new Date().toISOString();
-        const { url: _url, ...recordingWithoutUrl } = opener.current();
-        const evidence = await protectRecording(bucket!, objectParams, key, r, adoptedHere);
-        const sidecar = await storeSidecar(
-          bucket!,
-          objectParams,
-          sidecarKey(key),
-          adoptedHere,
-          () => ({
-            call: raw,
-            recording: recordingWithoutUrl,
-            archive: {
-              sha256: r.sha256,
-              bytes: r.bytes,
-              key,
-              content_type: contentType,
-              archived_at: archivedAt,
-              archiver_version: PACKAGE_VERSION,
-              run_id: runId,
-              ...sidecarEvidence(evidence),
-              storage_class: objectParams.StorageClass ?? "STANDARD",
-              sse: objectParams.ServerSideEncryption ?? null,
-              // A versioned key's sidecar names the archived original whose source changed.
-              ...(supersedes ? { supersedes } : {}),
-            },
-          }),
-          { "call-id": id, sha256: r.sha256 },
-        );
-        return { evidence, sidecar };
-      };
       live.inflight++;
       observer.transferStarted?.();
       let result: TransferResult | undefined;
@@ -437,7 +399,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         const found = { sink, state, logger, callId: id, key: objectKey, resume, open: opener.open, onBytes };
         // In a versioned bucket some servers ignore If-None-Match: small recordings are checked first too.
         result = await alreadyStored({ ...found, expectedBytes, checkBeforeWrite: bucket!.checkBeforeWrite });
-        result ??= await sink.transfer({ ...transferInput(objectKey), resume });
+        result ??= await sink.transfer({ ...io.transferInput(objectKey), resume });
         adopted = result.adopted === true;
         if (result.resumedBytes)
           logger.info(
@@ -467,8 +429,8 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
             callId: id,
             mode: config.onSourceChange,
             archiveAs: async (key, supersedes) => {
-              const r = await sink.transfer(transferInput(key));
-              const { evidence } = await protectAndDescribe(key, r, r.adopted === true, supersedes);
+              const r = await sink.transfer(io.transferInput(key));
+              const { evidence } = await io.protectAndDescribe(key, r, r.adopted === true, supersedes);
               return { ...r, etag: evidence.etag, versionId: evidence.versionId };
             },
           },
@@ -482,7 +444,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
       // Version, ETag, retention, hold and tags as the bucket shows them (never what was asked): the sidecar and
       // the state record these. A lock the server would not hold fails the recording here.
       const stored: TransferResult = result!;
-      const { evidence, sidecar } = await protectAndDescribe(objectKey, stored, adopted);
+      const { evidence, sidecar } = await io.protectAndDescribe(objectKey, stored, adopted);
       const fields = {
         key: objectKey,
         contentType,
