@@ -17,6 +17,7 @@ import { inShard, type Shard } from "./shard.js";
 import { readJson } from "./sink/read-back.js";
 import { openSink, type S3Sink } from "./sink/s3.js";
 import { pidAlive, StateDb } from "./state/db.js";
+import { redactJson } from "./redact.js";
 
 export interface ReconcileResult {
   /** Recording objects found under {prefix}recordings/ (in the window and shard). */
@@ -93,7 +94,8 @@ export async function reconcile(
       return;
     }
     const str = (v: unknown) => (typeof v === "string" ? v : null);
-    const outcome = state.adoptArchived(callId, str(call.call_time), JSON.stringify(call), {
+    // Sidecars written by earlier releases may hold signed URLs: call_json gets the one redaction either way.
+    const outcome = state.adoptArchived(callId, str(call.call_time), JSON.stringify(redactJson(call)), {
       key,
       contentType: str(recording.content_type) ?? str(archive.content_type) ?? "application/octet-stream",
       recordingStartTime: str(recording.recording_start_time),

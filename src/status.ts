@@ -1,6 +1,7 @@
 /** `envoy-archiver status`: what the state DB knows, for operators and auditors. Read-only. */
 import { CALL_STATUSES, StateDb, type CallStatus, type RunRow } from "./state/db.js";
 import { countSourceChanges, recentSourceChanges, type SourceChange } from "./state/source-changes.js";
+import { redactText } from "./redact.js";
 
 export interface StatusReport {
   db_path: string;
@@ -61,7 +62,8 @@ export function readStatus(dbPath: string, runs = 10): StatusReport {
         archived: r.archived,
         failed: r.failed,
         bytes: r.bytes,
-        error: r.error,
+        // Redacted again on the way out: rows written by releases that stored errors verbatim.
+        error: r.error === null ? null : redactText(r.error),
       })),
     };
   } finally {

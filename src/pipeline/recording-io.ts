@@ -5,6 +5,7 @@
  */
 import { sidecarKey } from "../keys.js";
 import { PACKAGE_VERSION } from "../paths.js";
+import { redactJson } from "../redact.js";
 import type { ObjectParams, TransferInput, TransferResult } from "../sink/s3.js";
 import type { Recording } from "../source/envoy-client.js";
 import type { StateDb } from "../state/db.js";
@@ -62,8 +63,9 @@ export function recordingIO(c: RecordingContext) {
     const { url: _url, ...recordingWithoutUrl } = c.recording();
     const evidence = await protectRecording(c.bucket, c.objectParams, key, r, adopted);
     const doc = () => ({
-      call: c.call,
-      recording: recordingWithoutUrl,
+      // What came from the source is stored redacted: no signed URL or credential lives on in a sidecar.
+      call: redactJson(c.call),
+      recording: redactJson(recordingWithoutUrl),
       archive: {
         sha256: r.sha256,
         bytes: r.bytes,

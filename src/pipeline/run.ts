@@ -6,7 +6,7 @@
 import { hostname } from "node:os";
 import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
-import type { Config } from "../config.js";
+import { secretsOf, type Config } from "../config.js";
 import { newRunId, NO_COUNTS, startCommandRun } from "../audit.js";
 import { BoundedQueue } from "../concurrency.js";
 import { backfillWindow, incrementalWindow, type Window } from "../dates.js";
@@ -14,7 +14,7 @@ import { ArchiverError, classify, StopRequested } from "../errors.js";
 import { callIdOfKey, isValidCallId, recordingKey } from "../keys.js";
 import { PACKAGE_VERSION } from "../paths.js";
 import { RateGate } from "../rate-limit.js";
-import { redactText } from "../redact.js";
+import { redactJson, redactText, registerSecrets } from "../redact.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../retry.js";
 import { openSink, type S3Sink } from "../sink/s3.js";
 import { objectParamsFor } from "../sink/object-params.js";
@@ -23,6 +23,7 @@ import { EnvoyClient, type Call, type ListedCall } from "../source/envoy-client.
 import { MediaFetcher } from "../source/media.js";
 import { pidAlive, StateDb, type RunCounts } from "../state/db.js";
 import { refreshingOpener } from "./url-refresh.js";
+import { objectMetadata, storedContentType } from "./recording-meta.js";
 import type { LiveRun, RunObserver } from "./observer.js";
 import type { TransferResult } from "../sink/s3.js";
 import { markArchivedWithEvidence } from "../state/evidence.js";
@@ -155,9 +156,6 @@ async function abortUnclaimedUploads(state: StateDb, sink: S3Sink, runId: string
     logger.info({ aborted }, "aborted interrupted multipart uploads that this run had no work for");
 }
 
-/** Content types are `type/subtype[; params]`; anything else is malformed metadata. */
-const CONTENT_TYPE_RE = /^[a-z0-9][\w.+-]*\/[\w.+-]+(\s*;.*)?$/i;
-
 export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps): Promise<RunSummary> {
   const started = deps.now?.() ?? new Date();
   const t0 = performance.now();
@@ -165,6 +163,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   const policy: RetryPolicy = { ...(deps.policy ?? DEFAULT_RETRY_POLICY), retries: config.maxRetries };
   const backfill = opts.since !== undefined || opts.until !== undefined;
   const dryRun = opts.dryRun ?? false;
+  registerSecrets(secretsOf(config));
 
   const state = StateDb.open(config.dbPath);
   const runId = newRunId("run", started);
@@ -237,6 +236,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     userAgent: `envoy-archiver/${PACKAGE_VERSION}`,
     signal,
     connections: config.concurrency + 2,
+    maxPages: config.envoy.maxPages,
     onResponse: (status) => observer.apiResponse?.(status),
     onRetry: () => observer.retried?.("api"),
     onRateLimit: () => observer.rateLimited?.(),
@@ -246,6 +246,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     policy: { allowInsecure: config.allowInsecureUrls },
     userAgent: `envoy-archiver/${PACKAGE_VERSION}`,
     connections: config.concurrency,
+    limits: config.media,
   });
   const sink = openSink(config, policy, logger, signal);
   let s3Retries = 0;
@@ -279,7 +280,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     // A size that still disagrees after every retry is a fact about the source, not a transient fault.
     if (c.code === "size_mismatch") c = new ArchiverError("permanent", c.code, c.message);
     const kind = c.kind === "permanent" ? "permanent" : "retryable";
-    const message = redactText(c.message, [config.envoy.apiKey ?? "", config.envoy.token ?? ""]);
+    const message = redactText(c.message);
     summary.failed++;
     observer.recordingFinished?.("failed", 0, 0);
     if (!dryRun) state.markStatus(callId, "failed", { kind, message });
@@ -314,6 +315,12 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         return;
       }
       const status = (rec.recording_status ?? "").toUpperCase();
+      if (!rec.url && readySet.has(status))
+        throw new ArchiverError(
+          "retryable",
+          "ready_without_url",
+          `recording_status ${status} but the metadata has no url: nothing to download (tried again next run)`,
+        );
       if (!rec.url || !readySet.has(status)) {
         summary.not_ready++;
         observer.recordingFinished?.("not_ready", 0, 0);
@@ -325,13 +332,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         logger.debug({ call_id: id, recording_status: rec.recording_status }, "recording not ready");
         return;
       }
-      const contentType = rec.content_type ?? "application/octet-stream";
-      if (!CONTENT_TYPE_RE.test(contentType))
-        throw new ArchiverError(
-          "permanent",
-          "bad_content_type",
-          `content_type ${JSON.stringify(contentType.slice(0, 80))} is not a media type`,
-        );
+      const contentType = storedContentType(rec);
       const objectKey = recordingKey({
         prefix: config.s3.prefix,
         callId: id,
@@ -361,14 +362,12 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         },
         media,
         maxRefreshes: policy.urlRefreshes,
+        limits: config.media,
         signal,
         onRefresh: (reason) => logger.info({ call_id: id, reason }, "refreshing media URL"),
         now: () => apiClock.now(),
       });
-      const metadata: Record<string, string> = { "call-id": id };
-      if (rec.recording_start_time) metadata["recording-start-time"] = rec.recording_start_time;
-      if (rec.duration_seconds !== null && rec.duration_seconds !== undefined)
-        metadata["duration-seconds"] = String(rec.duration_seconds);
+      const metadata = objectMetadata(id, rec);
       const expectedBytes = rec.file_size_bytes ?? null;
       const t0 = performance.now();
       const io = recordingIO({
@@ -497,7 +496,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     }
     const { previous, duplicate } = dryRun
       ? { previous: state.getCall(call.id), duplicate: false }
-      : state.recordListed(call.id, call.call_time ?? null, JSON.stringify(listed.raw), runId);
+      : state.recordListed(call.id, call.call_time ?? null, JSON.stringify(redactJson(listed.raw)), runId);
     if (duplicate) return null;
     summary.listed++;
     switch (previous?.status) {
@@ -566,7 +565,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
 
   const interrupted = deps.signal?.aborted === true && !fatal;
   summary.outcome = fatal ? "fatal" : interrupted ? "interrupted" : summary.failed > 0 ? "failures" : "ok";
-  if (fatal) outcomeError = fatal.message;
+  if (fatal) outcomeError = redactText(fatal.message);
   if (outcomeError) summary.error = outcomeError;
   summary.api_requests = client.stats.requests;
   summary.rate_limited = client.stats.rateLimited;

@@ -9,6 +9,8 @@ import { dirname, join } from "node:path";
 import { userInfo } from "node:os";
 import { packageRoot } from "../paths.js";
 import { ArchiverError } from "../errors.js";
+import { redactText } from "../redact.js";
+import { checkSchemaVersion, stateDbOpenError } from "./schema-guard.js";
 import type { ResumableUpload, StoredPart } from "../sink/s3.js";
 import type { EvidenceColumns } from "./evidence.js";
 
@@ -159,13 +161,7 @@ export class StateDb {
       return state;
     } catch (err) {
       if (err instanceof ArchiverError) throw err;
-      const e = err as { code?: string; message?: string };
-      throw new ArchiverError(
-        "fatal",
-        "state_db_unusable",
-        `state DB ${path} is unusable: ${e.message ?? String(err)} (move it aside and run \`envoy-archiver reconcile\`, or restore a backup)`,
-        { cause: err },
-      );
+      throw stateDbOpenError(path, err);
     }
   }
 
@@ -184,6 +180,7 @@ export class StateDb {
     const files = readdirSync(dir)
       .filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f))
       .sort();
+    checkSchemaVersion(this.db, applied, files);
     for (const file of files) {
       const version = Number(file.slice(0, 3));
       if (applied.has(version)) continue;
@@ -291,7 +288,7 @@ export class StateDb {
       .run(
         now(),
         outcome,
-        error,
+        error === null ? null : redactText(error),
         counts.listed,
         counts.archived,
         counts.already_archived,
@@ -299,7 +296,7 @@ export class StateDb {
         counts.no_recording,
         counts.failed,
         counts.bytes,
-        details === undefined ? null : JSON.stringify(details),
+        details === undefined ? null : redactText(JSON.stringify(details)),
         id,
       );
   }
@@ -426,7 +423,7 @@ export class StateDb {
     this.st(
       `UPDATE calls SET status = ?, error_kind = ?, last_error = ?, attempts = attempts + 1, updated_at = ?
          WHERE call_id = ? AND status <> 'archived'`,
-    ).run(status, error?.kind ?? null, error?.message ?? null, now(), callId);
+    ).run(status, error?.kind ?? null, error ? redactText(error.message) : null, now(), callId);
   }
 
   // ---- run lock ---------------------------------------------------------------------------------------------
