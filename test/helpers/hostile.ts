@@ -183,14 +183,26 @@ export function m4aBytes(n: number, seed = 1): Buffer {
   return b;
 }
 
-/** Write chunks for as long as the client reads (an endless body), with back-pressure. */
+/**
+ * Write chunks for as long as the client reads (an endless body), with back-pressure, yielding between chunks so
+ * that this process (which also runs the S3 server) stays responsive to a client that never stops reading.
+ */
 export async function endless(res: ServerResponse, chunk: Buffer): Promise<void> {
-  while (!res.destroyed) {
+  // A response whose client went away is not always `destroyed`, and writing to it may keep returning true.
+  let closed = false;
+  res.once("close", () => (closed = true));
+  while (!closed && !res.destroyed) {
     if (!res.write(chunk))
       await new Promise<void>((r) => {
-        res.once("drain", r);
-        res.once("close", r);
+        const done = () => {
+          res.off("drain", done);
+          res.off("close", done);
+          r();
+        };
+        res.on("drain", done);
+        res.on("close", done);
       });
+    await new Promise((r) => setImmediate(r));
   }
 }
 
@@ -198,14 +210,16 @@ export async function endless(res: ServerResponse, chunk: Buffer): Promise<void>
 export async function trickle(res: ServerResponse, body: Buffer, bytesPerSec: number): Promise<void> {
   const slice = Math.max(1, Math.floor(bytesPerSec / 10));
   const t0 = Date.now();
-  for (let sent = 0; sent < body.length && !res.destroyed;) {
+  let closed = false;
+  res.once("close", () => (closed = true));
+  for (let sent = 0; sent < body.length && !closed && !res.destroyed;) {
     const n = Math.min(slice, body.length - sent);
     res.write(body.subarray(sent, sent + n));
     sent += n;
     const wait = t0 + (sent / bytesPerSec) * 1000 - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
-  if (!res.destroyed) res.end();
+  if (!closed && !res.destroyed) res.end();
 }
 
 export interface BoundedResult extends CliResult {
@@ -233,6 +247,7 @@ export async function runBounded(
     killed = true;
     child.kill("SIGKILL");
   }, limitMs);
+
   const r = await collect(child);
   clearTimeout(timer);
   const end = Date.now();
