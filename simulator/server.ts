@@ -96,6 +96,19 @@ function emptyStats(): SimStats {
   };
 }
 
+/** Resolves once `res` can take more (drain) or is gone (close); leaves no listener behind. */
+export function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise<void>((r) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      r();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
+}
+
 export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {
   const apiKey = opts.apiKey ?? "envai_live_simulator_key";
   const token = opts.token ?? "sim-jwt-token";
@@ -416,16 +429,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       if (res.destroyed) return;
       sent += chunk.length;
       stats.mediaBytesSent += chunk.length;
-      if (!res.write(chunk))
-        await new Promise<void>((r) => {
-          const done = () => {
-            res.off("drain", done);
-            res.off("close", done);
-            r();
-          };
-          res.on("drain", done);
-          res.on("close", done);
-        });
+      if (!res.write(chunk)) await drainedOrClosed(res);
       if (bytesPerSec) {
         const due = t0 + (sent / bytesPerSec) * 1000;
         const wait = due - Date.now();

@@ -21,6 +21,7 @@ import {
 } from "../helpers/env.js";
 import {
   endless,
+  serveOne,
   HOSTILE_KEY,
   hostileCall,
   m4aBytes,
@@ -123,17 +124,33 @@ async function assertNothingStored(name: string): Promise<void> {
   );
 }
 
+/** The run exited 3 with this recording failed as `kind` for the reason `why`, and nothing stored. */
+async function assertFailed(
+  name: string,
+  r: BoundedResult,
+  callId: string,
+  kind: "retryable" | "permanent",
+  why: RegExp,
+): Promise<CallState> {
+  assert.equal(r.code, 3, r.stderr);
+  const row = rowOf(name, callId);
+  assert.equal(row.status, "failed");
+  assert.equal(row.error_kind, kind);
+  assert.match(row.last_error ?? "", why);
+  await assertNothingStored(name);
+  return row;
+}
+
 const startsLikeM4a = (res: import("node:http").ServerResponse, extra: Record<string, string> = {}) =>
   res.writeHead(200, { "content-type": "audio/mp4", ...extra });
 
 describe("1. byte budgets", () => {
   test("an endless body for a recording of 20,000 bytes stops at the budget: permanent, nothing stored", async () => {
-    const call = hostileCall();
-    h.set({
-      list: () => ({ body: page1([call]) }),
-      recording: (id) => recordingOf(h, id, { file_size_bytes: 20_000 }),
-      media: (_n, _q, res) => (startsLikeM4a(res), endless(res, m4aBytes(16 * 1024))),
-    });
+    const call = serveOne(
+      h,
+      { file_size_bytes: 20_000 },
+      (_n, _q, res) => (startsLikeM4a(res), endless(res, m4aBytes(16 * 1024))),
+    );
     const r = await cli(["run", "--json"], envFor("endless-sized"), 20_000);
     assertBounded(r, 15_000);
     assert.equal(r.code, 3, r.stderr);
@@ -160,19 +177,14 @@ describe("1. byte budgets", () => {
   });
 
   test("an endless body with no size given stops at ARCHIVER_MAX_BODY_MB", async () => {
-    const call = hostileCall();
-    h.set({
-      list: () => ({ body: page1([call]) }),
-      recording: (id) => recordingOf(h, id, { file_size_bytes: null }),
-      media: (_n, _q, res) => (startsLikeM4a(res), endless(res, m4aBytes(64 * 1024))),
-    });
+    const call = serveOne(
+      h,
+      { file_size_bytes: null },
+      (_n, _q, res) => (startsLikeM4a(res), endless(res, m4aBytes(64 * 1024))),
+    );
     const r = await cli(["run", "--json"], envFor("endless-unsized", { ARCHIVER_MAX_BODY_MB: "1" }), 20_000);
     assertBounded(r, 15_000);
-    assert.equal(r.code, 3, r.stderr);
-    const row = rowOf("endless-unsized", call.id);
-    assert.equal(row.error_kind, "permanent");
-    assert.match(row.last_error ?? "", /ARCHIVER_MAX_BODY_MB/);
-    await assertNothingStored("endless-unsized");
+    const row = await assertFailed("endless-unsized", r, call.id, "permanent", /ARCHIVER_MAX_BODY_MB/);
     assertNoLeak(r);
     note(
       "1b endless body, no size, cap 1 MiB",
@@ -182,22 +194,19 @@ describe("1. byte budgets", () => {
   });
 
   test("a body that outgrows file_size_bytes mid multipart upload aborts the upload", async () => {
-    const call = hostileCall();
-    h.set({
-      list: () => ({ body: page1([call]) }),
-      recording: (id) => recordingOf(h, id, { file_size_bytes: 6 * MiB }),
-      media: (_n, _q, res) => (startsLikeM4a(res), endless(res, m4aBytes(64 * 1024))),
-    });
+    const call = serveOne(
+      h,
+      { file_size_bytes: 6 * MiB },
+      (_n, _q, res) => (startsLikeM4a(res), endless(res, m4aBytes(64 * 1024))),
+    );
     const r = await cli(
       ["run", "--json"],
       envFor("endless-multipart", { ARCHIVER_PART_SIZE_MB: "5" }),
       30_000,
     );
     assertBounded(r, 20_000);
-    assert.equal(r.code, 3, r.stderr);
-    assert.equal(rowOf("endless-multipart", call.id).error_kind, "permanent");
     assert.match(r.stderr, /"code":"body_too_large"/);
-    await assertNothingStored("endless-multipart");
+    await assertFailed("endless-multipart", r, call.id, "permanent", /file_size_bytes 6291456/);
     assertNoLeak(r);
     note(
       "1c endless body, 6 MiB multipart",
@@ -342,11 +351,7 @@ describe("3. media is media", () => {
     });
     const r = await cli(["run", "--json"], envFor("no-ftyp"), 30_000);
     assertBounded(r, 20_000);
-    assert.equal(r.code, 3, r.stderr);
-    const row = rowOf("no-ftyp", call.id);
-    assert.equal(row.error_kind, "retryable");
-    assert.match(row.last_error ?? "", /ftyp/);
-    await assertNothingStored("no-ftyp");
+    const row = await assertFailed("no-ftyp", r, call.id, "retryable", /ftyp/);
     note("3c audio/mp4 without ftyp", r, `nothing stored; ${row.last_error}`);
 
     const off = await cli(["run", "--json"], envFor("no-ftyp-off", { ARCHIVER_CHECK_MP4: "false" }), 30_000);
@@ -402,17 +407,12 @@ describe("4-5. secrets nowhere", () => {
   });
 
   test("a secret in the media type reaches no object header, state row, manifest or metrics file", async () => {
-    const call = hostileCall();
     const body = m4aBytes(25_000, 3);
-    h.set({
-      list: () => ({ body: page1([call]) }),
-      recording: (id) =>
-        recordingOf(h, id, {
-          content_type: `audio/mp4; token=${h.signature}`,
-          file_size_bytes: body.length,
-        }),
-      media: (_n, _q, res) => (startsLikeM4a(res), res.end(body)),
-    });
+    const call = serveOne(
+      h,
+      { content_type: `audio/mp4; token=${h.signature}`, file_size_bytes: body.length },
+      (_n, _q, res) => (startsLikeM4a(res), res.end(body)),
+    );
     const env = envFor("ctype", { ENVOY_API_KEY: HOSTILE_KEY });
     const metrics = join(rig.dir, "ctype.prom");
     const r = await cli(["run", "--json", "--metrics-file", metrics], env, 30_000);
@@ -438,17 +438,17 @@ describe("4-5. secrets nowhere", () => {
       links: { download: `https://cdn.example.com/dl?token=${sig}` },
     });
     const body = m4aBytes(25_000, 5);
-    h.set({
-      list: () => ({ body: page1([call]) }),
-      recording: (id) =>
-        recordingOf(h, id, {
-          file_size_bytes: body.length,
-          download_url: h.mediaUrl(`${id}.m4a`),
-          authorization: `AWS4-HMAC-SHA256 Credential=AKIAHOSTILE/20261124/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=${sig}`,
-          headers: { Authorization: `Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.${sig}` },
-        }),
-      media: (_n, _q, res) => (startsLikeM4a(res), res.end(body)),
-    });
+    serveOne(
+      h,
+      {
+        file_size_bytes: body.length,
+        download_url: h.mediaUrl(`${call.id}.m4a`),
+        authorization: `AWS4-HMAC-SHA256 Credential=AKIAHOSTILE/20261124/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=${sig}`,
+        headers: { Authorization: `Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.${sig}` },
+      },
+      (_n, _q, res) => (startsLikeM4a(res), res.end(body)),
+      call,
+    );
     const r = await cli(["run", "--json"], envFor("sidecar"), 30_000);
     assert.equal(r.code, 0, r.stderr);
     const sidecarKey = (await rig.listKeys("sidecar/")).find((k) => k.endsWith(".json"))!;
@@ -473,12 +473,11 @@ describe("4-5. secrets nowhere", () => {
 
 describe("6. deadlines", () => {
   test("a media host sending a byte a second fails retryably: 'stalled: N of M bytes in S s'", async () => {
-    const call = hostileCall();
-    h.set({
-      list: () => ({ body: page1([call]) }),
-      recording: (id) => recordingOf(h, id, { file_size_bytes: 20_000 }),
-      media: (_n, _q, res) => (startsLikeM4a(res), trickle(res, m4aBytes(20_000), 1)),
-    });
+    const call = serveOne(
+      h,
+      { file_size_bytes: 20_000 },
+      (_n, _q, res) => (startsLikeM4a(res), trickle(res, m4aBytes(20_000), 1)),
+    );
     const r = await cli(
       ["run", "--json"],
       envFor("slow", {
@@ -489,28 +488,19 @@ describe("6. deadlines", () => {
       40_000,
     );
     assertBounded(r, 15_000);
-    assert.equal(r.code, 3, r.stderr);
-    const row = rowOf("slow", call.id);
-    assert.equal(row.error_kind, "retryable");
-    assert.match(row.last_error ?? "", /stalled: \d+ of 20000 bytes in \d+ s/);
-    await assertNothingStored("slow");
+    const row = await assertFailed("slow", r, call.id, "retryable", /stalled: \d+ of 20000 bytes in \d+ s/);
     note("6a 1 byte/s", r, `${row.last_error}`);
   });
 
   test("response headers trickled a line at a time do not hold a worker: no head within the grace time", async () => {
-    const call = hostileCall();
-    h.set({
-      list: () => ({ body: page1([call]) }),
-      recording: (id) => recordingOf(h, id, { file_size_bytes: 20_000 }),
-      media: async (_n, req) => {
-        const sock = req.socket;
-        sock.write("HTTP/1.1 200 OK\r\ncontent-type: audio/mp4\r\n");
-        for (let i = 0; i < 120 && !sock.destroyed; i++) {
-          sock.write(`x-pad-${i}: a\r\n`);
-          await new Promise((r) => setTimeout(r, 250));
-        }
-        sock.destroy();
-      },
+    const call = serveOne(h, { file_size_bytes: 20_000 }, async (_n, req) => {
+      const sock = req.socket;
+      sock.write("HTTP/1.1 200 OK\r\ncontent-type: audio/mp4\r\n");
+      for (let i = 0; i < 120 && !sock.destroyed; i++) {
+        sock.write(`x-pad-${i}: a\r\n`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      sock.destroy();
     });
     const r = await cli(
       ["run", "--json"],
@@ -518,11 +508,13 @@ describe("6. deadlines", () => {
       40_000,
     );
     assertBounded(r, 15_000);
-    assert.equal(r.code, 3, r.stderr);
-    const row = rowOf("slow-head", call.id);
-    assert.equal(row.error_kind, "retryable");
-    assert.match(row.last_error ?? "", /no response head .* within 2000 ms/);
-    await assertNothingStored("slow-head");
+    const row = await assertFailed(
+      "slow-head",
+      r,
+      call.id,
+      "retryable",
+      /no response head .* within 2000 ms/,
+    );
     note("6c headers trickled", r, `${row.last_error}`);
   });
 
@@ -685,16 +677,9 @@ describe("8. CLI and config edges", () => {
   });
 
   test("IPv4-compatible IPv6 media hosts (::a9fe:a9fe, the metadata address) are refused", async () => {
-    const call = hostileCall();
-    h.set({
-      list: () => ({ body: page1([call]) }),
-      recording: (id) => recordingOf(h, id, { url: "http://[::a9fe:a9fe]/latest/meta-data/iam" }),
-    });
+    const call = serveOne(h, { url: "http://[::a9fe:a9fe]/latest/meta-data/iam" });
     const r = await cli(["run", "--json"], envFor("v4compat"));
-    assert.equal(r.code, 3, r.stderr);
-    const row = rowOf("v4compat", call.id);
-    assert.equal(row.error_kind, "permanent");
-    assert.match(row.last_error ?? "", /refused: metadata/);
+    await assertFailed("v4compat", r, call.id, "permanent", /refused: metadata/);
   });
 
   test("a read-only state DB is reported as read-only, not as corrupt", async () => {
@@ -731,11 +716,7 @@ describe("8. CLI and config edges", () => {
 
 describe("9. ready without a URL", () => {
   test("an AVAILABLE recording with no url is a logged, retryable failure, not 'not ready'", async () => {
-    const call = hostileCall();
-    h.set({
-      list: () => ({ body: page1([call]) }),
-      recording: (id) => recordingOf(h, id, { url: null }),
-    });
+    const call = serveOne(h, { url: null });
     const r = await cli(["run", "--json"], envFor("no-url"), 30_000);
     assert.equal(r.code, 3, r.stderr);
     const s = summaryOf(r);

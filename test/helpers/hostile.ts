@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo, Socket } from "node:net";
 import { randomUUID } from "node:crypto";
 import { collect, type CliResult, type Rig } from "./env.js";
+import { drainedOrClosed } from "../../simulator/server.js";
 
 export const HOSTILE_KEY = "envai_live_h0stile_k3y_do_not_leak";
 
@@ -168,6 +169,21 @@ export function recordingOf(h: HostileServer, id: string, extra: Record<string, 
   };
 }
 
+/** Serve a listing of one call whose recording metadata is `extra` (over recordingOf's) and media `media`. */
+export function serveOne(
+  h: HostileServer,
+  extra: Record<string, unknown>,
+  media?: HostileHandlers["media"],
+  call = hostileCall(),
+): { id: string; call_time: string } {
+  h.set({
+    list: () => ({ body: page1([call]) }),
+    recording: (id) => recordingOf(h, id, extra),
+    ...(media ? { media } : {}),
+  });
+  return call;
+}
+
 /** The first bytes of an MP4 (M4A) file: an `ftyp` box. */
 export const FTYP = Buffer.from("00000018667479704d344120000000004d34412069736f6d", "hex");
 
@@ -192,16 +208,7 @@ export async function endless(res: ServerResponse, chunk: Buffer): Promise<void>
   let closed = false;
   res.once("close", () => (closed = true));
   while (!closed && !res.destroyed) {
-    if (!res.write(chunk))
-      await new Promise<void>((r) => {
-        const done = () => {
-          res.off("drain", done);
-          res.off("close", done);
-          r();
-        };
-        res.on("drain", done);
-        res.on("close", done);
-      });
+    if (!res.write(chunk)) await drainedOrClosed(res);
     await new Promise((r) => setImmediate(r));
   }
 }
