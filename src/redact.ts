@@ -16,11 +16,25 @@ const JWT_RE = /\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 const SECRET_KEY_RE =
   /^(?:(?:proxy[-_])?authorization|cookie|set[-_]cookie|x[-_]api[-_]key|api[-_]?key|password|passwd|secret|client[-_]secret|token|sig|signature|credential|x[-_]amz[-_](?:signature|credential|security[-_]token))$|[-_](?:token|secret|signature|password)$/i;
 
-const registered = new Set<string>();
+/** Registered secrets and their URL-encoded forms (when different). */
+const registered = new Map<string, string | undefined>();
+/** Text without any of these holds nothing the patterns below would change (most strings: the fast path). */
+const SUSPECT_RE = /:\/\/|=|bearer|eyJ/i;
 
 /** Secrets masked by every redaction from now on (the configured API key and token). Short ones are ignored. */
 export function registerSecrets(secrets: readonly (string | undefined)[]): void {
-  for (const s of secrets) if (s && s.length >= 4) registered.add(s);
+  for (const s of secrets) if (s && s.length >= 4 && !registered.has(s)) registered.set(s, encodedForm(s));
+}
+
+function encodedForm(s: string): string | undefined {
+  const e = encodeURIComponent(s);
+  return e === s ? undefined : e;
+}
+
+function maskSecret(text: string, s: string, encoded: string | undefined): string {
+  let out = text.includes(s) ? text.split(s).join("[REDACTED]") : text;
+  if (encoded && out.includes(encoded)) out = out.split(encoded).join("[REDACTED]");
+  return out;
 }
 
 /** Scheme, host, port and path; a query becomes ?REDACTED; userinfo and fragment dropped. */
@@ -36,12 +50,10 @@ export function redactUrl(raw: string): string {
 /** Mask secrets (registered and `secrets`), URL queries, signature parameters, bearer tokens and JWTs. */
 export function redactText(text: string, secrets: readonly string[] = []): string {
   let out = text;
-  for (const s of [...registered, ...secrets]) {
-    if (!s || s.length < 4) continue;
-    out = out.split(s).join("[REDACTED]");
-    const encoded = encodeURIComponent(s);
-    if (encoded !== s) out = out.split(encoded).join("[REDACTED]");
-  }
+  for (const [s, encoded] of registered) out = maskSecret(out, s, encoded);
+  for (const s of secrets)
+    if (s && s.length >= 4 && !registered.has(s)) out = maskSecret(out, s, encodedForm(s));
+  if (!SUSPECT_RE.test(out)) return out;
   return out
     .replace(URL_RE, (u) => redactUrl(u))
     .replace(PARAM_RE, (_m, name: string) => `${name}=REDACTED`)

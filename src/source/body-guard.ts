@@ -4,7 +4,7 @@
  * empty body, and, for MP4 containers, never a body that does not start like one. Whatever trips first ends the
  * read at once (the connection is dropped) with an error that says what happened.
  */
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { ArchiverError } from "../errors.js";
 
 export interface BodyLimits {
@@ -87,49 +87,80 @@ export function guardBody(source: Readable, limits: BodyLimits): Readable {
       ).unref(),
     );
 
-  async function* read(): AsyncGenerator<Buffer> {
-    try {
-      // Announced beyond ARCHIVER_MAX_BODY_MB (no file_size_bytes): not a byte of it is worth reading. (One that
-      // disagrees with file_size_bytes is the sink's size mismatch, retried before it is final.)
-      if (limits.expectedBytes === null && limits.declaredBytes != null && limits.declaredBytes > budget)
-        throw tooLarge(limits, limits.declaredBytes, "announces");
-      for await (const raw of source) {
-        const chunk = raw as Buffer;
-        received += chunk.length;
-        const beyondSkip = Math.max(0, received - limits.skip);
-        position = limits.offset + beyondSkip;
-        if (position > budget) throw tooLarge(limits, position, "read");
-        if (head !== undefined && beyondSkip > 0) {
-          const fresh = chunk.subarray(Math.max(0, chunk.length - beyondSkip));
-          head = Buffer.concat([head, fresh.subarray(0, 8 - head.length)]);
-          if (head.length >= 8) {
-            if (!looksLikeMp4(head)) throw notMp4(head);
-            head = undefined;
-          }
-        }
-        yield chunk;
+  /** One chunk from the socket: counted, checked against the budget, and (at byte 0) against the MP4 header. */
+  const check = (chunk: Buffer) => {
+    received += chunk.length;
+    const beyondSkip = Math.max(0, received - limits.skip);
+    position = limits.offset + beyondSkip;
+    if (position > budget) throw tooLarge(limits, position, "read");
+    if (head !== undefined && beyondSkip > 0) {
+      const fresh = chunk.subarray(Math.max(0, chunk.length - beyondSkip));
+      head = Buffer.concat([head, fresh.subarray(0, 8 - head.length)]);
+      if (head.length >= 8) {
+        if (!looksLikeMp4(head)) throw notMp4(head);
+        head = undefined;
       }
-      if (limits.offset === 0 && position === 0)
-        throw new ArchiverError(
-          "retryable",
-          "empty_body",
-          "media answered 200 with an empty body (no bytes before its end): not a recording",
-        );
-      if (head !== undefined) throw notMp4(head);
-    } finally {
-      release();
     }
-  }
-  function release() {
+  };
+  /** The body ended: it must have held something, and enough to tell an MP4 by. */
+  const ended = () => {
+    if (limits.offset === 0 && position === 0)
+      throw new ArchiverError(
+        "retryable",
+        "empty_body",
+        "media answered 200 with an empty body (no bytes before its end): not a recording",
+      );
+    if (head !== undefined) throw notMp4(head);
+  };
+  const release = () => {
     for (const t of timers) clearTimeout(t);
     timers.length = 0;
-    if (!source.readableEnded) source.destroy();
-  }
+  };
+  // Announced beyond ARCHIVER_MAX_BODY_MB (no file_size_bytes): not a byte of it is worth reading. (One that
+  // disagrees with file_size_bytes is the sink's size mismatch, retried before it is final.)
+  const refused =
+    limits.expectedBytes === null && limits.declaredBytes != null && limits.declaredBytes > budget
+      ? tooLarge(limits, limits.declaredBytes, "announces")
+      : undefined;
 
-  const out = Readable.from(read(), { objectMode: false });
-  // Dropped by its reader (an error elsewhere): drop the connection too, and the timers with it.
-  out.once("close", release);
-  return out;
+  // The checks run inside the body's own iterator, on the same stream: no second stream, no extra buffering or
+  // copying of the bytes. Closed in any way (read to the end, destroyed by its reader or by a limit): no timer left.
+  const iterate = source[Symbol.asyncIterator].bind(source);
+  Object.defineProperty(source, Symbol.asyncIterator, {
+    configurable: true,
+    value: (): AsyncIterableIterator<Buffer> => {
+      const it = iterate();
+      const fail = (err: unknown): never => {
+        release();
+        source.destroy();
+        throw err;
+      };
+      return {
+        async next() {
+          if (refused) fail(refused);
+          try {
+            const r = await it.next();
+            if (r.done) {
+              release();
+              ended();
+            } else check(r.value as Buffer);
+            return r as IteratorResult<Buffer>;
+          } catch (err) {
+            return fail(err);
+          }
+        },
+        async return(value?: unknown) {
+          release();
+          return ((await it.return?.(value)) ?? { done: true, value }) as IteratorResult<Buffer>;
+        },
+        [Symbol.asyncIterator]() {
+          return this;
+        },
+      };
+    },
+  });
+  source.once("close", release);
+  return source;
 }
 
 function tooLarge(limits: BodyLimits, position: number, how: "read" | "announces"): ArchiverError {
