@@ -8,18 +8,22 @@
  * `--env` (repeatable) adds a setting to the archiver's environment, e.g. `--env ARCHIVER_PART_SIZE_MB=8` or
  * `--env NODE_OPTIONS=--max-semi-space-size=4`, to measure a tuning before making it a default.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createInterface } from "node:readline";
+import { archiverEnv, median, ROOT, startServers, timed, type Measure } from "./harness.js";
 
-const root = resolve(import.meta.dirname, "../..");
-const CLI = join(root, "dist/src/cli.js");
-const SERVERS = join(root, "dist/bench/servers.js");
-const RESULTS = join(root, "bench/RESULTS.md");
+const CLI = join(ROOT, "dist/src/cli.js");
+const RESULTS = join(ROOT, "bench/RESULTS.md");
 const MiB = 1024 * 1024;
+
+if (process.argv.includes("--scale")) {
+  const { scaleBench } = await import("./scale.js");
+  await scaleBench(process.argv.slice(2).filter((a) => a !== "--scale"));
+  process.exit(0);
+}
 
 const { values } = parseArgs({
   options: {
@@ -77,13 +81,6 @@ const workloads: Workload[] = [
     size: w.id === "W3" ? Math.round(w.size * scale) : w.size,
   }));
 
-interface Measure {
-  wall: number;
-  cpu: number;
-  rssMiB: number;
-  json?: Record<string, unknown>;
-}
-
 function ensureTools(): void {
   const missing = ["/usr/bin/time", "rclone"].filter((t) => {
     try {
@@ -107,54 +104,6 @@ function ensureTools(): void {
     throw new Error(`missing ${missing.join(", ")}: apt-get install time rclone`);
   }
 }
-
-/** Run a command under GNU time -v; parse wall, user+sys and max RSS. */
-function timed(
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<Measure & { stdout: string; stderr: string; code: number | null }> {
-  return new Promise((done, reject) => {
-    const child = spawn("/usr/bin/time", ["-v", cmd, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const num = (re: RegExp) => Number(re.exec(stderr)?.[1] ?? NaN);
-      const wallText = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)/.exec(stderr)?.[1] ?? "";
-      const wall = wallText.split(":").reduce((acc, part) => acc * 60 + Number(part), 0);
-      const cpu = num(/User time \(seconds\): ([\d.]+)/) + num(/System time \(seconds\): ([\d.]+)/);
-      const rssMiB = num(/Maximum resident set size \(kbytes\): (\d+)/) / 1024;
-      done({ wall, cpu, rssMiB, stdout, stderr, code });
-    });
-  });
-}
-
-async function startServers(
-  opts: object,
-): Promise<{ info: Record<string, string>; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [SERVERS, JSON.stringify(opts)], {
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  const line = await new Promise<string>((done) =>
-    createInterface({ input: child.stdout! }).once("line", done),
-  );
-  return {
-    info: JSON.parse(line) as Record<string, string>,
-    stop: () =>
-      new Promise((done) => {
-        child.on("close", () => done());
-        child.stdin!.end();
-      }),
-  };
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 interface Row {
   workload: Workload;
@@ -184,26 +133,13 @@ async function benchWorkload(
   };
   try {
     for (let r = 0; r < rounds; r++) {
-      const env: NodeJS.ProcessEnv = {
-        PATH: process.env.PATH,
-        HOME: dir,
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-        AWS_ENDPOINT_URL_S3: info.s3Endpoint,
-        AWS_REGION: "us-east-1",
-        AWS_ACCESS_KEY_ID: "S3RVER",
-        AWS_SECRET_ACCESS_KEY: "S3RVER",
-        ENVOY_API_URL: info.apiUrl,
-        ENVOY_API_KEY: info.apiKey,
-        ARCHIVER_S3_BUCKET: info.bucket,
-        ARCHIVER_S3_FORCE_PATH_STYLE: "true",
+      const env = archiverEnv(info, dir, {
         ARCHIVER_S3_PREFIX: `archiver-${r}`,
         ARCHIVER_DB_PATH: join(dir, `state-${r}.db`),
         ARCHIVER_CONCURRENCY: String(w.concurrency),
-        ARCHIVER_ALLOW_INSECURE_URLS: "true",
-        LOG_LEVEL: "warn",
         ...extraEnv,
         ...(variant?.env ?? {}),
-      };
+      });
       const a = await timed(process.execPath, [CLI, "run", "--json", "--quiet"], env);
       const json = JSON.parse(a.stdout.trim().split("\n").pop() ?? "{}") as Record<string, unknown>;
       if (a.code !== 0 || json.archived !== w.count)
@@ -309,7 +245,7 @@ function fmtRow(row: Row): string[] {
 }
 
 ensureTools();
-if (!existsSync(CLI) || !existsSync(SERVERS)) throw new Error("build first: npm run build");
+if (!existsSync(CLI)) throw new Error("build first: npm run build");
 const rows: Row[] = [];
 for (const w of workloads) {
   type Variant = { name: string; env: Record<string, string> };

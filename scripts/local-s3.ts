@@ -16,6 +16,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { listObjectsV2, type ListingStore } from "./local-s3-list.js";
 import { errorXml, FaultPlan, type CapturedRequest, type S3Faults } from "./s3-faults.js";
 import { objectLockExtras } from "./local-s3-lock.js";
 
@@ -70,6 +71,8 @@ export async function startLocalS3(opts: {
       calls: opts.lockCalls ?? "apply",
     }) as unknown as Middleware,
   );
+  // s3rver's own ListObjectsV2 dies past 1,000 keys on Node 20 (a DES continuation token).
+  middleware.unshift(listObjectsV2((server as unknown as { store: ListingStore }).store, directory));
   const faults = new FaultPlan();
   // Inside the signature check (which sees the request as signed), outside s3rver (which has the real clock).
   middleware.unshift(skewedClock(() => faults.clock));

@@ -519,17 +519,25 @@ Examples:
       "Show what the state DB knows: recordings by state, bytes archived, the watermark, recent runs.",
     )
     .option("--json", "print the report as one JSON object")
+    .option("--check", "also check the state DB's integrity (reads all of it; exit 1 if it fails)")
     .option("--db <path>", "state DB file (ARCHIVER_DB_PATH)")
     .option("--runs <n>", "how many recent runs to show", "10")
     .option("--dotenv <path>", DOTENV_HELP)
     .addOption(envFileAlias())
     .action(
-      async (flags: { json?: boolean; db?: string; runs: string; envFile?: string; dotenv?: string }) => {
+      async (flags: {
+        json?: boolean;
+        check?: boolean;
+        db?: string;
+        runs: string;
+        envFile?: string;
+        dotenv?: string;
+      }) => {
         const config = configFrom(flags);
         const runs = Number(flags.runs);
         if (!Number.isInteger(runs) || runs < 0) throw new ConfigError("--runs must be a whole number");
         const { readStatus, formatStatus } = await import("./status.js");
-        const report = readStatus(config.dbPath, runs);
+        const report = readStatus(config.dbPath, runs, { check: flags.check ?? false });
         process.stdout.write(flags.json ? JSON.stringify(report) + "\n" : formatStatus(report));
       },
     );

@@ -77,3 +77,18 @@ export function versionedKey(recordingKey: string, n: number): string {
 export function manifestKey(prefix: string, name: string): string {
   return `${prefix}manifests/${name}`;
 }
+
+/** The listing of recordings from the UTC day `since` (YYYY-MM-DD) on: keys sort by day under the prefix. */
+export function recordingsListing(prefix: string, since?: string): { prefix: string; startAfter: string } {
+  const under = `${prefix}recordings/`;
+  return { prefix: under, startAfter: since ? `${under}${since.replace(/-/g, "/")}` : under };
+}
+
+// eslint-disable-next-line no-control-regex
+const BELOW_SURROGATES = /^[\u0000-\ud7ff]*$/;
+
+/** Keys compared in the order S3 lists them (UTF-8 bytes); JavaScript's < agrees below U+D800. */
+export function compareKeys(a: string, b: string): number {
+  if (BELOW_SURROGATES.test(a) && BELOW_SURROGATES.test(b)) return a < b ? -1 : a > b ? 1 : 0;
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}

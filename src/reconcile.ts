@@ -1,22 +1,24 @@
 /**
  * `envoy-archiver reconcile`: S3 is the source of truth. Rebuilds or repairs the state DB from what the bucket
- * holds — each recording's key, size, sha256 metadata and sidecar — so a lost state volume or a new shard count
- * never causes a re-upload.
+ * holds — each recording's key, size and ETag from the bucket listing, its SHA-256 from its sidecar — so a lost
+ * state volume or a new shard count never causes a re-upload. A recording the state already records with the
+ * listed size and ETag costs no request; one whose sidecar does not describe the listed object (or records a
+ * version, which only the bucket can confirm) is asked for with a HEAD. Commits are grouped, as a run's are.
  */
-import { hostname } from "node:os";
-import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { NO_COUNTS, startCommandRun } from "./audit.js";
 import { BoundedQueue } from "./concurrency.js";
 import { inWindow, type Window } from "./dates.js";
 import { ArchiverError, classify } from "./errors.js";
-import { isValidCallId, sidecarKey } from "./keys.js";
+import { isValidCallId, recordingsListing, sidecarKey } from "./keys.js";
 import { DEFAULT_RETRY_POLICY } from "./retry.js";
 import { inShard, type Shard } from "./shard.js";
 import { readJson } from "./sink/read-back.js";
 import { openSink, type S3Sink } from "./sink/s3.js";
-import { pidAlive, StateDb } from "./state/db.js";
+import { listObjects, sameEtag, type ListedObject } from "./sink/listing.js";
+import { GROUP_COMMIT_MS, type StateDb } from "./state/db.js";
+import { acquireRunLock, HEARTBEAT_MS, openState } from "./state/integrity.js";
 import { redactJson } from "./redact.js";
 
 export interface ReconcileResult {
@@ -33,17 +35,16 @@ export interface ReconcileResult {
 
 const KEY_RE = /recordings\/(\d{4})\/(\d{2})\/(\d{2})\/([^/]+)\.(m4a|mp4|bin)$/;
 
-async function* listKeys(sink: S3Sink, prefix: string): AsyncGenerator<string> {
-  let token: string | undefined;
-  do {
-    const page = await sink.s3("ListObjectsV2", () =>
-      sink.client.send(
-        new ListObjectsV2Command({ Bucket: sink.settings.bucket, Prefix: prefix, ContinuationToken: token }),
-      ),
+/** Does the state already record this listed object: archived under this key, with its size and ETag? */
+function knownObjects(state: StateDb): (callId: string, o: ListedObject) => boolean {
+  const stmt = state.db.prepare("SELECT status, key, bytes, etag FROM calls WHERE call_id = ?");
+  return (callId, o) => {
+    const row = stmt.get(callId) as
+      { status: string; key: string | null; bytes: number | null; etag: string | null } | undefined;
+    return (
+      row?.status === "archived" && row.key === o.key && row.bytes === o.size && sameEtag(row.etag, o.etag)
     );
-    for (const o of page.Contents ?? []) if (o.Key) yield o.Key;
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  };
 }
 
 export async function reconcile(
@@ -52,10 +53,10 @@ export async function reconcile(
   deps: { logger: Logger },
 ): Promise<ReconcileResult> {
   const { logger } = deps;
-  const state = StateDb.open(config.dbPath);
+  const state = openState(config.dbPath);
   const runId = startCommandRun(state, config, "reconcile", opts.window);
   // Reconcile writes call state: it must not race a run on the same DB.
-  const holder = state.acquireLock(runId, hostname(), 60_000, pidAlive);
+  const holder = acquireRunLock(state, config.dbPath, runId);
   if (holder) {
     state.finishRun(runId, NO_COUNTS, "fatal", "locked");
     state.close();
@@ -65,6 +66,9 @@ export async function reconcile(
       `another run holds the state DB ${config.dbPath}: run ${holder.run_id}, pid ${holder.pid} on ${holder.host}; try again when it has finished`,
     );
   }
+  state.startGroupCommit(GROUP_COMMIT_MS);
+  const heartbeat = setInterval(() => state.heartbeat(runId), HEARTBEAT_MS);
+  heartbeat.unref();
   const sink = openSink(config, DEFAULT_RETRY_POLICY, logger);
   const result: ReconcileResult = { objects: 0, adopted: 0, unchanged: 0, skipped: 0, errors: 0 };
   const window: Window = {
@@ -72,69 +76,34 @@ export async function reconcile(
     ...(opts.window?.startDate ? { startDate: opts.window.startDate } : {}),
   };
 
-  const adopt = async (key: string, callId: string): Promise<void> => {
-    const head = await sink.head(key);
-    if (!head) return;
-    const sidecar = await readJson(sink, sidecarKey(key));
-    const archive = (sidecar?.archive ?? {}) as Record<string, unknown>;
-    const recording = (sidecar?.recording ?? {}) as Record<string, unknown>;
-    const call = (sidecar?.call ?? { id: callId }) as Record<string, unknown>;
-    const sha256 = head.sha256 ?? (typeof archive.sha256 === "string" ? archive.sha256 : undefined);
-    const problem =
-      !sha256 || !/^[0-9a-f]{64}$/.test(sha256)
-        ? "no sha256 in metadata or sidecar"
-        : typeof archive.sha256 === "string" && archive.sha256 !== sha256
-          ? "sidecar and object metadata disagree on sha256"
-          : typeof archive.bytes === "number" && archive.bytes !== head.size
-            ? `object is ${head.size} bytes, sidecar says ${String(archive.bytes)}`
-            : null;
-    if (problem || !sha256) {
-      result.skipped++;
-      logger.warn({ key, call_id: callId }, `not adopted: ${problem}; the next run archives it again`);
-      return;
-    }
-    const str = (v: unknown) => (typeof v === "string" ? v : null);
-    // Sidecars written by earlier releases may hold signed URLs: call_json gets the one redaction either way.
-    const outcome = state.adoptArchived(callId, str(call.call_time), JSON.stringify(redactJson(call)), {
-      key,
-      contentType: str(recording.content_type) ?? str(archive.content_type) ?? "application/octet-stream",
-      recordingStartTime: str(recording.recording_start_time),
-      durationSeconds: typeof recording.duration_seconds === "number" ? recording.duration_seconds : null,
-      sha256,
-      bytes: head.size,
-      etag: head.etag,
-      versionId: head.versionId,
-      lockMode: str((archive.object_lock as Record<string, unknown> | null)?.mode),
-      retainUntil: str((archive.object_lock as Record<string, unknown> | null)?.retain_until),
-      legalHold: archive.legal_hold === true,
-      storageClass: str(archive.storage_class),
-      sse: str(archive.sse),
-    });
-    result[outcome]++;
-  };
-
   const queue = new BoundedQueue(config.concurrency * 2);
   let outcome = "ok";
   try {
-    for await (const key of listKeys(sink, `${config.s3.prefix}recordings/`)) {
-      const m = KEY_RE.exec(key);
-      if (!m || key.endsWith(".json")) continue;
+    const known = knownObjects(state);
+    const listing = recordingsListing(config.s3.prefix, window.startDate);
+    for await (const o of listObjects(sink, listing.prefix, { startAfter: listing.startAfter })) {
+      const m = KEY_RE.exec(o.key);
+      if (!m || o.key.endsWith(".json")) continue;
+      const day = `${m[1]}-${m[2]}-${m[3]}`;
+      if (day > window.endDate) break; // keys sort by day: nothing after this is in the window
       const callId = m[4]!;
-      if (
-        !isValidCallId(callId) ||
-        !inShard(callId, opts.shard) ||
-        !inWindow(`${m[1]}-${m[2]}-${m[3]}`, window)
-      )
-        continue;
+      if (!isValidCallId(callId) || !inShard(callId, opts.shard) || !inWindow(day, window)) continue;
       result.objects++;
+      if (known(callId, o)) {
+        result.unchanged++;
+        continue;
+      }
       await queue.add(async () => {
         try {
-          await adopt(key, callId);
+          result[await adopt(state, sink, o, callId, logger)]++;
         } catch (err) {
           const c = classify(err);
           if (c.kind === "fatal") throw c;
           result.errors++;
-          logger.error({ key, call_id: callId, code: c.code }, `could not reconcile ${key}: ${c.message}`);
+          logger.error(
+            { key: o.key, call_id: callId, code: c.code },
+            `could not reconcile ${o.key}: ${c.message}`,
+          );
         }
       });
     }
@@ -146,7 +115,9 @@ export async function reconcile(
     await queue.settle();
     throw err;
   } finally {
+    clearInterval(heartbeat);
     sink.client.destroy();
+    state.stopGroupCommit();
     state.finishRun(
       runId,
       {
@@ -163,4 +134,62 @@ export async function reconcile(
     state.releaseLock(runId);
     state.close();
   }
+}
+
+/**
+ * Record one listed recording from its sidecar. The sidecar's SHA-256 is taken for the listed object when the
+ * sidecar records that object's size and ETag and no version; otherwise a HEAD reads size, ETag, version and
+ * sha256 metadata from the bucket, as they are now.
+ */
+async function adopt(
+  state: StateDb,
+  sink: S3Sink,
+  o: ListedObject,
+  callId: string,
+  logger: Logger,
+): Promise<"adopted" | "unchanged" | "skipped"> {
+  const sidecar = await readJson(sink, sidecarKey(o.key));
+  const archive = (sidecar?.archive ?? {}) as Record<string, unknown>;
+  const recording = (sidecar?.recording ?? {}) as Record<string, unknown>;
+  const call = (sidecar?.call ?? { id: callId }) as Record<string, unknown>;
+  const str = (v: unknown) => (typeof v === "string" ? v : null);
+  const describesListed =
+    str(archive.sha256) !== null &&
+    archive.bytes === o.size &&
+    sameEtag(str(archive.etag), o.etag) &&
+    !str(archive.version_id);
+  const head = describesListed
+    ? { size: o.size, sha256: undefined, etag: o.etag, versionId: null }
+    : await sink.head(o.key);
+  if (!head) return "skipped"; // deleted since it was listed
+  const sha256 = head.sha256 ?? str(archive.sha256) ?? undefined;
+  const problem =
+    !sha256 || !/^[0-9a-f]{64}$/.test(sha256)
+      ? "no sha256 in metadata or sidecar"
+      : typeof archive.sha256 === "string" && archive.sha256 !== sha256
+        ? "sidecar and object metadata disagree on sha256"
+        : typeof archive.bytes === "number" && archive.bytes !== head.size
+          ? `object is ${head.size} bytes, sidecar says ${String(archive.bytes)}`
+          : null;
+  if (problem || !sha256) {
+    logger.warn({ key: o.key, call_id: callId }, `not adopted: ${problem}; the next run archives it again`);
+    return "skipped";
+  }
+  const lock = archive.object_lock as Record<string, unknown> | null | undefined;
+  // Sidecars written by earlier releases may hold signed URLs: call_json gets the one redaction either way.
+  return state.adoptArchived(callId, str(call.call_time), JSON.stringify(redactJson(call)), {
+    key: o.key,
+    contentType: str(recording.content_type) ?? str(archive.content_type) ?? "application/octet-stream",
+    recordingStartTime: str(recording.recording_start_time),
+    durationSeconds: typeof recording.duration_seconds === "number" ? recording.duration_seconds : null,
+    sha256,
+    bytes: head.size,
+    etag: head.etag,
+    versionId: head.versionId,
+    lockMode: str(lock?.mode),
+    retainUntil: str(lock?.retain_until),
+    legalHold: archive.legal_hold === true,
+    storageClass: str(archive.storage_class),
+    sse: str(archive.sse),
+  });
 }

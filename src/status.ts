@@ -1,10 +1,16 @@
-/** `envoy-archiver status`: what the state DB knows, for operators and auditors. Read-only. */
+/**
+ * `envoy-archiver status`: what the state DB knows, for operators and auditors. Read-only. With `check`, also
+ * SQLite's integrity check, which reads the whole DB (a fatal error when it fails).
+ */
 import { CALL_STATUSES, StateDb, type CallStatus, type RunRow } from "./state/db.js";
 import { countSourceChanges, recentSourceChanges, type SourceChange } from "./state/source-changes.js";
 import { redactText } from "./redact.js";
+import { checkIntegrity } from "./state/integrity.js";
 
 export interface StatusReport {
   db_path: string;
+  /** "ok" when the integrity check ran and passed; null when it was not asked for. */
+  integrity: "ok" | null;
   counts: Record<CallStatus, number>;
   bytes_archived: number;
   watermark: string | null;
@@ -30,9 +36,10 @@ export interface StatusReport {
   >[];
 }
 
-export function readStatus(dbPath: string, runs = 10): StatusReport {
+export function readStatus(dbPath: string, runs = 10, opts: { check?: boolean } = {}): StatusReport {
   const state = StateDb.open(dbPath);
   try {
+    if (opts.check) checkIntegrity(state, dbPath);
     const byStatus = state.countsByStatus();
     const counts = Object.fromEntries(CALL_STATUSES.map((s) => [s, byStatus[s].count])) as Record<
       CallStatus,
@@ -43,6 +50,7 @@ export function readStatus(dbPath: string, runs = 10): StatusReport {
       .get() as StatusReport["lock"] | undefined;
     return {
       db_path: dbPath,
+      integrity: opts.check ? "ok" : null,
       counts,
       bytes_archived: byStatus.archived.bytes,
       watermark: state.getMeta("watermark"),
@@ -76,6 +84,7 @@ export function formatStatus(s: StatusReport): string {
   const lines = [
     `state DB   ${s.db_path}`,
     `watermark  ${s.watermark ?? "(none: the next incremental run lists everything)"}`,
+    ...(s.integrity ? [`integrity  ${s.integrity} (quick_check)`] : []),
     `lock       ${s.lock ? `held by run ${s.lock.run_id} (pid ${s.lock.pid} on ${s.lock.host}, heartbeat ${s.lock.heartbeat_at})` : "free"}`,
     "",
     "recordings",

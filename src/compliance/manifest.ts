@@ -16,8 +16,8 @@ import type { Window } from "../dates.js";
 import { manifestKey } from "../keys.js";
 import { DEFAULT_RETRY_POLICY } from "../retry.js";
 import { openSink } from "../sink/s3.js";
-import { StateDb, type CallRow } from "../state/db.js";
-import { archivedRows } from "./archived.js";
+import { openState } from "../state/integrity.js";
+import { archivedByCallId, type ArchivedRow } from "../state/scans.js";
 import { redactText } from "../redact.js";
 
 export const MANIFEST_COLUMNS = [
@@ -45,7 +45,7 @@ export const MANIFEST_COLUMNS = [
 
 type ManifestRow = Record<(typeof MANIFEST_COLUMNS)[number], string | number | boolean | null>;
 
-export function manifestRow(r: CallRow): ManifestRow {
+export function manifestRow(r: ArchivedRow): ManifestRow {
   const row: ManifestRow = {
     call_id: r.call_id,
     key: r.key,
@@ -113,7 +113,7 @@ export async function writeManifest(
   opts: ManifestOptions,
   deps: { logger: Logger; stdout?: Writable },
 ): Promise<ManifestResult> {
-  const state = StateDb.open(config.dbPath);
+  const state = openState(config.dbPath);
   const runId = startCommandRun(state, config, "manifest", opts.window);
   let tmp: string | undefined;
   const counts = { ...NO_COUNTS };
@@ -134,10 +134,10 @@ export async function writeManifest(
       await write(stream, text);
     };
     if (opts.format === "csv") await emit(MANIFEST_COLUMNS.join(",") + "\n");
-    for (const r of archivedRows(state, opts.window)) {
+    for (const r of archivedByCallId(state, opts.window)) {
       await emit(formatRow(manifestRow(r), opts.format));
       rows++;
-      counts.bytes += r.bytes ?? 0;
+      counts.bytes += r.bytes;
     }
     if (path) {
       stream.end();

@@ -3,7 +3,6 @@
  * metadata → download → S3 → sidecar → state, with bounded concurrency. State is written after the bytes are
  * stored and counted, never before, so a kill at any instant costs at most a re-transfer, never a recording.
  */
-import { hostname } from "node:os";
 import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import { secretsOf, type Config } from "../config.js";
@@ -21,7 +20,9 @@ import { objectParamsFor } from "../sink/object-params.js";
 import { clearSpool } from "../sink/spool.js";
 import { EnvoyClient, type Call, type ListedCall } from "../source/envoy-client.js";
 import { MediaFetcher } from "../source/media.js";
-import { pidAlive, StateDb, type RunCounts } from "../state/db.js";
+import { GROUP_COMMIT_MS, StateDb, type RunCounts } from "../state/db.js";
+import { acquireRunLock, HEARTBEAT_MS, openState } from "../state/integrity.js";
+import { waitingCalls } from "../state/scans.js";
 import { refreshingOpener } from "./url-refresh.js";
 import { objectMetadata, storedContentType } from "./recording-meta.js";
 import type { LiveRun, RunObserver } from "./observer.js";
@@ -81,11 +82,6 @@ export interface RunDeps {
 }
 
 const WATERMARK = "watermark";
-const HEARTBEAT_MS = 5_000;
-/** State changes are committed together this often (StateDb.startGroupCommit). */
-const GROUP_COMMIT_MS = 200;
-/** A lock held from another host is presumed dead after this long without a heartbeat. */
-const LOCK_STALE_MS = 60_000;
 /** Uploads under our prefix that no state DB tracks (a lost DB, another shard) are left this long before abort. */
 const UNTRACKED_UPLOAD_MAX_AGE_MS = 24 * 3600_000;
 
@@ -165,11 +161,11 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   const dryRun = opts.dryRun ?? false;
   registerSecrets(secretsOf(config));
 
-  const state = StateDb.open(config.dbPath);
+  // A dry run records nothing, not even that an earlier command died.
+  const state = dryRun ? StateDb.open(config.dbPath) : openState(config.dbPath);
   const runId = newRunId("run", started);
-  const host = hostname();
   if (!dryRun) {
-    const holder = state.acquireLock(runId, host, LOCK_STALE_MS, pidAlive);
+    const holder = acquireRunLock(state, config.dbPath, runId);
     if (holder) {
       state.close();
       throw new ArchiverError(
@@ -544,9 +540,8 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     }
     // Calls from earlier runs that are still waiting (not ready, failed retryably) but were not in this window.
     if (!dryRun && !signal.aborted) {
-      for (const row of leftoverBatches(state, runId, opts.retryFailed ?? false)) {
+      for (const row of waitingCalls(state, runId, opts.retryFailed ?? false)) {
         if (signal.aborted) break;
-        state.markSeen(row.call_id, runId);
         const raw = JSON.parse(row.call_json) as unknown;
         await schedule({ ...(raw as Call), id: row.call_id }, raw);
       }
@@ -588,24 +583,4 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   logger.info({ ...summary }, `run ${summary.outcome}`);
   observer.runFinished?.(summary);
   return summary;
-}
-
-/** Leftover calls in batches, so no SQLite cursor stays open while workers write state. */
-function* leftoverBatches(state: StateDb, runId: string, retryFailed: boolean) {
-  for (;;) {
-    const batch = [...takeN(state.leftovers(runId, retryFailed), 200)];
-    if (batch.length === 0) return;
-    yield* batch;
-  }
-}
-
-function* takeN<T>(it: IterableIterator<T>, n: number): Generator<T> {
-  let i = 0;
-  for (const x of it) {
-    yield x;
-    if (++i >= n) {
-      it.return?.();
-      return;
-    }
-  }
 }

@@ -105,6 +105,18 @@ export interface ArchivedFields {
 
 const now = () => new Date().toISOString();
 
+/** State changes are committed together this often by a run or reconcile (startGroupCommit). */
+export const GROUP_COMMIT_MS = 200;
+
+export function stateDbUnusable(path: string, detail: string, cause?: unknown): ArchiverError {
+  return new ArchiverError(
+    "fatal",
+    "state_db_unusable",
+    `state DB ${path} is unusable: ${detail} (move it aside and run \`envoy-archiver reconcile\`, or restore a backup)`,
+    { cause },
+  );
+}
+
 /** Is a process on this host alive? (EPERM: alive, owned by another user.) */
 export function pidAlive(pid: number): boolean {
   try {
@@ -145,7 +157,10 @@ export class StateDb {
     return s;
   }
 
-  /** Open (creating if needed) and migrate. A file that is not a usable SQLite DB is a fatal error. */
+  /**
+   * Open (creating if needed) and migrate. A file that is not a usable SQLite DB is a fatal error. The integrity
+   * check that reads the whole DB is not done here: see integrity.ts for where it runs.
+   */
   static open(path: string): StateDb {
     try {
       if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
@@ -153,9 +168,6 @@ export class StateDb {
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = NORMAL");
       db.pragma("foreign_keys = ON");
-      const check = db.pragma("quick_check", { simple: true });
-      if (check !== "ok")
-        throw Object.assign(new Error(`quick_check: ${String(check)}`), { code: "SQLITE_CORRUPT" });
       const state = new StateDb(db);
       state.migrate();
       return state;
@@ -328,7 +340,9 @@ export class StateDb {
 
   /**
    * Record a call seen in a listing. Returns its row as it stood before, and whether this run had already seen
-   * it (a call can be listed twice when new calls shift pages while we page).
+   * it (a call can be listed twice when new calls shift pages while we page). A finished row (archived, no
+   * recording) listed unchanged is not rewritten: the run remembers it in a temporary table instead, which SQLite
+   * keeps in a bounded cache and a temp file, so re-listing a million archived calls writes nothing to the DB.
    */
   recordListed(
     callId: string,
@@ -339,6 +353,9 @@ export class StateDb {
     return this.db.transaction(() => {
       const previous = this.getCall(callId);
       if (previous?.last_run_id === runId) return { previous, duplicate: true };
+      const finished = previous?.status === "archived" || previous?.status === "no_recording";
+      if (finished && previous.call_time === callTime && previous.call_json === callJson)
+        return { previous, duplicate: !this.firstListing(callId, runId) };
       const t = now();
       this.st(
         `INSERT INTO calls (call_id, call_time, call_json, first_seen_at, updated_at, last_run_id)
@@ -350,20 +367,19 @@ export class StateDb {
     })();
   }
 
-  /** Calls left over from earlier runs that this run has not listed: not ready yet, or failed retryably. */
-  *leftovers(runId: string, includePermanentFailures: boolean): IterableIterator<CallRow> {
-    const rows = this.st(
-      `SELECT * FROM calls
-         WHERE (last_run_id IS NULL OR last_run_id <> ?)
-           AND (status IN ('pending', 'not_ready')
-                OR (status = 'failed' AND (error_kind <> 'permanent' OR ?)))
-         ORDER BY call_time DESC`,
-    ).iterate(runId, includePermanentFailures ? 1 : 0) as IterableIterator<CallRow>;
-    yield* rows;
-  }
+  private listingRun: string | undefined;
 
-  markSeen(callId: string, runId: string): void {
-    this.st("UPDATE calls SET last_run_id = ? WHERE call_id = ?").run(runId, callId);
+  /** True the first time this run lists this (unchanged, finished) call. */
+  private firstListing(callId: string, runId: string): boolean {
+    if (this.listingRun !== runId) {
+      this.db.exec(
+        "CREATE TEMP TABLE IF NOT EXISTS listed_unchanged (call_id TEXT PRIMARY KEY) WITHOUT ROWID; DELETE FROM temp.listed_unchanged",
+      );
+      this.listingRun = runId;
+    }
+    return (
+      this.st("INSERT OR IGNORE INTO temp.listed_unchanged (call_id) VALUES (?)").run(callId).changes === 1
+    );
   }
 
   markArchived(callId: string, f: ArchivedFields): void {
@@ -437,14 +453,17 @@ export class StateDb {
     host: string,
     staleMs: number,
     isAlive: (pid: number) => boolean,
+    onTakeover?: (dead: LockHolder) => void,
   ): LockHolder | null {
-    return this.db
+    let takenFrom: LockHolder | undefined;
+    const holder = this.db
       .transaction((): LockHolder | null => {
         const held = this.st("SELECT * FROM run_lock WHERE id = 1").get() as LockHolder | undefined;
         if (held) {
           const age = Date.now() - Date.parse(held.heartbeat_at);
           const dead = held.host === host ? !isAlive(held.pid) || held.pid === process.pid : age > staleMs;
           if (!dead) return held;
+          takenFrom = held;
         }
         const t = now();
         this.st(
@@ -455,6 +474,8 @@ export class StateDb {
         return null;
       })
       .immediate();
+    if (takenFrom) onTakeover?.(takenFrom);
+    return holder;
   }
 
   heartbeat(runId: string): void {

@@ -1,11 +1,11 @@
 /**
  * Compliance exports: the headers that make objects WORM, the manifest an auditor reads, and verify proving
- * integrity (finding a tampered and a deleted object).
+ * integrity (finding a rewritten, a rotten and a deleted object).
  */
 import { after, before } from "node:test";
 import { describe, test } from "../helpers/backends.js";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { sha256, startRig, summaryOf, type Rig } from "../helpers/env.js";
@@ -146,12 +146,26 @@ describe("Object Lock, legal hold, encryption, class, tags and checksums on ever
 
 describe("manifest, verify, status and the audit trail", () => {
   let rig: Rig;
+  /** S3 requests by operation, as the server saw them. */
+  let requests: Record<string, number> = {};
   before(async () => {
-    rig = await startRig({ calls: { count: 12, seed: 31, days: 6 } });
+    rig = await startRig(
+      { calls: { count: 12, seed: 31, days: 6 } },
+      {
+        onRequest: (q) => {
+          const op =
+            q.method === "HEAD" ? "head" : q.method === "GET" && q.query["list-type"] === "2" ? "list" : null;
+          if (op) requests[op] = (requests[op] ?? 0) + 1;
+        },
+      },
+    );
     const r = await rig.run(["run", "--json"]);
     assert.equal(r.code, 0, r.stderr);
   });
   after(() => rig.close());
+  /** The recordings' keys, in a stable order (the first ones are tampered with below). */
+  const recordingKeys = async () =>
+    (await rig.listKeys("recordings/")).filter((k) => !k.endsWith(".json")).sort();
 
   test("CSV manifest: a header and one row per archived recording, matching S3", async () => {
     const out = join(rig.dir, "manifest.csv");
@@ -205,20 +219,22 @@ describe("manifest, verify, status and the audit trail", () => {
     assert.equal(obj.body.toString().trim().split("\n").length, res.rows);
   });
 
-  test("verify: all intact, then a tampered object (found by --deep) and a deleted one", async () => {
+  test("verify: all intact by the listing alone; then a rewritten and a deleted object", async () => {
+    requests = {};
     let r = await rig.run(["verify", "--json"]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(summaryOf(r), { checked: 12, ok: 12, missing: 0, mismatched: 0, errors: 0 });
+    assert.deepEqual(requests, { list: 1 }, "one listing, no HEAD");
 
-    const keys = (await rig.listKeys("recordings/")).filter((k) => !k.endsWith(".json"));
-    const [tampered, deleted] = [keys[0]!, keys[1]!];
-    const orig = await rig.getObject(tampered);
+    const [rewritten, deleted] = await recordingKeys();
+    // Written again with the same size and metadata, one byte different: a new ETag.
+    const orig = await rig.getObject(rewritten!);
     const evil = Buffer.from(orig.body);
-    evil[Math.floor(evil.length / 2)]! ^= 0xff; // same size, same metadata, one byte different
+    evil[Math.floor(evil.length / 2)]! ^= 0xff;
     await rig.client.send(
       new PutObjectCommand({
         Bucket: rig.bucket,
-        Key: tampered,
+        Key: rewritten,
         Body: evil,
         Metadata: orig.metadata,
         ContentType: orig.contentType,
@@ -226,21 +242,42 @@ describe("manifest, verify, status and the audit trail", () => {
     );
     await rig.client.send(new DeleteObjectCommand({ Bucket: rig.bucket, Key: deleted }));
 
+    requests = {};
     r = await rig.run(["verify", "--json"]);
     assert.equal(r.code, 3);
-    assert.deepEqual(
-      summaryOf(r),
-      { checked: 12, ok: 11, missing: 1, mismatched: 0, errors: 0 },
-      "shallow check cannot see the tamper",
-    );
+    assert.deepEqual(summaryOf(r), { checked: 12, ok: 10, missing: 1, mismatched: 1, errors: 0 });
     assert.match(r.stderr, new RegExp(`missing: ${deleted}`));
+    assert.match(
+      r.stderr,
+      new RegExp(`mismatched: ${rewritten}: ETag \\S+ but \\S+ was archived: the object was written again`),
+    );
+    assert.deepEqual(requests, { list: 1, head: 2 }, "a HEAD for the two the listing did not prove");
 
     r = await rig.run(["verify", "--deep", "--json"]);
     assert.equal(r.code, 3);
     assert.deepEqual(summaryOf(r), { checked: 12, ok: 10, missing: 1, mismatched: 1, errors: 0 });
-    assert.match(r.stderr, new RegExp(`mismatched: ${tampered}: content hashes to`));
+    assert.match(r.stderr, new RegExp(`mismatched: ${rewritten}: content hashes to`));
     const logLine = r.stderr.split("\n").find((l) => l.includes("mismatched"))!;
     assert.ok(logLine.includes(`"call_id":"call_`), "the problem is logged with its call id");
+  });
+
+  test("verify: bytes changed where they are stored, without a write, are found by --deep alone", async () => {
+    const rotten = (await recordingKeys())[2]!;
+    // s3rver keeps the ETag it computed when the object was written: only reading the bytes shows the change.
+    const file = join(rig.dir, "s3", rig.bucket, `${rotten}._S3rver_object`);
+    const bytes = readFileSync(file);
+    bytes[7]! ^= 0x01;
+    writeFileSync(file, bytes);
+    let r = await rig.run(["verify", "--json"]);
+    assert.deepEqual(
+      summaryOf(r),
+      { checked: 12, ok: 10, missing: 1, mismatched: 1, errors: 0 },
+      "the shallow check cannot see it",
+    );
+    r = await rig.run(["verify", "--deep", "--json"]);
+    assert.equal(r.code, 3);
+    assert.deepEqual(summaryOf(r), { checked: 12, ok: 9, missing: 1, mismatched: 2, errors: 0 });
+    assert.match(r.stderr, new RegExp(`mismatched: ${rotten}: content hashes to`));
   });
 
   test("status shows counts, bytes, watermark and the audit trail of runs, manifests and verifies", async () => {

@@ -7,7 +7,11 @@ import { describe, test } from "../helpers/backends.js";
 import assert from "node:assert/strict";
 import { rmSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { pino } from "pino";
 import { collect, startRig, summaryOf, type Rig } from "../helpers/env.js";
+import { DEFAULT_RETRY_POLICY } from "../../src/retry.js";
+import { listObjects } from "../../src/sink/listing.js";
+import { openSink } from "../../src/sink/s3.js";
 
 const MiB = 1024 * 1024;
 
@@ -198,5 +202,140 @@ describe("S3 is the source of truth", () => {
     assert.equal(s.already_archived, 15);
     assert.match(r.stderr, /adopted, not uploaded/);
     assert.deepEqual(await rig.listKeys(), keysBefore);
+  });
+});
+
+describe("past a thousand keys: verify and reconcile by listing", () => {
+  let rig: Rig;
+  /** S3 requests by operation, as the server saw them. */
+  let requests: Record<string, number> = {};
+  before(async () => {
+    rig = await startRig(
+      { calls: { count: 505, seed: 53, days: 4, sizeBytes: 2_000 } },
+      {
+        onRequest: (q) => {
+          const onKey = /^\/[^/]+\/./.test(q.path);
+          const op =
+            q.method === "HEAD" && onKey
+              ? "head"
+              : q.method === "GET" && !onKey && q.query["list-type"] === "2"
+                ? "list"
+                : q.method === "GET" && onKey
+                  ? "get"
+                  : null;
+          if (op) requests[op] = (requests[op] ?? 0) + 1;
+        },
+      },
+    );
+    const r = await rig.run(["run", "--json", "--quiet"], { ARCHIVER_CONCURRENCY: "16", LOG_LEVEL: "warn" });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(summaryOf(r).archived, 505);
+  });
+  after(() => rig.close());
+
+  const cli = async (args: string[]) => {
+    requests = {};
+    const r = await rig.run([...args, "--json"], { LOG_LEVEL: "warn" });
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as Record<string, number>;
+  };
+
+  test("1,010 keys listed in two pages; verify proves all 505 without a HEAD, a window from its first day", async () => {
+    assert.equal((await rig.listKeys()).length, 1010);
+    assert.deepEqual(await cli(["verify"]), { checked: 505, ok: 505, missing: 0, mismatched: 0, errors: 0 });
+    assert.deepEqual(requests, { list: 2 });
+    const days = [
+      ...new Set(rig.sim.calls.map((c) => (c.recording.recording_start_time ?? c.call_time).slice(0, 10))),
+    ];
+    const since = days.sort()[2]!;
+    const inWindow = rig.sim.calls.filter(
+      (c) => (c.recording.recording_start_time ?? c.call_time) >= since,
+    ).length;
+    assert.ok(inWindow > 0 && inWindow < 505);
+    assert.equal((await cli(["verify", "--since", since])).ok, inWindow);
+    assert.deepEqual(Object.keys(requests), ["list"], "no HEAD");
+  });
+
+  test("a listing told where to stop asks for no page past it", async () => {
+    Object.assign(process.env, rig.s3.env, { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" });
+    const sink = openSink(
+      {
+        concurrency: 1,
+        s3: {
+          bucket: rig.bucket,
+          forcePathStyle: true,
+          partSize: 5 * MiB,
+          queueSize: 1,
+          region: "us-east-1",
+        },
+        storage: { checksum: "MD5" },
+      },
+      DEFAULT_RETRY_POLICY,
+      pino({ level: "silent" }),
+    );
+    try {
+      const keys = await rig.listKeys("recordings/");
+      const read = async (stopAfter?: string) => {
+        requests = {};
+        const out: string[] = [];
+        for await (const o of listObjects(sink, "recordings/", { startAfter: "recordings/", stopAfter })) {
+          out.push(o.key);
+          if (stopAfter !== undefined && o.key > stopAfter) break;
+        }
+        return out;
+      };
+      assert.deepEqual(await read(), keys, "every key, in order");
+      assert.deepEqual(requests, { list: 2 });
+      assert.equal((await read(keys[500])).length, 502);
+      assert.deepEqual(requests, { list: 1 }, "the first page passes the stop: no second page asked for");
+      assert.equal((await read(keys[1005])).length, 1007);
+      assert.deepEqual(requests, { list: 2 });
+    } finally {
+      sink.client.destroy();
+    }
+  });
+
+  test("reconcile: nothing asked of an intact state; a lost one rebuilt from the listing and the sidecars, equal to the original", async () => {
+    assert.deepEqual(await cli(["reconcile"]), {
+      objects: 505,
+      adopted: 0,
+      unchanged: 505,
+      skipped: 0,
+      errors: 0,
+    });
+    assert.deepEqual(requests, { list: 2 });
+    const rebuilt = join(rig.dir, "rebuilt.db");
+    assert.deepEqual(await cli(["reconcile", "--db", rebuilt]), {
+      objects: 505,
+      adopted: 505,
+      unchanged: 0,
+      skipped: 0,
+      errors: 0,
+    });
+    assert.deepEqual(requests, { list: 2, get: 505 }, "one sidecar each, no HEAD");
+    const manifest = async (db: string) => {
+      const out = join(rig.dir, `${db.replace(/\W/g, "")}.jsonl`);
+      const r = await rig.run(["manifest", "--format", "jsonl", "--out", out, "--db", db]);
+      assert.equal(r.code, 0, r.stderr);
+      return readFileSync(out, "utf8")
+        .trimEnd()
+        .split("\n")
+        .map((l) => {
+          const { call_id, key, bytes, sha256, etag, content_type } = JSON.parse(l) as Record<
+            string,
+            unknown
+          >;
+          return { call_id, key, bytes, sha256, etag, content_type };
+        });
+    };
+    assert.deepEqual(await manifest(rebuilt), await manifest(rig.dbPath));
+    assert.deepEqual(await cli(["verify", "--db", rebuilt]), {
+      checked: 505,
+      ok: 505,
+      missing: 0,
+      mismatched: 0,
+      errors: 0,
+    });
+    assert.deepEqual(requests, { list: 2 });
   });
 });

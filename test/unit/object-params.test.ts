@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { objectParamsFor, retainUntil, tagging } from "../../src/sink/object-params.js";
 import { csvField, formatRow, manifestRow } from "../../src/compliance/manifest.js";
 import type { StorageSettings } from "../../src/config.js";
-import type { CallRow } from "../../src/state/db.js";
 
 const now = new Date("2026-11-24T12:00:00Z");
 const none: StorageSettings = {
@@ -87,7 +86,7 @@ test("manifest rows: CSV quoting and JSONL", () => {
     sidecar_lock_mode: "COMPLIANCE",
     sidecar_retain_until: "2033-11-18T00:00:00Z",
     sidecar_legal_hold: 1,
-  } as CallRow);
+  });
   assert.equal(
     formatRow(row, "csv"),
     'call_1,recordings/2026/11/20/call_1.m4a,10,ab,audio/mp4,2026-11-20T00:00:00Z,3.5,2026-11-24T00:00:00Z,"""e1""",,COMPLIANCE,2033-11-18T00:00:00Z,true,STANDARD,AES256,team=ops%20%26%20sales,v2,COMPLIANCE,2033-11-18T00:00:00Z,true\n',

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ArchiverError } from "../../src/errors.js";
 import { StateDb } from "../../src/state/db.js";
+import { waitingCalls } from "../../src/state/scans.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "state-"));
 const ID = "call_00000000-0000-4000-8000-000000000001";
@@ -19,7 +20,7 @@ test("migrations apply once and are recorded", () => {
   }[];
   assert.deepEqual(
     rows.map((r) => r.version),
-    [1, 2, 3, 4, 5, 8],
+    [1, 2, 3, 4, 5, 6, 8],
   );
   assert.equal(s.db.pragma("journal_mode", { simple: true }), "wal");
   s.close();
@@ -33,7 +34,7 @@ test("call lifecycle: listed, duplicate within a run, archived, leftovers", () =
   assert.equal(s.recordListed(ID, "2026-11-01T00:00:00Z", "{}", "run1").duplicate, true);
   s.markStatus(ID, "not_ready", { kind: "not_ready", message: "PROCESSING" });
   assert.deepEqual(
-    [...s.leftovers("run2", false)].map((r) => r.call_id),
+    [...waitingCalls(s, "run2", false)].map((r) => r.call_id),
     [ID],
     "not ready: retried by later runs",
   );
@@ -47,7 +48,7 @@ test("call lifecycle: listed, duplicate within a run, archived, leftovers", () =
     etag: null,
     versionId: null,
   });
-  assert.deepEqual([...s.leftovers("run2", false)], []);
+  assert.deepEqual([...waitingCalls(s, "run2", false)], []);
   s.markStatus(ID, "failed", { kind: "permanent", message: "x" });
   assert.equal(s.getCall(ID)!.status, "archived", "an archived call never goes back");
   assert.equal(s.countsByStatus().archived.count, 1);
@@ -73,10 +74,10 @@ test("permanent failures wait for --retry-failed; retryable ones do not", () => 
   s.markStatus(ID, "failed", { kind: "permanent", message: "bad" });
   s.markStatus(other, "failed", { kind: "retryable", message: "reset" });
   assert.deepEqual(
-    [...s.leftovers("r2", false)].map((r) => r.call_id),
+    [...waitingCalls(s, "r2", false)].map((r) => r.call_id),
     [other],
   );
-  assert.equal([...s.leftovers("r2", true)].length, 2);
+  assert.equal([...waitingCalls(s, "r2", true)].length, 2);
   s.close();
 });
 

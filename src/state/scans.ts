@@ -1,0 +1,118 @@
+/**
+ * Queries that walk many calls, paged by key (keyset): each page continues after the last row of the one before
+ * along an index in the order it is read, so a million rows cost a million index steps, never a sort of the table
+ * or a re-read of earlier pages. Pages are read whole (no SQLite cursor stays open while callers await), and only
+ * the columns used are selected. test/unit/scans.test.ts checks each plan (migrations/006_keyset_indexes.sql).
+ */
+import type { Window } from "../dates.js";
+import type { CallRow, StateDb } from "./db.js";
+
+const PAGE = 500;
+
+/** The recording's day (UTC) as used in its key: recording start, or the call's time. */
+const DAY_SQL = "date(COALESCE(recording_start_time, call_time))";
+const IN_WINDOW = `(@since IS NULL OR ${DAY_SQL} >= @since) AND (@until IS NULL OR ${DAY_SQL} <= @until)`;
+
+/** What manifest and verify read of an archived recording. */
+export type ArchivedRow = Pick<
+  CallRow,
+  | "call_id"
+  | "key"
+  | "bytes"
+  | "sha256"
+  | "content_type"
+  | "recording_start_time"
+  | "duration_seconds"
+  | "archived_at"
+  | "etag"
+  | "version_id"
+  | "lock_mode"
+  | "retain_until"
+  | "legal_hold"
+  | "storage_class"
+  | "sse"
+  | "tags"
+  | "sidecar_version_id"
+  | "sidecar_lock_mode"
+  | "sidecar_retain_until"
+  | "sidecar_legal_hold"
+> & { key: string; bytes: number; sha256: string };
+
+const ARCHIVED_COLUMNS =
+  "call_id, key, bytes, sha256, content_type, recording_start_time, duration_seconds, archived_at, etag, " +
+  "version_id, lock_mode, retain_until, legal_hold, storage_class, sse, tags, sidecar_version_id, " +
+  "sidecar_lock_mode, sidecar_retain_until, sidecar_legal_hold";
+
+export const SCAN_SQL = {
+  /** In call-id order along the primary key (`+status`: not the status index, which would need a sort). */
+  archivedByCallId: `SELECT ${ARCHIVED_COLUMNS} FROM calls
+     WHERE call_id > @after AND +status = 'archived' AND ${IN_WINDOW}
+     ORDER BY call_id LIMIT ${PAGE}`,
+  /**
+   * In key order (the order of a bucket listing), along calls_archived_key. INDEXED BY: without statistics the
+   * planner would rather take calls_status_bytes and sort; this also fails loudly if the index were gone.
+   */
+  archivedByKey: `SELECT ${ARCHIVED_COLUMNS} FROM calls INDEXED BY calls_archived_key
+     WHERE status = 'archived' AND key > @after AND ${IN_WINDOW}
+     ORDER BY key LIMIT ${PAGE}`,
+  /**
+   * Calls still waiting, newest first, along calls_waiting (INDEXED BY: as above). SQLite does not take a row value
+   * over an expression index as a range, hence the first column's bound besides it.
+   */
+  waiting: `SELECT call_id, call_json, IFNULL(call_time, '') AS t FROM calls INDEXED BY calls_waiting
+     WHERE status IN ('pending', 'not_ready', 'failed')
+       AND IFNULL(call_time, '') <= @t AND (IFNULL(call_time, ''), call_id) < (@t, @id)
+       AND (last_run_id IS NULL OR last_run_id <> @runId)
+       AND (status <> 'failed' OR error_kind <> 'permanent' OR @retryFailed)
+     ORDER BY IFNULL(call_time, '') DESC, call_id DESC LIMIT ${PAGE}`,
+} as const;
+
+function* archived(
+  state: StateDb,
+  sql: string,
+  by: "call_id" | "key",
+  window: Partial<Window>,
+): Generator<ArchivedRow> {
+  const stmt = state.db.prepare(sql);
+  const w = { since: window.startDate ?? null, until: window.endDate ?? null };
+  for (let after = ""; ;) {
+    const rows = stmt.all({ after, ...w }) as ArchivedRow[];
+    if (rows.length === 0) return;
+    yield* rows;
+    after = rows[rows.length - 1]![by];
+  }
+}
+
+/** Archived recordings in call-id order (the manifest's order: the same DB content gives the same file). */
+export const archivedByCallId = (state: StateDb, window: Partial<Window> = {}) =>
+  archived(state, SCAN_SQL.archivedByCallId, "call_id", window);
+
+/** Archived recordings in key order (byte order, as S3 lists keys). */
+export const archivedByKey = (state: StateDb, window: Partial<Window> = {}) =>
+  archived(state, SCAN_SQL.archivedByKey, "key", window);
+
+/**
+ * Calls from earlier runs still waiting (pending, not ready, failed retryably; permanent failures too with
+ * `retryFailed`) that this run has not listed, newest first. Each is yielded once even when its status changes
+ * while the caller works through them.
+ */
+export function* waitingCalls(
+  state: StateDb,
+  runId: string,
+  retryFailed: boolean,
+): Generator<{ call_id: string; call_json: string }> {
+  const stmt = state.db.prepare(SCAN_SQL.waiting);
+  // An empty BLOB sorts after every TEXT value in SQLite: the first page starts above every row.
+  let t: string | Buffer = Buffer.alloc(0);
+  let id = "";
+  for (;;) {
+    const rows = stmt.all({ t, id, runId, retryFailed: retryFailed ? 1 : 0 }) as {
+      call_id: string;
+      call_json: string;
+      t: string;
+    }[];
+    if (rows.length === 0) return;
+    for (const r of rows) yield { call_id: r.call_id, call_json: r.call_json };
+    ({ t, call_id: id } = rows[rows.length - 1]!);
+  }
+}
