@@ -4,9 +4,18 @@
  */
 import S3rver from "s3rver";
 import { createHash, createHmac } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { listObjectsV2, type ListingStore } from "./local-s3-list.js";
 import { errorXml, FaultPlan, type CapturedRequest, type S3Faults } from "./s3-faults.js";
 import { objectLockExtras } from "./local-s3-lock.js";
@@ -16,7 +25,7 @@ export interface LocalS3 {
   directory: string;
   /** Environment for the archiver (and any AWS SDK client) to talk to this server. */
   env: Record<string, string>;
-  /** Inject failures into object writes (PutObject, UploadPart), as S3 sometimes answers them. */
+  /** Inject failures into object writes and completions, and a wrong server clock, as real servers have them. */
   setFaults(faults: S3Faults): void;
   close(opts?: { keepFiles?: boolean }): Promise<void>;
 }
@@ -29,6 +38,8 @@ export async function startLocalS3(opts: {
   port?: number;
   /** Called with every request's method, path, query and headers (tests assert on what was sent). */
   onRequest?: (req: CapturedRequest) => void;
+  /** Called with every request and the status the server gave it (given even when the answer is then lost). */
+  onResponse?: (req: CapturedRequest, status: number) => void;
   /**
    * How to answer GetObjectLockConfiguration: s3rver itself answers 501; "enabled"/"disabled" imitate a bucket
    * created with or without Object Lock.
@@ -62,22 +73,47 @@ export async function startLocalS3(opts: {
   );
   // s3rver's own ListObjectsV2 dies past 1,000 keys on Node 20 (a DES continuation token).
   middleware.unshift(listObjectsV2((server as unknown as { store: ListingStore }).store, directory));
+  const faults = new FaultPlan();
+  // Inside the signature check (which sees the request as signed), outside s3rver (which has the real clock).
+  middleware.unshift(skewedClock(() => faults.clock));
   // s3rver does not check SigV4 signatures ("unimplemented"); S3 does, so this server does too.
   middleware.unshift(checkSigV4);
-  const faults = new FaultPlan();
   middleware.unshift(async (ctx, next) => {
+    const completion = faults.completion(ctx.method, ctx.path, ctx.query);
+    if (completion) {
+      await completion.before?.();
+      await next();
+      if (completion.answer === "withhold")
+        await new Promise<void>((resolve) => ctx.req.socket.once("close", resolve));
+      if (completion.answer !== "send") ctx.req.socket.destroy();
+      return;
+    }
     const fault = faults.next(ctx.method, ctx.path, ctx.headers);
     if (!fault) return next();
     if (fault === "reset") return void ctx.req.socket.destroy();
+    if (fault === "lose-answer") {
+      await next();
+      return void ctx.req.socket.destroy();
+    }
     ctx.status = fault.status;
     ctx.type = "application/xml";
     ctx.body = errorXml(fault.code, fault.message);
   });
-  if (opts.onRequest) {
-    const onRequest = opts.onRequest;
+  if (opts.onRequest || opts.onResponse) {
+    const { onRequest, onResponse } = opts;
     middleware.unshift(async (ctx, next) => {
-      onRequest({ method: ctx.method, path: ctx.path, query: { ...ctx.query }, headers: { ...ctx.headers } });
-      return next();
+      const req = {
+        method: ctx.method,
+        path: ctx.path,
+        query: { ...ctx.query },
+        headers: { ...ctx.headers },
+      };
+      onRequest?.(req);
+      try {
+        await next();
+      } finally {
+        onResponse?.(req, ctx.status);
+      }
     });
   }
   const addr = await server.run();
@@ -106,7 +142,9 @@ interface KoaContext {
   path: string;
   /** The query string as sent (still percent-encoded). */
   querystring: string;
-  req: { socket: { destroy(): void } };
+  req: { socket: { destroy(): void; once(event: "close", f: () => void): void } };
+  res: { sendDate: boolean };
+  set(name: string, value: string): void;
   query: Record<string, string | string[] | undefined>;
   headers: Record<string, string | string[] | undefined>;
   status: number;
@@ -184,6 +222,59 @@ async function checkSigV4(ctx: KoaContext, next: () => Promise<void>): Promise<v
 
 const xml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
+/** 20261127T093000Z → ms since the epoch (NaN when malformed). */
+function parseAmzDate(v: unknown): number {
+  const m = typeof v === "string" ? /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(v) : null;
+  return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : NaN;
+}
+
+const amzDate = (ms: number) =>
+  new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");
+
+/** A server whose clock is off the real one (S3Faults.clock). */
+function skewedClock(get: () => S3Faults["clock"]): Middleware {
+  return async (ctx, next) => {
+    const clock = get();
+    if (!clock || typeof ctx.headers.authorization !== "string") return next();
+    const serverNow = Date.now() + clock.offsetMs;
+    const tellTime = () => {
+      if (clock.dateHeader === false) ctx.res.sendDate = false;
+      else ctx.set("Date", new Date(serverNow).toUTCString());
+    };
+    tellTime();
+    const sent = parseAmzDate(ctx.headers["x-amz-date"]);
+    if (Number.isNaN(sent) || Math.abs(sent - serverNow) > 15 * 60_000) {
+      ctx.status = 403;
+      ctx.type = "application/xml";
+      ctx.body = `<Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current time is too large.</Message></Error>`;
+      return;
+    }
+    // Within this server's tolerance: s3rver, which checks the time against the real clock, sees it shifted.
+    ctx.headers["x-amz-date"] = amzDate(sent - clock.offsetMs);
+    await next();
+    tellTime();
+  };
+}
+
+/** An object's file in s3rver's directory. */
+const objectFile = (root: string, bucket: string, rawKey: string) =>
+  join(root, bucket, `${decodeURIComponent(rawKey)}._S3rver_object`);
+
+/** The ETag S3 gives a multipart object: MD5 of the parts' binary MD5s, "-", the number of parts. */
+function multipartEtag(uploadDir: string): string {
+  const parts = readdirSync(uploadDir)
+    .filter((f) => /^\d+$/.test(f) && existsSync(join(uploadDir, `${f}.md5`)))
+    .map(Number)
+    .sort((a, b) => a - b);
+  const md5 = createHash("md5");
+  for (const n of parts)
+    md5.update(Buffer.from(readFileSync(join(uploadDir, `${n}.md5`), "utf8").trim(), "hex"));
+  return `${md5.digest("hex")}-${parts.length}`;
+}
+
 /** ListParts from s3rver's upload directory (one file per part, with its MD5 beside it). */
 function listParts(ctx: KoaContext, bucket: string, key: string, uploadId: string, dir: string): void {
   const parts = readdirSync(dir)
@@ -208,6 +299,44 @@ function listParts(ctx: KoaContext, bucket: string, key: string, uploadId: strin
       )
       .join("") +
     `</ListPartsResult>`;
+}
+
+/**
+ * CompleteMultipartUpload as S3 does it: conditional (If-None-Match: *, since 2024), and the object's ETag is the
+ * multipart ETag (s3rver gives the MD5 of the whole object). The parts completed are all those stored.
+ */
+async function completeAsS3(ctx: KoaContext, next: () => Promise<void>, file: string, uploadDir: string) {
+  return oneWriteAtATime(file, async () => {
+    if (ctx.headers["if-none-match"] === "*" && existsSync(file)) return preconditionFailed(ctx);
+    const etag = multipartEtag(uploadDir);
+    // Present while s3rver writes the object, or a listing then would have it compute (and store) a plain MD5.
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(`${file}.md5`, etag);
+    await next();
+    if (ctx.status !== 200 || typeof ctx.body !== "string") return;
+    writeFileSync(`${file}.md5`, etag);
+    ctx.body = ctx.body.replace(/<ETag>[^<]*<\/ETag>/, `<ETag>"${etag}"</ETag>`);
+  });
+}
+
+/** Writes to one key in turn: S3 checks a condition and applies the write as one step, s3rver does not. */
+const writing = new Map<string, Promise<unknown>>();
+async function oneWriteAtATime(file: string, write: () => Promise<void>): Promise<void> {
+  const before = writing.get(file) ?? Promise.resolve();
+  const done = before.then(write, write);
+  writing.set(file, done);
+  try {
+    await done;
+  } finally {
+    if (writing.get(file) === done) writing.delete(file);
+  }
+}
+
+function preconditionFailed(ctx: KoaContext): void {
+  ctx.status = 412;
+  ctx.type = "application/xml";
+  ctx.body =
+    "<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>";
 }
 
 function multipartExtras(root: string, objectLock: "enabled" | "disabled" | undefined): Middleware {
@@ -235,20 +364,22 @@ function multipartExtras(root: string, objectLock: "enabled" | "disabled" | unde
         return;
       }
       if (ctx.method === "GET") return listParts(ctx, bucket, m[2], uploadId, dir);
+      if (ctx.method === "POST") return completeAsS3(ctx, next, objectFile(root, bucket, m[2]), dir);
     }
+    // A key is read as it stands before or after a write to it, never half way (as S3 does).
+    if ((ctx.method === "GET" || ctx.method === "HEAD") && m[2] && uploadId === undefined)
+      return oneWriteAtATime(objectFile(root, bucket, m[2]), next);
     // Conditional writes (If-None-Match: *), as S3 has had them since 2024: refuse to overwrite an existing key.
     if (
       ctx.method === "PUT" &&
       m[2] &&
       ctx.headers["if-none-match"] === "*" &&
-      !("partNumber" in ctx.query) &&
-      existsSync(join(root, bucket, `${m[2]}._S3rver_object`))
+      !("partNumber" in ctx.query)
     ) {
-      ctx.status = 412;
-      ctx.type = "application/xml";
-      ctx.body =
-        "<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>";
-      return;
+      const file = objectFile(root, bucket, m[2]);
+      return oneWriteAtATime(file, () =>
+        existsSync(file) ? Promise.resolve(preconditionFailed(ctx)) : next(),
+      );
     }
     if (ctx.method === "GET" && !m[2] && "object-lock" in ctx.query && objectLock) {
       ctx.type = "application/xml";
@@ -270,7 +401,7 @@ function multipartExtras(root: string, objectLock: "enabled" | "disabled" | unde
             .map((id) => ({
               id,
               key: readFileSync(join(dir, id, "key"), "utf8"),
-              at: statSync(join(dir, id)).mtime,
+              at: statSync(join(dir, id, "key")).mtime, // written once, when the upload is created
             }))
             .filter((u) => u.key.startsWith(prefix))
         : [];

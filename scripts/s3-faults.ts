@@ -11,6 +11,20 @@ export interface S3Faults {
   internalErrorEvery?: number;
   /** The connection is dropped before any answer. */
   resetEvery?: number;
+  /** The write is applied, then its connection dropped before the answer (a lost answer). */
+  dropAnswerEvery?: number;
+  /** Every n-th CompleteMultipartUpload (counted on its own) is applied, then its answer lost the same way. */
+  dropCompleteAnswerEvery?: number;
+  /** Every CompleteMultipartUpload is applied and never answered: the client waits until it is killed. */
+  holdCompleteAnswer?: boolean;
+  /** Runs when a CompleteMultipartUpload arrives, before it is applied (a test stores a rival object here). */
+  beforeComplete?: (key: string) => Promise<void>;
+  /**
+   * s3rver only (a real server's clock is its own): this server's clock is `offsetMs` off the real one. Like S3 it
+   * refuses a request more than 15 minutes off its clock (403 RequestTimeTooSkewed; no body for HEAD) and tells
+   * its time in the Date header — or, with `dateHeader: false`, sends no Date header (its time cannot be learned).
+   */
+  clock?: { offsetMs: number; dateHeader?: boolean };
 }
 
 export interface CapturedRequest {
@@ -20,16 +34,32 @@ export interface CapturedRequest {
   headers: Record<string, string | string[] | undefined>;
 }
 
-export type FaultAnswer = "reset" | { status: number; code: string; message: string };
+/** How a request fails: reset before any answer, answered with an error, or applied and its answer lost. */
+export type FaultAnswer = "reset" | "lose-answer" | { status: number; code: string; message: string };
+
+/** What happens to a CompleteMultipartUpload: a rival write first, and whether its answer is lost or withheld. */
+export interface CompletionFault {
+  before?: (() => Promise<void>) | undefined;
+  answer: "send" | "lose" | "withhold";
+}
+
+const isCompletion = (method: string, path: string, query: CapturedRequest["query"]) =>
+  method === "POST" && typeof query.uploadId === "string" && /^\/[^/]+\/./.test(path);
 
 /** Counts object writes (PutObject, UploadPart; not CopyObject) and says which of them fail, and how. */
 export class FaultPlan {
   private faults: S3Faults = {};
   private writes = 0;
+  private completions = 0;
 
   set(faults: S3Faults): void {
     this.faults = faults;
     this.writes = 0;
+    this.completions = 0;
+  }
+
+  get clock(): S3Faults["clock"] {
+    return this.faults.clock;
   }
 
   /** The failure for this request, if it is an object write that the faults select. */
@@ -38,6 +68,7 @@ export class FaultPlan {
     const n = ++this.writes;
     const every = (k: number | undefined) => k !== undefined && n % k === 0;
     if (every(this.faults.resetEvery)) return "reset";
+    if (every(this.faults.dropAnswerEvery)) return "lose-answer";
     if (every(this.faults.slowDownEvery))
       return { status: 503, code: "SlowDown", message: "Please reduce your request rate." };
     if (every(this.faults.internalErrorEvery))
@@ -47,6 +78,19 @@ export class FaultPlan {
         message: "We encountered an internal error. Please try again.",
       };
     return undefined;
+  }
+
+  /** What happens to this request if it is a CompleteMultipartUpload; undefined otherwise. */
+  completion(method: string, path: string, query: CapturedRequest["query"]): CompletionFault | undefined {
+    if (!isCompletion(method, path, query)) return undefined;
+    const n = ++this.completions;
+    const f = this.faults;
+    const key = decodeURIComponent(path.replace(/^\/[^/]+\//, ""));
+    const lose = f.dropCompleteAnswerEvery !== undefined && n % f.dropCompleteAnswerEvery === 0;
+    return {
+      before: f.beforeComplete ? () => f.beforeComplete!(key) : undefined,
+      answer: f.holdCompleteAnswer ? "withhold" : lose ? "lose" : "send",
+    };
   }
 }
 

@@ -20,7 +20,11 @@ export interface S3Proxy {
 
 export async function startS3Proxy(
   target: string,
-  opts: { onRequest?: (req: CapturedRequest) => void } = {},
+  opts: {
+    onRequest?: (req: CapturedRequest) => void;
+    /** Called with every request and the status the server gave it (given even when the answer is then lost). */
+    onResponse?: (req: CapturedRequest, status: number) => void;
+  } = {},
 ): Promise<S3Proxy> {
   const upstream = new URL(target);
   const faults = new FaultPlan();
@@ -37,9 +41,12 @@ export async function startS3Proxy(
       headers: { ...req.headers },
     };
     opts.onRequest?.(captured);
-    const fault = faults.next(captured.method, captured.path, captured.headers);
+    const completion = faults.completion(captured.method, captured.path, captured.query);
+    const fault = completion ? undefined : faults.next(captured.method, captured.path, captured.headers);
     if (fault === "reset") return void req.socket.destroy();
-    if (fault) {
+    // Applied by the server, and then its answer lost (the connection dropped) or withheld (never sent).
+    const answer = completion?.answer ?? (fault === "lose-answer" ? "lose" : "send");
+    if (fault && fault !== "lose-answer") {
       res.writeHead(fault.status, { "content-type": "application/xml" });
       return void res.end(errorXml(fault.code, fault.message));
     }
@@ -48,7 +55,8 @@ export async function startS3Proxy(
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("error", () => req.socket.destroy());
-    req.on("end", () => {
+    const forward = async () => {
+      await completion?.before?.();
       const out = request(
         {
           host: upstream.hostname,
@@ -57,14 +65,18 @@ export async function startS3Proxy(
           path: req.url,
           headers: withoutExpect(req.rawHeaders),
         },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
-          answer.pipe(res);
+        (reply) => {
+          opts.onResponse?.(captured, reply.statusCode ?? 502);
+          if (answer === "lose") return void reply.resume().on("end", () => req.socket.destroy());
+          if (answer === "withhold") return void reply.resume();
+          res.writeHead(reply.statusCode ?? 502, reply.rawHeaders);
+          reply.pipe(res);
         },
       );
       out.on("error", () => req.socket.destroy());
       out.end(Buffer.concat(chunks));
-    });
+    };
+    req.on("end", () => void forward().catch(() => req.socket.destroy()));
   };
 
   const listen = () =>

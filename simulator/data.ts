@@ -156,9 +156,13 @@ function baseBlock(seed: number): Buffer {
   return b;
 }
 
+/** Every recording starts like the MP4 file it claims to be: an `ftyp` box (the archiver checks). */
+const FTYP = Buffer.from("00000018667479704d344120000000004d34412069736f6d", "hex");
+
 function block(seed: number, index: number): Buffer {
   const b = Buffer.from(baseBlock(seed));
   for (let off = 0; off < BLOCK; off += 4096) b.writeUInt32LE((index * 2_654_435_761 + off) >>> 0, off);
+  if (index === 0) FTYP.copy(b, 0);
   return b;
 }
 

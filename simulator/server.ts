@@ -47,6 +47,8 @@ export interface SimulatorOptions {
   rateLimit?: { rps: number; burst?: number };
   /** Public base URL for media links (defaults to the listening address). */
   publicBaseUrl?: string;
+  /** This server's clock runs this far off the real one (expires_at, URL validity, the Date header). */
+  clockOffsetMs?: number;
 }
 
 export interface SimStats {
@@ -94,11 +96,25 @@ function emptyStats(): SimStats {
   };
 }
 
+/** Resolves once `res` can take more (drain) or is gone (close); leaves no listener behind. */
+export function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise<void>((r) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      r();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
+}
+
 export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {
   const apiKey = opts.apiKey ?? "envai_live_simulator_key";
   const token = opts.token ?? "sim-jwt-token";
   const secret = randomBytes(16);
   const ttl = opts.urlTtlSeconds ?? 900;
+  const now = () => Date.now() + (opts.clockOffsetMs ?? 0);
   const gen: GenerateOptions = typeof opts.calls === "object" ? opts.calls : { count: opts.calls ?? 50 };
   const calls: SimCall[] = generateCalls(gen);
   const byId = new Map(calls.map((c) => [c.id, c]));
@@ -174,6 +190,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     res.writeHead(status, {
       "content-type": "application/json",
       "content-length": Buffer.byteLength(text),
+      date: new Date(now()).toUTCString(),
       ...headers,
     });
     res.end(text);
@@ -230,7 +247,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     if (fires("api429", f429, faultKey)) {
       stats.rateLimited++;
       const secs = f429?.retryAfterSeconds ?? 1;
-      const retryAfter = f429?.httpDate ? new Date(Date.now() + secs * 1000).toUTCString() : String(secs);
+      const retryAfter = f429?.httpDate ? new Date(now() + secs * 1000).toUTCString() : String(secs);
       return send(429, envelope("rate_limit_exceeded", "Rate limit exceeded"), { "retry-after": retryAfter });
     }
     if (fires("api5xx", faults.api5xx, faultKey)) {
@@ -308,7 +325,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     }
     const r = c.recording;
     const ext = r.content_type === "video/mp4" ? "mp4" : "m4a";
-    const expires = Math.floor(Date.now() / 1000) + ttl;
+    const expires = Math.floor(now() / 1000) + ttl;
     const mediaPath = `/media/${id}.${ext}`;
     const size = fires("sizeMismatch", faults.sizeMismatch, id) ? r.size + 1000 : r.reportedSize;
     send(200, {
@@ -350,7 +367,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     if (signed) {
       const expires = Number(url.searchParams.get("expires"));
       const sig = url.searchParams.get("sig") ?? "";
-      const valid = sig === sign(url.pathname, expires) && expires * 1000 > Date.now();
+      const valid = sig === sign(url.pathname, expires) && expires * 1000 > now();
       if (!valid || fires("mediaExpired", faults.mediaExpired, c.id)) {
         res.writeHead(403, { "content-type": "application/xml" });
         res.end("<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>");
@@ -412,16 +429,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       if (res.destroyed) return;
       sent += chunk.length;
       stats.mediaBytesSent += chunk.length;
-      if (!res.write(chunk))
-        await new Promise<void>((r) => {
-          const done = () => {
-            res.off("drain", done);
-            res.off("close", done);
-            r();
-          };
-          res.on("drain", done);
-          res.on("close", done);
-        });
+      if (!res.write(chunk)) await drainedOrClosed(res);
       if (bytesPerSec) {
         const due = t0 + (sent / bytesPerSec) * 1000;
         const wait = due - Date.now();

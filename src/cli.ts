@@ -4,8 +4,9 @@
  * maps the outcome to an exit code. Everything it does can be called from a test through src/index.ts.
  */
 import { Command, CommanderError, Option } from "commander";
-import { ConfigError, loadConfig, requireRunSettings, secretsOf, type Config, type Env } from "./config.js";
-import { ArchiverError } from "./errors.js";
+import { ConfigError, loadConfig, secretsOf, type Config, type Env, type LoadOptions } from "./config.js";
+import { DOTENV_HELP, envFileAlias, exitWhenFlushed, together } from "./cli-support.js";
+import { redactText, registerSecrets } from "./redact.js";
 import { createLogger } from "./logger.js";
 import { PACKAGE_VERSION } from "./paths.js";
 import type { RunSummary } from "./pipeline/run.js";
@@ -13,6 +14,7 @@ import { backfillWindow, parseDay, type Window } from "./dates.js";
 import { resolveShard, type Shard } from "./shard.js";
 import { progressReporter } from "./progress.js";
 import { combineObservers } from "./pipeline/observer.js";
+import { describeOffset } from "./clock.js";
 // Each command imports what it needs when it runs (the AWS SDK, SQLite, prom-client, croner): `--help` stays
 // instant and a run does not evaluate modules it never uses. (The build bundles this file: scripts/bundle.ts.)
 
@@ -46,7 +48,15 @@ Configuration (flags override the environment, which overrides ./.env):
   ARCHIVER_SPOOL_DIR            where bodies above 1 MiB wait for S3, or "memory" (default <db path>.spool)
   ARCHIVER_API_RPS              client-side cap on Envoy API requests per second (default none)
   ARCHIVER_MAX_RETRIES          retries for transient errors per operation (default 6)
+  ARCHIVER_ON_SOURCE_CHANGE     a source that changed after archiving: report (default), or archive it too
+                                under {call_id}.v2.m4a (.v3, ...); the archived original is never touched
   ARCHIVER_ALLOW_INSECURE_URLS  allow http: and loopback/private media URLs - tests and demos only (default false)
+  ARCHIVER_MAX_PAGES            a listing longer than this many pages stops the run (default 100000)
+  ARCHIVER_MAX_BODY_MB          most bytes read for a recording with no file_size_bytes (default 4096)
+  ARCHIVER_MEDIA_TYPES          media response types accepted (default audio/*,video/*,application/octet-stream)
+  ARCHIVER_CHECK_MP4            MP4 recordings must start with an MP4 box, ftyp (default true)
+  ARCHIVER_MIN_TRANSFER_RATE    KiB/s a transfer must average after the grace time; 0 = no floor (default 16)
+  ARCHIVER_TRANSFER_GRACE       seconds every transfer gets whatever its size; URL expiry margin (default 60)
   ARCHIVER_PROGRESS_INTERVAL    seconds between progress log records when not on a terminal (default 30)
   ARCHIVER_METRICS_PORT         /metrics and /healthz port of \`worker\` (default 9464)
   ARCHIVER_SHARD_COUNT          shards, index from JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX
@@ -62,8 +72,8 @@ AWS settings come from the SDK's standard chain: AWS_REGION, AWS_ACCESS_KEY_ID/A
 profile/role, AWS_ENDPOINT_URL_S3 for MinIO or another S3-compatible endpoint.
 
 Exit codes:
-  0  done, nothing failed          2  usage or configuration error
-  1  fatal: API key rejected, bucket missing/denied, state DB unusable
+  0  done, nothing failed          2  usage or configuration error (every problem listed at once)
+  1  fatal: API key rejected, bucket missing/denied, state DB unusable, a listing that does not end
   3  run: done, but some recordings failed (logged, kept in the state DB for the next run);
      verify: something is missing or altered
   130/143  stopped by SIGINT/SIGTERM (in-flight transfers stopped, stored parts kept, state saved)
@@ -80,6 +90,7 @@ interface RunFlags {
   bucket?: string;
   prefix?: string;
   envFile?: string;
+  dotenv?: string;
   logLevel?: string;
   shard?: string;
   quiet?: boolean;
@@ -113,7 +124,8 @@ function runContext(flags: RunFlags, config: Config) {
   return { logger, progress, shard: shardFrom(flags, config) };
 }
 
-function configFrom(flags: RunFlags): Config {
+/** Settings for a command; `require` names what it cannot do without (reported with every other problem). */
+function configFrom(flags: RunFlags, require?: LoadOptions["require"]): Config {
   const overrides: Partial<Record<keyof Env, string | undefined>> = {
     ARCHIVER_CONCURRENCY: flags.concurrency,
     ARCHIVER_DB_PATH: flags.db,
@@ -121,7 +133,14 @@ function configFrom(flags: RunFlags): Config {
     ARCHIVER_S3_PREFIX: flags.prefix,
     LOG_LEVEL: flags.logLevel,
   };
-  return loadConfig({ overrides, ...(flags.envFile ? { dotenvPath: flags.envFile } : {}) });
+  const file = flags.dotenv ?? flags.envFile;
+  const config = loadConfig({
+    overrides,
+    ...(file ? { dotenvPath: file, requireDotenv: true } : {}),
+    ...(require ? { require } : {}),
+  });
+  registerSecrets(secretsOf(config));
+  return config;
 }
 
 /** --since/--until as a window, with usage errors (exit 2) for bad dates. */
@@ -159,6 +178,8 @@ function printSummary(s: RunSummary, json: boolean): void {
         would_archive: s.would_archive,
         previously_failed: s.previously_failed,
         other_shards: s.other_shards,
+        source_changed: s.source_changed,
+        clock_offset_ms: s.clock_offset_ms,
         api_requests: s.api_requests,
         rate_limited: s.rate_limited,
         retries: s.retries,
@@ -183,6 +204,16 @@ function printSummary(s: RunSummary, json: boolean): void {
     `  failed            ${s.failed}${s.previously_failed ? ` (+${s.previously_failed} failed in earlier runs; --retry-failed retries them)` : ""}`,
     `  API requests      ${s.api_requests} (${s.rate_limited} rate-limited, ${s.retries} retried)`,
   ];
+  if (s.source_changed > 0)
+    lines.push(
+      `  source changed    ${s.source_changed} (archived originals kept; see the log and \`status\`)`,
+    );
+  for (const [server, ms] of [
+    ["S3", s.clock_offset_ms.s3] as const,
+    ["Envoy", s.clock_offset_ms.api] as const,
+  ])
+    if (Math.abs(ms) >= 60_000)
+      lines.push(`  clock             ${describeOffset(ms)} ${server}'s (its time is used)`);
   if (s.error) lines.push(`  error             ${s.error}`);
   process.stdout.write(lines.join("\n") + "\n");
 }
@@ -221,6 +252,8 @@ function stopOnSignals(): { signal: AbortSignal; received: () => NodeJS.Signals 
 
 export function buildProgram(): Command {
   const program = new Command();
+  // Before any subcommand is added, so that each inherits it: a bad flag anywhere is a usage error (exit 2).
+  program.exitOverride();
   program
     .name("envoy-archiver")
     .description("Archive Envoy call recordings into S3, byte for byte, resumably.")
@@ -250,7 +283,8 @@ export function buildProgram(): Command {
     .option("--db <path>", "state DB file (ARCHIVER_DB_PATH)")
     .option("--bucket <name>", "destination bucket (ARCHIVER_S3_BUCKET)")
     .option("--prefix <prefix>", "key prefix (ARCHIVER_S3_PREFIX)")
-    .option("--env-file <path>", "read settings from this file instead of ./.env")
+    .option("--dotenv <path>", DOTENV_HELP)
+    .addOption(envFileAlias())
     .addOption(
       new Option("--log-level <level>", "log level (LOG_LEVEL)").choices([
         "fatal",
@@ -271,16 +305,19 @@ Examples:
   envoy-archiver run --dry-run --json                  # what would be archived, as JSON`,
     )
     .action(async (flags: RunFlags) => {
-      windowFlags(flags);
-      if (flags.since !== undefined && flags.until === undefined) {
-        try {
-          backfillWindow(flags.since, undefined, new Date());
-        } catch (err) {
-          throw new ConfigError((err as Error).message);
-        }
-      }
-      const config = configFrom(flags);
-      requireRunSettings(config);
+      const [, config] = together(
+        () => {
+          windowFlags(flags);
+          if (flags.since !== undefined && flags.until === undefined) {
+            try {
+              backfillWindow(flags.since, undefined, new Date());
+            } catch (err) {
+              throw new ConfigError((err as Error).message);
+            }
+          }
+        },
+        () => configFrom(flags, "run"),
+      );
       const { logger, progress, shard } = runContext(flags, config);
       const { runArchive } = await import("./pipeline/run.js");
       const { createMetrics, writeMetricsFile } = await import("./metrics.js");
@@ -320,10 +357,10 @@ Examples:
     .option("--db <path>", "state DB file (ARCHIVER_DB_PATH)")
     .option("--bucket <name>", "destination bucket (ARCHIVER_S3_BUCKET)")
     .option("--prefix <prefix>", "key prefix (ARCHIVER_S3_PREFIX)")
-    .option("--env-file <path>", "read settings from this file instead of ./.env")
+    .option("--dotenv <path>", DOTENV_HELP)
+    .addOption(envFileAlias())
     .action(async (flags: RunFlags & { cron: string; runOnStart?: boolean; metricsPort?: string }) => {
-      const config = configFrom({ ...flags, quiet: true });
-      requireRunSettings(config);
+      const config = configFrom({ ...flags, quiet: true }, "run");
       const port = flags.metricsPort === undefined ? config.metricsPort : Number(flags.metricsPort);
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new ConfigError("--metrics-port must be a port number");
@@ -365,12 +402,13 @@ Examples:
     .option("--db <path>", "state DB file (ARCHIVER_DB_PATH)")
     .option("--bucket <name>", "bucket (ARCHIVER_S3_BUCKET)")
     .option("--prefix <prefix>", "key prefix (ARCHIVER_S3_PREFIX)")
-    .option("--env-file <path>", "read settings from this file instead of ./.env")
+    .option("--dotenv <path>", DOTENV_HELP)
+    .addOption(envFileAlias())
     .action(async (flags: RunFlags) => {
-      const window = windowFlags(flags);
-      const config = configFrom(flags);
-      if (!config.s3.bucket)
-        throw new ConfigError("missing required settings: ARCHIVER_S3_BUCKET (or --bucket)");
+      const [window, config] = together(
+        () => windowFlags(flags),
+        () => configFrom(flags, "bucket"),
+      );
       const { logger, shard } = runContext({ ...flags, quiet: true }, config);
       const { reconcile } = await import("./reconcile.js");
       const res = await reconcile(config, { window, shard }, { logger });
@@ -405,12 +443,13 @@ Examples:
     .option("--db <path>", "state DB file (ARCHIVER_DB_PATH)")
     .option("--bucket <name>", "bucket for --upload (ARCHIVER_S3_BUCKET)")
     .option("--prefix <prefix>", "key prefix (ARCHIVER_S3_PREFIX)")
-    .option("--env-file <path>", "read settings from this file instead of ./.env")
+    .option("--dotenv <path>", DOTENV_HELP)
+    .addOption(envFileAlias())
     .action(async (flags: RunFlags & { format: "csv" | "jsonl"; out?: string; upload?: boolean }) => {
-      const window = windowFlags(flags);
-      const config = configFrom(flags);
-      if (flags.upload && !config.s3.bucket)
-        throw new ConfigError("--upload needs ARCHIVER_S3_BUCKET (or --bucket)");
+      const [window, config] = together(
+        () => windowFlags(flags),
+        () => configFrom(flags, flags.upload ? "bucket" : undefined),
+      );
       const logger = createLogger({
         level: config.logLevel,
         pretty: process.stderr.isTTY === true,
@@ -446,12 +485,13 @@ Examples:
     .option("--concurrency <n>", "objects checked at once (ARCHIVER_CONCURRENCY)")
     .option("--db <path>", "state DB file (ARCHIVER_DB_PATH)")
     .option("--bucket <name>", "bucket (ARCHIVER_S3_BUCKET)")
-    .option("--env-file <path>", "read settings from this file instead of ./.env")
+    .option("--dotenv <path>", DOTENV_HELP)
+    .addOption(envFileAlias())
     .action(async (flags: RunFlags & { deep?: boolean }) => {
-      const window = windowFlags(flags);
-      const config = configFrom(flags);
-      if (!config.s3.bucket)
-        throw new ConfigError("missing required settings: ARCHIVER_S3_BUCKET (or --bucket)");
+      const [window, config] = together(
+        () => windowFlags(flags),
+        () => configFrom(flags, "bucket"),
+      );
       const logger = createLogger({
         level: config.logLevel,
         pretty: process.stderr.isTTY === true,
@@ -482,9 +522,17 @@ Examples:
     .option("--check", "also check the state DB's integrity (reads all of it; exit 1 if it fails)")
     .option("--db <path>", "state DB file (ARCHIVER_DB_PATH)")
     .option("--runs <n>", "how many recent runs to show", "10")
-    .option("--env-file <path>", "read settings from this file instead of ./.env")
+    .option("--dotenv <path>", DOTENV_HELP)
+    .addOption(envFileAlias())
     .action(
-      async (flags: { json?: boolean; check?: boolean; db?: string; runs: string; envFile?: string }) => {
+      async (flags: {
+        json?: boolean;
+        check?: boolean;
+        db?: string;
+        runs: string;
+        envFile?: string;
+        dotenv?: string;
+      }) => {
         const config = configFrom(flags);
         const runs = Number(flags.runs);
         if (!Number.isInteger(runs) || runs < 0) throw new ConfigError("--runs must be a whole number");
@@ -499,7 +547,6 @@ Examples:
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
@@ -512,15 +559,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`envoy-archiver: ${err.message}\n`);
       return EXIT.usage;
     }
-    if (err instanceof ArchiverError && err.kind === "fatal") {
-      process.stderr.write(`envoy-archiver: fatal: ${err.message}\n`);
-      return EXIT.fatal;
-    }
-    process.stderr.write(`envoy-archiver: fatal: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(
+      `envoy-archiver: fatal: ${redactText(err instanceof Error ? err.message : String(err))}\n`,
+    );
     return EXIT.fatal;
   }
 }
 
-main(process.argv).then((code) => {
-  process.exitCode = code;
-});
+main(process.argv).then(exitWhenFlushed);

@@ -8,6 +8,7 @@ import { parse as parseDotenv } from "dotenv";
 import { z } from "zod";
 import { normalizePrefix } from "./keys.js";
 import { parseTags, tagsProblem } from "./tags.js";
+import { credentialProblem } from "./header-values.js";
 
 /** A usage or configuration mistake: exit 2 with the message. */
 export class ConfigError extends Error {
@@ -31,6 +32,19 @@ const int = (min: number, max: number) =>
     .regex(/^\d+$/, "must be a whole number")
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
+
+const mediaTypes = z
+  .string()
+  .transform((v) =>
+    v
+      .split(",")
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean),
+  )
+  .refine(
+    (v) => v.length > 0 && v.every((t) => /^[a-z0-9][\w.+-]*\/(\*|[\w.+-]+)$/.test(t)),
+    "must be media types (type/subtype or type/*) separated by commas",
+  );
 
 const list = z.string().transform((v) =>
   v
@@ -89,6 +103,15 @@ const EnvSchema = z.object({
       if (problem) ctx.addIssue({ code: "custom", message: problem });
     })
     .optional(),
+  ARCHIVER_ON_SOURCE_CHANGE: z
+    .enum(["report", "archive"], { error: "must be report or archive" })
+    .default("report"),
+  ARCHIVER_MAX_PAGES: int(1, 10_000_000).default(100_000),
+  ARCHIVER_MAX_BODY_MB: int(1, 5 * 1024 * 1024).default(4096),
+  ARCHIVER_MEDIA_TYPES: mediaTypes.default(["audio/*", "video/*", "application/octet-stream"]),
+  ARCHIVER_CHECK_MP4: bool.default(true),
+  ARCHIVER_MIN_TRANSFER_RATE: int(0, 10_000_000).default(16),
+  ARCHIVER_TRANSFER_GRACE: int(1, 86_400).default(60),
   ARCHIVER_PROGRESS_INTERVAL: int(1, 86_400).default(30),
   ARCHIVER_METRICS_PORT: int(0, 65_535).default(9464),
   ARCHIVER_SHARD_COUNT: int(1, 100_000).optional(),
@@ -107,7 +130,10 @@ export interface Config {
     pageSize: number;
     readyStatuses: string[];
     rps: number | undefined;
+    /** A listing longer than this many pages stops the run. */
+    maxPages: number;
   };
+  media: MediaLimits;
   s3: {
     bucket: string | undefined;
     prefix: string;
@@ -125,11 +151,27 @@ export interface Config {
   allowInsecureUrls: boolean;
   overlapDays: number;
   maxRetries: number;
+  /** A source that changed after archiving: only reported, or its new bytes also archived under `{call_id}.v2…`. */
+  onSourceChange: "report" | "archive";
   logLevel: string;
   /** Seconds between progress log records when stderr is not a terminal. */
   progressIntervalS: number;
   metricsPort: number;
   shardCount: number | undefined;
+}
+
+/** What a media response must be, and how much and how long it may take. */
+export interface MediaLimits {
+  /** Largest body read when the recording's size is unknown (no file_size_bytes). */
+  maxBodyBytes: number;
+  /** Media types a response may have (`type/*` allowed). */
+  allowedTypes: string[];
+  /** MP4 containers must start with an MP4 box (`ftyp`). */
+  checkMp4: boolean;
+  /** A transfer must average at least this many bytes per second after the grace period (0: no floor). */
+  minBytesPerSec: number;
+  /** Time every transfer gets regardless of its size; also the margin before a URL's expiry. */
+  graceMs: number;
 }
 
 /** How objects are stored: WORM lock, legal hold, encryption, class, tags, and the body checksum sent. */
@@ -156,50 +198,48 @@ export interface LoadOptions {
   /** Flag values, keyed by the environment name they override. Undefined values are ignored. */
   overrides?: Partial<Record<keyof Env, string | undefined>>;
   env?: NodeJS.ProcessEnv;
-  /** Path of the .env file; missing is fine. */
+  /** Path of the .env file; missing is fine unless `requireDotenv`. */
   dotenvPath?: string;
+  /** The file was named by the user (--dotenv): a missing one is an error. */
+  requireDotenv?: boolean;
+  /** Settings the command cannot do without, reported together with every other problem. */
+  require?: "run" | "bucket";
 }
 
 export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? process.env;
+  const problems: string[] = [];
   let fromFile: Record<string, string> = {};
   const path = opts.dotenvPath ?? ".env";
   try {
     fromFile = parseDotenv(readFileSync(path));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT")
-      throw new ConfigError(`cannot read ${path}: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT" || opts.requireDotenv)
+      problems.push(`${path}: cannot read it (${(err as Error).message})`);
   }
   const raw: Record<string, string> = {};
+  // An empty value means "unset" (docker-compose and systemd pass empty strings for unset values): the next
+  // source is asked.
+  const set = (v: string | undefined) => (v === "" ? undefined : v);
   for (const name of ENV_NAMES) {
-    const v = opts.overrides?.[name] ?? env[name] ?? fromFile[name];
-    // An empty variable means "unset" (docker-compose and systemd pass empty strings for unset values).
-    if (v !== undefined && v !== "") raw[name] = v;
+    const v = set(opts.overrides?.[name]) ?? set(env[name]) ?? set(fromFile[name]);
+    if (v !== undefined) raw[name] = v;
   }
   const parsed = EnvSchema.safeParse(raw);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
-  }
+  if (!parsed.success) problems.push(...parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
+  problems.push(...crossFieldProblems(raw));
+  if (opts.require)
+    problems.push(
+      ...missingSettings(opts.require, {
+        key: raw.ENVOY_API_KEY,
+        token: raw.ENVOY_API_TOKEN,
+        bucket: raw.ARCHIVER_S3_BUCKET,
+      }).map((n) => `${n}: required (flags, environment or .env; see --help)`),
+    );
+  if (problems.length > 0 || !parsed.success)
+    throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
   const e = parsed.data;
-  let prefix: string;
-  try {
-    prefix = normalizePrefix(e.ARCHIVER_S3_PREFIX);
-  } catch (err) {
-    throw new ConfigError(`invalid configuration:\n  ARCHIVER_S3_PREFIX: ${(err as Error).message}`);
-  }
-  if ((e.ARCHIVER_OBJECT_LOCK_MODE === undefined) !== (e.ARCHIVER_RETENTION_DAYS === undefined))
-    throw new ConfigError(
-      "invalid configuration:\n  ARCHIVER_OBJECT_LOCK_MODE and ARCHIVER_RETENTION_DAYS go together: set both, or neither",
-    );
-  if (e.ARCHIVER_SSE_KMS_KEY_ID && e.ARCHIVER_SSE !== "aws:kms")
-    throw new ConfigError("invalid configuration:\n  ARCHIVER_SSE_KMS_KEY_ID needs ARCHIVER_SSE=aws:kms");
   const locked = e.ARCHIVER_OBJECT_LOCK_MODE !== undefined || e.ARCHIVER_LEGAL_HOLD;
-  if (locked && e.ARCHIVER_CHECKSUM_ALGORITHM === "NONE")
-    throw new ConfigError(
-      "invalid configuration:\n  ARCHIVER_CHECKSUM_ALGORITHM=NONE: S3 requires an integrity checksum on uploads with Object Lock or legal hold",
-    );
-  const tags = parseTags(e.ARCHIVER_TAGS ?? "");
   return {
     storage: {
       lockMode: e.ARCHIVER_OBJECT_LOCK_MODE,
@@ -210,7 +250,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       sse: e.ARCHIVER_SSE,
       sseKmsKeyId: e.ARCHIVER_SSE_KMS_KEY_ID,
       storageClass: e.ARCHIVER_STORAGE_CLASS,
-      tags,
+      tags: parseTags(e.ARCHIVER_TAGS ?? ""),
     },
     envoy: {
       apiUrl: e.ENVOY_API_URL.replace(/\/+$/, ""),
@@ -220,10 +260,18 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       pageSize: e.ARCHIVER_PAGE_SIZE,
       readyStatuses: e.ARCHIVER_READY_STATUSES.map((s) => s.toUpperCase()),
       rps: e.ARCHIVER_API_RPS,
+      maxPages: e.ARCHIVER_MAX_PAGES,
+    },
+    media: {
+      maxBodyBytes: e.ARCHIVER_MAX_BODY_MB * 1024 * 1024,
+      allowedTypes: e.ARCHIVER_MEDIA_TYPES,
+      checkMp4: e.ARCHIVER_CHECK_MP4,
+      minBytesPerSec: e.ARCHIVER_MIN_TRANSFER_RATE * 1024,
+      graceMs: e.ARCHIVER_TRANSFER_GRACE * 1000,
     },
     s3: {
       bucket: e.ARCHIVER_S3_BUCKET,
-      prefix,
+      prefix: normalizePrefix(e.ARCHIVER_S3_PREFIX),
       forcePathStyle: e.ARCHIVER_S3_FORCE_PATH_STYLE,
       partSize: e.ARCHIVER_PART_SIZE_MB * 1024 * 1024,
       queueSize: e.ARCHIVER_PART_QUEUE,
@@ -237,6 +285,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     allowInsecureUrls: e.ARCHIVER_ALLOW_INSECURE_URLS,
     overlapDays: e.ARCHIVER_OVERLAP_DAYS,
     maxRetries: e.ARCHIVER_MAX_RETRIES,
+    onSourceChange: e.ARCHIVER_ON_SOURCE_CHANGE,
     logLevel: e.LOG_LEVEL,
     progressIntervalS: e.ARCHIVER_PROGRESS_INTERVAL,
     metricsPort: e.ARCHIVER_METRICS_PORT,
@@ -244,11 +293,50 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   };
 }
 
+/**
+ * The rules between settings, and the ones zod's per-field checks do not cover, on the raw values: checked even
+ * when single fields are invalid, so that every mistake is reported at once.
+ */
+function crossFieldProblems(raw: Record<string, string>): string[] {
+  const out: string[] = [];
+  try {
+    normalizePrefix(raw.ARCHIVER_S3_PREFIX);
+  } catch (err) {
+    out.push(`ARCHIVER_S3_PREFIX: ${(err as Error).message}`);
+  }
+  const lockMode = raw.ARCHIVER_OBJECT_LOCK_MODE !== undefined;
+  if (lockMode !== (raw.ARCHIVER_RETENTION_DAYS !== undefined))
+    out.push(
+      `${lockMode ? "ARCHIVER_RETENTION_DAYS" : "ARCHIVER_OBJECT_LOCK_MODE"}: ARCHIVER_OBJECT_LOCK_MODE and ARCHIVER_RETENTION_DAYS go together: set both, or neither`,
+    );
+  if (raw.ARCHIVER_SSE_KMS_KEY_ID && raw.ARCHIVER_SSE?.trim() !== "aws:kms")
+    out.push("ARCHIVER_SSE_KMS_KEY_ID: needs ARCHIVER_SSE=aws:kms");
+  const hold = ["true", "1", "yes", "on"].includes(raw.ARCHIVER_LEGAL_HOLD?.trim().toLowerCase() ?? "");
+  if ((lockMode || hold) && raw.ARCHIVER_CHECKSUM_ALGORITHM?.trim() === "NONE")
+    out.push(
+      "ARCHIVER_CHECKSUM_ALGORITHM=NONE: S3 requires an integrity checksum on uploads with Object Lock or legal hold",
+    );
+  for (const name of ["ENVOY_API_KEY", "ENVOY_API_TOKEN", "ENVOY_ORGANIZATION_ID"] as const) {
+    const problem = raw[name] === undefined ? undefined : credentialProblem(raw[name].trim());
+    if (problem) out.push(`${name}: ${problem} (it is sent as an HTTP header)`);
+  }
+  return out;
+}
+
+/** The settings a command needs that are not set. */
+function missingSettings(
+  require: "run" | "bucket",
+  have: { key: string | undefined; token: string | undefined; bucket: string | undefined },
+): string[] {
+  const missing: string[] = [];
+  if (require === "run" && !have.key && !have.token) missing.push("ENVOY_API_KEY (or ENVOY_API_TOKEN)");
+  if (!have.bucket) missing.push("ARCHIVER_S3_BUCKET");
+  return missing;
+}
+
 /** What `run` needs beyond the defaults: credentials for Envoy and a bucket. */
 export function requireRunSettings(c: Config): void {
-  const missing: string[] = [];
-  if (!c.envoy.apiKey && !c.envoy.token) missing.push("ENVOY_API_KEY (or ENVOY_API_TOKEN)");
-  if (!c.s3.bucket) missing.push("ARCHIVER_S3_BUCKET");
+  const missing = missingSettings("run", { key: c.envoy.apiKey, token: c.envoy.token, bucket: c.s3.bucket });
   if (missing.length > 0)
     throw new ConfigError(
       `missing required settings: ${missing.join(", ")} (flags, environment or .env; see --help)`,

@@ -11,6 +11,8 @@
  * - fatal:       nothing else can succeed either (API key rejected, bucket missing or access denied, state DB
  *                corrupt); stop the run.
  */
+import { clockSkewFailure } from "./clock.js";
+
 export type ErrorKind = "retryable" | "refresh-url" | "permanent" | "fatal";
 
 export interface ArchiverErrorOptions {
@@ -127,8 +129,9 @@ interface ErrorLike {
   code?: unknown;
   message?: unknown;
   cause?: unknown;
-  $metadata?: { httpStatusCode?: number };
+  $metadata?: { httpStatusCode?: number; clockSkewCorrected?: boolean };
   $fault?: unknown;
+  $response?: { headers?: Record<string, string | undefined> };
 }
 
 function str(v: unknown): string | undefined {
@@ -154,6 +157,14 @@ export function classify(err: unknown): ArchiverError {
   if (status !== undefined || e.$fault !== undefined) {
     const opts: ArchiverErrorOptions = { cause: err };
     if (status !== undefined) opts.status = status;
+    // A wrong local clock (clock.ts): corrected and retried, or named with its offset, never "access denied".
+    const skew = clockSkewFailure({
+      name,
+      status,
+      clockSkewCorrected: e.$metadata?.clockSkewCorrected,
+      date: e.$response?.headers?.date,
+    });
+    if (skew) return new ArchiverError(skew.kind, skew.code, skew.message, opts);
     const detail = s3Detail(status, name, message);
     if (S3_FATAL.has(name) || status === 401)
       return new ArchiverError("fatal", name, s3FatalMessage(name, detail), opts);

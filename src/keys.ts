@@ -68,6 +68,12 @@ export function sidecarKey(recordingKey: string): string {
   return `${recordingKey}.json`;
 }
 
+/** Where the n-th version of a recording whose source changed goes: `…/{call_id}.v2.m4a` for n = 2. */
+export function versionedKey(recordingKey: string, n: number): string {
+  const dot = recordingKey.lastIndexOf(".");
+  return `${recordingKey.slice(0, dot)}.v${n}${recordingKey.slice(dot)}`;
+}
+
 export function manifestKey(prefix: string, name: string): string {
   return `${prefix}manifests/${name}`;
 }

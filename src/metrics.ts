@@ -60,6 +60,11 @@ export function createMetrics(): Metrics {
     help: "Unix time at which the last run finished with nothing failed.",
     registers: [registry],
   });
+  const sourceChanged = new Counter({
+    name: "envoy_archiver_source_changed_total",
+    help: "Recordings whose source changed after they were archived (the archived original is kept).",
+    registers: [registry],
+  });
   const runs = new Counter({
     name: "envoy_archiver_runs_total",
     help: "Runs, by outcome (ok, failures, fatal, interrupted).",
@@ -86,6 +91,7 @@ export function createMetrics(): Metrics {
     rateLimited: () => rateLimited.inc(),
     transferStarted: () => inflight.inc(),
     transferEnded: () => inflight.dec(),
+    sourceChanged: () => sourceChanged.inc(),
     runFinished(summary) {
       runs.inc({ outcome: summary.outcome });
       if (summary.outcome === "ok") lastSuccess.set(Date.now() / 1000);

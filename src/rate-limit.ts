@@ -6,6 +6,14 @@
  */
 import { sleep } from "./retry.js";
 
+/**
+ * The slowest pace a server's X-RateLimit-Limit can impose: one request a second. A limit below 1/s (a hostile or
+ * broken `0.001` would space requests 1,000 s apart) is taken as 1/s; 429s and Retry-After still slow us further.
+ */
+const MAX_SERVER_INTERVAL_MS = 1000;
+/** The longest pause X-RateLimit-Reset can impose before a request (Retry-After on a 429 has its own cap). */
+const MAX_RESET_PAUSE_MS = 60_000;
+
 export interface HeaderSource {
   get(name: string): string | undefined;
 }
@@ -61,11 +69,11 @@ export class RateGate {
     // Remaining/Reset below still keep us inside the budget.
     const limit = Number(headers.get("x-ratelimit-limit"));
     if (Number.isFinite(limit) && limit > 0)
-      this.intervalMs = Math.max(this.configuredIntervalMs, 1000 / limit);
+      this.intervalMs = Math.max(this.configuredIntervalMs, Math.min(1000 / limit, MAX_SERVER_INTERVAL_MS));
     const remaining = Number(headers.get("x-ratelimit-remaining"));
     const reset = Number(headers.get("x-ratelimit-reset"));
     if (!Number.isFinite(remaining) || !Number.isFinite(reset) || remaining > 0) return;
     const ms = reset > 1e9 ? reset * 1000 - this.now() : reset * 1000;
-    if (ms > 0) this.pausedUntil = Math.max(this.pausedUntil, this.now() + Math.min(ms, 60_000));
+    if (ms > 0) this.pausedUntil = Math.max(this.pausedUntil, this.now() + Math.min(ms, MAX_RESET_PAUSE_MS));
   }
 }

@@ -19,6 +19,7 @@ import { openSink, type S3Sink } from "./sink/s3.js";
 import { listObjects, sameEtag, type ListedObject } from "./sink/listing.js";
 import { GROUP_COMMIT_MS, type StateDb } from "./state/db.js";
 import { acquireRunLock, HEARTBEAT_MS, openState } from "./state/integrity.js";
+import { redactJson } from "./redact.js";
 
 export interface ReconcileResult {
   /** Recording objects found under {prefix}recordings/ (in the window and shard). */
@@ -175,7 +176,8 @@ async function adopt(
     return "skipped";
   }
   const lock = archive.object_lock as Record<string, unknown> | null | undefined;
-  return state.adoptArchived(callId, str(call.call_time), JSON.stringify(call), {
+  // Sidecars written by earlier releases may hold signed URLs: call_json gets the one redaction either way.
+  return state.adoptArchived(callId, str(call.call_time), JSON.stringify(redactJson(call)), {
     key: o.key,
     contentType: str(recording.content_type) ?? str(archive.content_type) ?? "application/octet-stream",
     recordingStartTime: str(recording.recording_start_time),

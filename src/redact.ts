@@ -1,9 +1,41 @@
-/** Secret hygiene: nothing that can authenticate (API key, JWT, signed-URL query) reaches a log line. */
+/**
+ * Secret hygiene, one redaction for everything that leaves the process or is stored: log lines, summaries,
+ * `runs.error` and `calls.last_error`, `status`, sidecars, `calls.call_json`, manifests, object headers. Nothing
+ * that can authenticate (the API key, a JWT, an Authorization value, a signed URL's query) gets through.
+ *
+ * The configured key and token are registered once (`registerSecrets`) and masked wherever they appear; every
+ * URL keeps its scheme, host and path only (`?REDACTED` marks a query that was dropped).
+ */
 
 const URL_RE = /\bhttps?:\/\/[^\s"'<>]+/gi;
 const PARAM_RE =
-  /\b(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|sig|signature|token|access_token|Signature|Key-Pair-Id|Policy)=[^&\s"'<>]+/gi;
+  /\b(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|sig|signature|token|access_token|Signature|Key-Pair-Id|Policy)=[^&\s"'<>;,]+/gi;
 const BEARER_RE = /\bBearer\s+[A-Za-z0-9._~+/=-]+/g;
+const JWT_RE = /\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+/** JSON keys whose values are credentials whatever they look like. */
+const SECRET_KEY_RE =
+  /^(?:(?:proxy[-_])?authorization|cookie|set[-_]cookie|x[-_]api[-_]key|api[-_]?key|password|passwd|secret|client[-_]secret|token|sig|signature|credential|x[-_]amz[-_](?:signature|credential|security[-_]token))$|[-_](?:token|secret|signature|password)$/i;
+
+/** Registered secrets and their URL-encoded forms (when different). */
+const registered = new Map<string, string | undefined>();
+/** Text without any of these holds nothing the patterns below would change (most strings: the fast path). */
+const SUSPECT_RE = /:\/\/|=|bearer|eyJ/i;
+
+/** Secrets masked by every redaction from now on (the configured API key and token). Short ones are ignored. */
+export function registerSecrets(secrets: readonly (string | undefined)[]): void {
+  for (const s of secrets) if (s && s.length >= 4 && !registered.has(s)) registered.set(s, encodedForm(s));
+}
+
+function encodedForm(s: string): string | undefined {
+  const e = encodeURIComponent(s);
+  return e === s ? undefined : e;
+}
+
+function maskSecret(text: string, s: string, encoded: string | undefined): string {
+  let out = text.includes(s) ? text.split(s).join("[REDACTED]") : text;
+  if (encoded && out.includes(encoded)) out = out.split(encoded).join("[REDACTED]");
+  return out;
+}
 
 /** Scheme, host, port and path; a query becomes ?REDACTED; userinfo and fragment dropped. */
 export function redactUrl(raw: string): string {
@@ -15,13 +47,34 @@ export function redactUrl(raw: string): string {
   }
 }
 
+/** Mask secrets (registered and `secrets`), URL queries, signature parameters, bearer tokens and JWTs. */
 export function redactText(text: string, secrets: readonly string[] = []): string {
   let out = text;
-  for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join("[REDACTED]");
+  for (const [s, encoded] of registered) out = maskSecret(out, s, encoded);
+  for (const s of secrets)
+    if (s && s.length >= 4 && !registered.has(s)) out = maskSecret(out, s, encodedForm(s));
+  if (!SUSPECT_RE.test(out)) return out;
   return out
     .replace(URL_RE, (u) => redactUrl(u))
     .replace(PARAM_RE, (_m, name: string) => `${name}=REDACTED`)
-    .replace(BEARER_RE, "Bearer [REDACTED]");
+    .replace(BEARER_RE, "Bearer [REDACTED]")
+    .replace(JWT_RE, "[REDACTED]");
+}
+
+/**
+ * A JSON value from the source, fit to be stored: every string redacted (URLs lose their query), and values
+ * under credential-like keys (authorization, token, signature, …) replaced.
+ */
+export function redactJson(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") return redactText(value);
+  if (value === null || typeof value !== "object" || depth > 32) return value;
+  if (Array.isArray(value)) return value.map((v) => redactJson(v, depth + 1));
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [
+      k,
+      SECRET_KEY_RE.test(k) && v !== null && typeof v !== "object" ? "[REDACTED]" : redactJson(v, depth + 1),
+    ]),
+  );
 }
 
 export interface SafeError {

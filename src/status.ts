@@ -3,6 +3,8 @@
  * SQLite's integrity check, which reads the whole DB (a fatal error when it fails).
  */
 import { CALL_STATUSES, StateDb, type CallStatus, type RunRow } from "./state/db.js";
+import { countSourceChanges, recentSourceChanges, type SourceChange } from "./state/source-changes.js";
+import { redactText } from "./redact.js";
 import { checkIntegrity } from "./state/integrity.js";
 
 export interface StatusReport {
@@ -14,6 +16,8 @@ export interface StatusReport {
   watermark: string | null;
   lock: { run_id: string; pid: number; host: string; heartbeat_at: string } | null;
   open_multipart_uploads: number;
+  /** Sources that changed after their recording was archived (originals kept), with the latest few. */
+  source_changes: { count: number; recent: SourceChange[] };
   recent_runs: Pick<
     RunRow,
     | "id"
@@ -52,6 +56,7 @@ export function readStatus(dbPath: string, runs = 10, opts: { check?: boolean } 
       watermark: state.getMeta("watermark"),
       lock: lock ?? null,
       open_multipart_uploads: state.trackedUploads().length,
+      source_changes: { count: countSourceChanges(state), recent: recentSourceChanges(state, 5) },
       recent_runs: state.recentRuns(runs).map((r) => ({
         id: r.id,
         command: r.command,
@@ -65,7 +70,8 @@ export function readStatus(dbPath: string, runs = 10, opts: { check?: boolean } 
         archived: r.archived,
         failed: r.failed,
         bytes: r.bytes,
-        error: r.error,
+        // Redacted again on the way out: rows written by releases that stored errors verbatim.
+        error: r.error === null ? null : redactText(r.error),
       })),
     };
   } finally {
@@ -84,6 +90,12 @@ export function formatStatus(s: StatusReport): string {
     "recordings",
     ...CALL_STATUSES.map((k) => `  ${k.padEnd(13)} ${s.counts[k]}`),
     `  bytes archived ${mib(s.bytes_archived)}`,
+    "",
+    `source changed after archiving  ${s.source_changes.count}${s.source_changes.count ? " (archived originals kept)" : ""}`,
+    ...s.source_changes.recent.map(
+      (c) =>
+        `  ${c.detected_at}  ${c.key}: archived ${c.archived_sha256.slice(0, 12)}…, source now ${c.source_sha256.slice(0, 12)}…${c.new_key ? `, new bytes in ${c.new_key}` : " (only reported)"}`,
+    ),
     "",
     "recent runs",
   ];

@@ -23,10 +23,22 @@ const METADATA_HOSTS = new Set([
   "instance-data.ec2.internal",
 ]);
 
+/**
+ * An address as the policy sees it: IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d, deprecated but
+ * still written as ::a9fe:a9fe to slip past checks) IPv6 become the IPv4 address they carry.
+ */
+export function normalizeAddress(ip: string): ipaddr.IPv4 | ipaddr.IPv6 {
+  const addr = ipaddr.process(ip.replace(/^\[|\]$/g, "")); // process() unwraps IPv4-mapped IPv6
+  if (addr.kind() !== "ipv6") return addr;
+  const p = (addr as ipaddr.IPv6).parts;
+  const compatible = p.slice(0, 6).every((x) => x === 0) && (p[6] !== 0 || p[7]! > 1);
+  return compatible ? ipaddr.IPv4.parse(`${p[6]! >> 8}.${p[6]! & 255}.${p[7]! >> 8}.${p[7]! & 255}`) : addr;
+}
+
 export function classifyAddress(ip: string): AddressVerdict {
   let addr: ipaddr.IPv4 | ipaddr.IPv6;
   try {
-    addr = ipaddr.process(ip.replace(/^\[|\]$/g, "")); // process() unwraps IPv4-mapped IPv6
+    addr = normalizeAddress(ip);
   } catch {
     return "reserved";
   }

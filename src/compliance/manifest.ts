@@ -18,6 +18,7 @@ import { DEFAULT_RETRY_POLICY } from "../retry.js";
 import { openSink } from "../sink/s3.js";
 import { openState } from "../state/integrity.js";
 import { archivedByCallId, type ArchivedRow } from "../state/scans.js";
+import { redactText } from "../redact.js";
 
 export const MANIFEST_COLUMNS = [
   "call_id",
@@ -45,7 +46,7 @@ export const MANIFEST_COLUMNS = [
 type ManifestRow = Record<(typeof MANIFEST_COLUMNS)[number], string | number | boolean | null>;
 
 export function manifestRow(r: ArchivedRow): ManifestRow {
-  return {
+  const row: ManifestRow = {
     call_id: r.call_id,
     key: r.key,
     bytes: r.bytes,
@@ -67,6 +68,12 @@ export function manifestRow(r: ArchivedRow): ManifestRow {
     sidecar_retain_until: r.sidecar_retain_until,
     sidecar_legal_hold: r.sidecar_legal_hold === 1,
   };
+  // The values that came from the source pass the one redaction, like everything stored or printed.
+  for (const c of ["content_type", "recording_start_time"] as const) {
+    const v = row[c];
+    if (typeof v === "string") row[c] = redactText(v);
+  }
+  return row;
 }
 
 export function csvField(v: string | number | boolean | null): string {

@@ -23,6 +23,8 @@ export interface RunObserver {
   rateLimited?(): void;
   transferStarted?(): void;
   transferEnded?(): void;
+  /** A recording's source changed after it was archived (source-changed.ts). */
+  sourceChanged?(): void;
   runFinished?(summary: Readonly<RunSummary>): void;
 }
 
@@ -42,6 +44,7 @@ export function combineObservers(...observers: (RunObserver | undefined)[]): Run
     rateLimited: each("rateLimited"),
     transferStarted: each("transferStarted"),
     transferEnded: each("transferEnded"),
+    sourceChanged: each("sourceChanged"),
     runFinished: each("runFinished"),
   };
 }

@@ -5,15 +5,15 @@
  */
 import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
-import type { Config } from "../config.js";
+import { secretsOf, type Config } from "../config.js";
 import { newRunId, NO_COUNTS, startCommandRun } from "../audit.js";
 import { BoundedQueue } from "../concurrency.js";
 import { backfillWindow, incrementalWindow, type Window } from "../dates.js";
 import { ArchiverError, classify, StopRequested } from "../errors.js";
-import { callIdOfKey, isValidCallId, recordingKey, sidecarKey } from "../keys.js";
+import { callIdOfKey, isValidCallId, recordingKey } from "../keys.js";
 import { PACKAGE_VERSION } from "../paths.js";
 import { RateGate } from "../rate-limit.js";
-import { redactText } from "../redact.js";
+import { redactJson, redactText, registerSecrets } from "../redact.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../retry.js";
 import { openSink, type S3Sink } from "../sink/s3.js";
 import { objectParamsFor } from "../sink/object-params.js";
@@ -24,12 +24,17 @@ import { GROUP_COMMIT_MS, StateDb, type RunCounts } from "../state/db.js";
 import { acquireRunLock, HEARTBEAT_MS, openState } from "../state/integrity.js";
 import { waitingCalls } from "../state/scans.js";
 import { refreshingOpener } from "./url-refresh.js";
+import { objectMetadata, storedContentType } from "./recording-meta.js";
 import type { LiveRun, RunObserver } from "./observer.js";
 import type { TransferResult } from "../sink/s3.js";
 import { markArchivedWithEvidence } from "../state/evidence.js";
-import { adoptStored } from "./adopt.js";
-import { learnBucket, protectRecording, sidecarEvidence, storeSidecar, type BucketRules } from "./protect.js";
+import { learnBucket, type BucketRules } from "./protect.js";
+import { recordingIO } from "./recording-io.js";
 import { inShard, type Shard } from "../shard.js";
+import { describeOffset, s3Now, ServerClock, SKEW_THRESHOLD_MS } from "../clock.js";
+import { SourceChanged } from "../sink/conflict.js";
+import { alreadyStored } from "./already-stored.js";
+import { handleSourceChanged, type SourceChangeEvent } from "./source-changed.js";
 
 export interface RunOptions {
   since?: string | undefined;
@@ -54,6 +59,10 @@ export interface RunSummary extends RunCounts {
   previously_failed: number;
   /** Calls listed that belong to other shards. */
   other_shards: number;
+  /** Recordings whose source changed after they were archived (the originals are kept: source-changed.ts). */
+  source_changed: number;
+  /** How far the S3 server's and the Envoy API's clocks are from this machine's (ms, + when theirs is ahead). */
+  clock_offset_ms: { s3: number; api: number };
   api_requests: number;
   rate_limited: number;
   retries: number;
@@ -143,9 +152,6 @@ async function abortUnclaimedUploads(state: StateDb, sink: S3Sink, runId: string
     logger.info({ aborted }, "aborted interrupted multipart uploads that this run had no work for");
 }
 
-/** Content types are `type/subtype[; params]`; anything else is malformed metadata. */
-const CONTENT_TYPE_RE = /^[a-z0-9][\w.+-]*\/[\w.+-]+(\s*;.*)?$/i;
-
 export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps): Promise<RunSummary> {
   const started = deps.now?.() ?? new Date();
   const t0 = performance.now();
@@ -153,6 +159,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   const policy: RetryPolicy = { ...(deps.policy ?? DEFAULT_RETRY_POLICY), retries: config.maxRetries };
   const backfill = opts.since !== undefined || opts.until !== undefined;
   const dryRun = opts.dryRun ?? false;
+  registerSecrets(secretsOf(config));
 
   // A dry run records nothing, not even that an earlier command died.
   const state = dryRun ? StateDb.open(config.dbPath) : openState(config.dbPath);
@@ -184,6 +191,8 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     would_archive: 0,
     previously_failed: 0,
     other_shards: 0,
+    source_changed: 0,
+    clock_offset_ms: { s3: 0, api: 0 },
     api_requests: 0,
     rate_limited: 0,
     retries: 0,
@@ -203,6 +212,15 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   let fatal: ArchiverError | undefined;
 
   const gate = new RateGate(config.envoy.rps);
+  // Media URL expiry (expires_at) is the API's time: judged by its clock, learned from its Date headers.
+  const apiClock = new ServerClock((offset) =>
+    logger.warn(
+      { offset_ms: offset },
+      `this machine's clock is ${describeOffset(offset)} the Envoy API's: media URL expiry is judged by the API's clock`,
+    ),
+  );
+  /** Source changes seen by this run, for its audit record (the state's source_changes table holds them all). */
+  const sourceChanges: SourceChangeEvent[] = [];
   const client = new EnvoyClient({
     baseUrl: config.envoy.apiUrl,
     apiKey: config.envoy.apiKey,
@@ -214,14 +232,17 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     userAgent: `envoy-archiver/${PACKAGE_VERSION}`,
     signal,
     connections: config.concurrency + 2,
+    maxPages: config.envoy.maxPages,
     onResponse: (status) => observer.apiResponse?.(status),
     onRetry: () => observer.retried?.("api"),
     onRateLimit: () => observer.rateLimited?.(),
+    clock: apiClock,
   });
   const media = new MediaFetcher({
     policy: { allowInsecure: config.allowInsecureUrls },
     userAgent: `envoy-archiver/${PACKAGE_VERSION}`,
     connections: config.concurrency,
+    limits: config.media,
   });
   const sink = openSink(config, policy, logger, signal);
   let s3Retries = 0;
@@ -255,7 +276,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     // A size that still disagrees after every retry is a fact about the source, not a transient fault.
     if (c.code === "size_mismatch") c = new ArchiverError("permanent", c.code, c.message);
     const kind = c.kind === "permanent" ? "permanent" : "retryable";
-    const message = redactText(c.message, [config.envoy.apiKey ?? "", config.envoy.token ?? ""]);
+    const message = redactText(c.message);
     summary.failed++;
     observer.recordingFinished?.("failed", 0, 0);
     if (!dryRun) state.markStatus(callId, "failed", { kind, message });
@@ -290,6 +311,12 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         return;
       }
       const status = (rec.recording_status ?? "").toUpperCase();
+      if (!rec.url && readySet.has(status))
+        throw new ArchiverError(
+          "retryable",
+          "ready_without_url",
+          `recording_status ${status} but the metadata has no url: nothing to download (tried again next run)`,
+        );
       if (!rec.url || !readySet.has(status)) {
         summary.not_ready++;
         observer.recordingFinished?.("not_ready", 0, 0);
@@ -301,13 +328,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         logger.debug({ call_id: id, recording_status: rec.recording_status }, "recording not ready");
         return;
       }
-      const contentType = rec.content_type ?? "application/octet-stream";
-      if (!CONTENT_TYPE_RE.test(contentType))
-        throw new ArchiverError(
-          "permanent",
-          "bad_content_type",
-          `content_type ${JSON.stringify(contentType.slice(0, 80))} is not a media type`,
-        );
+      const contentType = storedContentType(rec);
       const objectKey = recordingKey({
         prefix: config.s3.prefix,
         callId: id,
@@ -322,7 +343,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         return;
       }
       const recordingStart = rec.recording_start_time ?? call.call_time ?? null;
-      const objectParams = objectParamsFor(config.storage, recordingStart, new Date());
+      const objectParams = objectParamsFor(config.storage, recordingStart, s3Now(sink.client.config));
       const opener = refreshingOpener({
         initial: rec,
         refresh: async () => {
@@ -337,96 +358,95 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         },
         media,
         maxRefreshes: policy.urlRefreshes,
+        limits: config.media,
         signal,
         onRefresh: (reason) => logger.info({ call_id: id, reason }, "refreshing media URL"),
+        now: () => apiClock.now(),
       });
-      const metadata: Record<string, string> = { "call-id": id };
-      if (rec.recording_start_time) metadata["recording-start-time"] = rec.recording_start_time;
-      if (rec.duration_seconds !== null && rec.duration_seconds !== undefined)
-        metadata["duration-seconds"] = String(rec.duration_seconds);
+      const metadata = objectMetadata(id, rec);
       const expectedBytes = rec.file_size_bytes ?? null;
       const t0 = performance.now();
+      const io = recordingIO({
+        state,
+        bucket: bucket!,
+        runId,
+        callId: id,
+        call: raw,
+        contentType,
+        metadata,
+        objectParams,
+        open: opener.open,
+        recording: opener.current,
+        expectedBytes,
+        signal,
+        onBytes: (n) => {
+          live.receivedBytes += n;
+        },
+      });
       live.inflight++;
       observer.transferStarted?.();
       let result: TransferResult | undefined;
       let adopted = false;
+      let changed: SourceChanged | undefined;
       try {
-        // S3 is the source of truth: an object already there with the same bytes is adopted, never written again
-        // (adopt.ts). In a bucket that keeps no versions, recordings that fit one PUT are checked by the PUT itself
-        // (If-None-Match), without this extra request; in a versioned one some servers ignore that condition.
-        const singlePut = expectedBytes !== null && expectedBytes < sink.settings.partSize;
-        if (!singlePut || bucket!.checkBeforeWrite)
-          result = await adoptStored(sink, objectKey, opener.open, expectedBytes, (n) => {
-            live.receivedBytes += n;
-          });
-        result ??= await sink.transfer({
-          key: objectKey,
-          contentType,
-          metadata,
-          objectParams,
-          open: opener.open,
-          expectedBytes,
-          signal,
-          onBytes: (n) => {
-            live.receivedBytes += n;
-          },
-          onUploadStarted: (uploadId, fingerprint) =>
-            state.trackUpload({ uploadId, key: objectKey, callId: id, runId, fingerprint }),
-          onUploadEnded: (uploadId) => state.untrackUpload(uploadId),
-          onPartStored: (uploadId, part) => state.recordPart(uploadId, part),
-          resume: claimResumable(id),
-        });
+        const resume = claimResumable(id);
+        const onBytes = (n: number) => (live.receivedBytes += n);
+        const found = { sink, state, logger, callId: id, key: objectKey, resume, open: opener.open, onBytes };
+        // In a versioned bucket some servers ignore If-None-Match: small recordings are checked first too.
+        result = await alreadyStored({ ...found, expectedBytes, checkBeforeWrite: bucket!.checkBeforeWrite });
+        result ??= await sink.transfer({ ...io.transferInput(objectKey), resume });
+        adopted = result.adopted === true;
         if (result.resumedBytes)
           logger.info(
             { call_id: id, key: objectKey, resumed_bytes: result.resumedBytes, bytes: result.bytes },
             "resumed an interrupted upload",
           );
-        if (result.adopted) {
-          adopted = true;
+        if (adopted)
           logger.info(
             { call_id: id, key: objectKey },
             "already in S3 with the same SHA-256: adopted, not uploaded",
           );
-        }
+      } catch (err) {
+        if (!(err instanceof SourceChanged)) throw err;
+        changed = err;
       } finally {
         live.inflight--;
         observer.transferEnded?.();
       }
-      const archivedAt = new Date().toISOString();
-      const { url: _url, ...recordingWithoutUrl } = opener.current();
+      if (changed) {
+        // The archived original stays as it is, and is what this call's state records.
+        const { event, original } = await handleSourceChanged(
+          {
+            sink,
+            state,
+            logger,
+            runId,
+            callId: id,
+            mode: config.onSourceChange,
+            archiveAs: async (key, supersedes) => {
+              const r = await sink.transfer(io.transferInput(key));
+              const { evidence } = await io.protectAndDescribe(key, r, r.adopted === true, supersedes);
+              return { ...r, etag: evidence.etag, versionId: evidence.versionId };
+            },
+          },
+          changed,
+        );
+        sourceChanges.push(event);
+        summary.source_changed++;
+        observer.sourceChanged?.();
+        [result, adopted] = [original, true];
+      }
       // Version, ETag, retention, hold and tags as the bucket shows them (never what was asked): the sidecar and
       // the state record these. A lock the server would not hold fails the recording here.
-      const evidence = await protectRecording(bucket!, objectParams, objectKey, result, adopted);
-      const sidecar = await storeSidecar(
-        bucket!,
-        objectParams,
-        sidecarKey(objectKey),
-        adopted,
-        () => ({
-          call: raw,
-          recording: recordingWithoutUrl,
-          archive: {
-            sha256: result.sha256,
-            bytes: result.bytes,
-            key: objectKey,
-            content_type: contentType,
-            archived_at: archivedAt,
-            archiver_version: PACKAGE_VERSION,
-            run_id: runId,
-            ...sidecarEvidence(evidence),
-            storage_class: objectParams.StorageClass ?? "STANDARD",
-            sse: objectParams.ServerSideEncryption ?? null,
-          },
-        }),
-        { "call-id": id, sha256: result.sha256 },
-      );
+      const stored: TransferResult = result!;
+      const { evidence, sidecar } = await io.protectAndDescribe(objectKey, stored, adopted);
       const fields = {
         key: objectKey,
         contentType,
         recordingStartTime: rec.recording_start_time ?? null,
         durationSeconds: rec.duration_seconds ?? null,
-        sha256: result.sha256,
-        bytes: result.bytes,
+        sha256: stored.sha256,
+        bytes: stored.bytes,
         storageClass: objectParams.StorageClass ?? null,
         sse: objectParams.ServerSideEncryption ?? null,
       };
@@ -437,10 +457,10 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
         observer.recordingFinished?.("already_archived", 0, seconds);
       } else {
         summary.archived++;
-        summary.bytes += result.bytes;
-        observer.recordingFinished?.("archived", result.bytes, seconds);
+        summary.bytes += stored.bytes;
+        observer.recordingFinished?.("archived", stored.bytes, seconds);
       }
-      logger.debug({ call_id: id, key: objectKey, bytes: result.bytes, sha256: result.sha256 }, "archived");
+      logger.debug({ call_id: id, key: objectKey, bytes: stored.bytes, sha256: stored.sha256 }, "archived");
     } catch (err) {
       fail(id, err, key);
     }
@@ -472,7 +492,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     }
     const { previous, duplicate } = dryRun
       ? { previous: state.getCall(call.id), duplicate: false }
-      : state.recordListed(call.id, call.call_time ?? null, JSON.stringify(listed.raw), runId);
+      : state.recordListed(call.id, call.call_time ?? null, JSON.stringify(redactJson(listed.raw)), runId);
     if (duplicate) return null;
     summary.listed++;
     switch (previous?.status) {
@@ -495,6 +515,13 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   try {
     if (!dryRun) {
       await sink.checkBucket();
+      // The S3 server's time, learned from its Date header (the SDK corrects its offset on a skew error).
+      const s3Offset = sink.client.config.systemClockOffset ?? 0;
+      if (Math.abs(s3Offset) >= SKEW_THRESHOLD_MS)
+        logger.warn(
+          { offset_ms: s3Offset },
+          `this machine's clock is ${describeOffset(s3Offset)} the S3 server's: requests are signed with the server's time`,
+        );
       if (config.storage.lockMode || config.storage.legalHold) await sink.checkObjectLock();
       bucket = await learnBucket(sink, logger);
       ({ resumable } = await sweepOrphanedUploads(state, sink, `${config.s3.prefix}recordings/`, logger));
@@ -533,18 +560,23 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
 
   const interrupted = deps.signal?.aborted === true && !fatal;
   summary.outcome = fatal ? "fatal" : interrupted ? "interrupted" : summary.failed > 0 ? "failures" : "ok";
-  if (fatal) outcomeError = fatal.message;
+  if (fatal) outcomeError = redactText(fatal.message);
   if (outcomeError) summary.error = outcomeError;
   summary.api_requests = client.stats.requests;
   summary.rate_limited = client.stats.rateLimited;
   summary.retries = client.stats.retries + s3Retries;
   summary.duration_ms = Math.round(performance.now() - t0);
+  summary.clock_offset_ms = {
+    s3: Math.round(sink.client.config.systemClockOffset ?? 0),
+    api: apiClock.offsetMs,
+  };
 
   if (!dryRun) {
     state.stopGroupCommit();
     if (summary.mode === "incremental" && !fatal && !interrupted)
       state.setMeta(WATERMARK, started.toISOString());
-    state.finishRun(runId, summary, summary.outcome, outcomeError ?? null);
+    const details = sourceChanges.length > 0 ? { source_changed: sourceChanges.slice(0, 1000) } : undefined;
+    state.finishRun(runId, summary, summary.outcome, outcomeError ?? null, details);
     state.releaseLock(runId);
   }
   state.close();

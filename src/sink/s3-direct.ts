@@ -20,6 +20,7 @@ import type { HttpResponse } from "@smithy/types";
 import type { Readable } from "node:stream";
 import type { ObjectParams } from "./s3.js";
 import { SigV4Signer, uriEncode, type Credentials } from "./sigv4.js";
+import { learnS3Offset } from "../clock.js";
 
 export interface DirectPutInput extends ObjectParams {
   Key: string;
@@ -229,18 +230,21 @@ export class DirectS3 {
 
   /** Sign and send; a non-2xx answer becomes the S3ServiceException the SDK would have thrown. */
   private async send(request: HttpRequest): Promise<HttpResponse> {
+    const signedWithOffset = this.client.config.systemClockOffset ?? 0;
     const signed = await this.sign(request);
     const handler = this.client.config.requestHandler as {
       handle(request: HttpRequest): Promise<{ response: HttpResponse }>;
     };
     const { response } = await handler.handle(signed);
+    // The server's time, as the SDK learns it from its own answers (clock.ts): a wrong local clock is corrected.
+    const skewed = learnS3Offset(this.client.config, response.headers.date, signedWithOffset);
     const body = response.body as Readable | undefined;
     if (response.statusCode >= 200 && response.statusCode < 300) {
       // Nothing to read in a success: let the (empty) body drain so the socket goes back to the pool.
       body?.on("error", () => {}).resume();
       return response;
     }
-    throw serviceError(response, await readCapped(body, 64 * 1024));
+    throw serviceError(response, await readCapped(body, 64 * 1024), skewed);
   }
 }
 
@@ -268,13 +272,16 @@ function xmlField(xml: string, name: string): string | undefined {
   return raw?.replace(/&(amp|lt|gt|quot|apos);/g, (_, e: string) => XML_ENTITIES[e]!);
 }
 
-/** The S3 error document as the SDK reports it: the error code as `name`, the status in `$metadata`. */
-function serviceError(response: HttpResponse, body: string): S3ServiceException {
+/**
+ * The S3 error document as the SDK reports it: the error code as `name`, the status in `$metadata` (with
+ * `clockSkewCorrected` when the request was signed far off the server's time), the response in `$response`.
+ */
+function serviceError(response: HttpResponse, body: string, skewed: boolean): S3ServiceException {
   const status = response.statusCode;
   const name = xmlField(body, "Code") ?? (status === 404 ? "NotFound" : "UnknownError");
   // As the SDK: an empty or missing Message is "UnknownError" (errors.ts says so in words).
   const message = xmlField(body, "Message") || "UnknownError";
-  return new S3ServiceException({
+  const err = new S3ServiceException({
     name,
     message,
     $fault: status >= 500 ? "server" : "client",
@@ -282,6 +289,9 @@ function serviceError(response: HttpResponse, body: string): S3ServiceException 
       httpStatusCode: status,
       requestId: response.headers["x-amz-request-id"] ?? xmlField(body, "RequestId"),
       extendedRequestId: response.headers["x-amz-id-2"],
-    },
+      ...(skewed ? { clockSkewCorrected: true } : {}),
+    } as S3ServiceException["$metadata"],
   });
+  err.$response = response;
+  return err;
 }

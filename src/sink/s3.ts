@@ -13,7 +13,6 @@
  */
 import {
   AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   GetObjectLockConfigurationCommand,
   HeadBucketCommand,
@@ -33,11 +32,16 @@ import { createHash, type Hash } from "node:crypto";
 import { Readable } from "node:stream";
 import type { MiddlewareStack } from "@smithy/types";
 import type { Logger } from "pino";
+import { ChecksumEcho } from "./checksum-echo.js";
 import { ArchiverError, classify, s3Failure, StopRequested } from "../errors.js";
 import { withRetry, type RetryPolicy } from "../retry.js";
 import type { OpenedMedia } from "../source/media.js";
 import { SpillBuffer, type SealedBody } from "./spool.js";
 import { captureProbes, DirectS3, type DirectPartInput, type DirectPutInput } from "./s3-direct.js";
+import { markSkewedRefusals, s3Now } from "../clock.js";
+import { awaitRival, resolveTakenKey } from "./conflict.js";
+import { completeUpload, CompletionUnknown, writeOnce, writtenAs } from "./lost-answer.js";
+import { multipartEtag, sameEtag } from "./multipart-etag.js";
 
 const MIN_PART_SIZE = 5 * 1024 ** 2;
 
@@ -85,6 +89,11 @@ export function createS3Client(s: S3ClientSettings): S3Client {
   (client.middlewareStack as unknown as MiddlewareStack<object, object>).add(
     captureProbes as unknown as Parameters<MiddlewareStack<object, object>["add"]>[0],
     { step: "deserialize", priority: "low", name: "captureProbes" },
+  );
+  // Whether a refused request was signed far off the server's time, precisely (clock.ts).
+  (client.middlewareStack as unknown as { add(m: unknown, o: object): void }).add(
+    markSkewedRefusals(client.config),
+    { step: "build", name: "markSkewedRefusals" },
   );
   // With maxAttempts 1 the SDK's retry middleware only keeps books (tokens, invocation ids) on every request:
   // measured at ~2% of the CPU of a run of small recordings. Retries are retry.ts's job.
@@ -287,6 +296,10 @@ export interface TransferInput {
   onPartStored?: (uploadId: string, part: StoredPart) => void;
   /** An upload a stopped or killed run left for this key: continued after its last stored part. */
   resume?: ResumableUpload | undefined;
+  /** About to complete the multipart upload: what was recorded of its parts must be durable now. */
+  onCompleting?: (uploadId: string) => void;
+  /** The run writing, named when another writer got to the key first. */
+  runId?: string | undefined;
 }
 
 export interface TransferResult {
@@ -299,6 +312,8 @@ export interface TransferResult {
   adopted?: boolean;
   /** Bytes that an interrupted run had stored already (resumed upload): re-read to hash, not uploaded. */
   resumedBytes?: number;
+  /** An interrupted run's completion had landed (lost-answer.ts): nothing was read or written. */
+  completedEarlier?: boolean;
 }
 
 export class S3Sink {
@@ -311,7 +326,11 @@ export class S3Sink {
   ) {
     if (settings.partSize < MIN_PART_SIZE)
       throw new Error(`part size must be at least ${MIN_PART_SIZE} bytes`);
+    this.checksumEcho = new ChecksumEcho(settings.checksum, logger);
   }
+
+  /** Tells the user when the server does not answer back the CRC32C/SHA-256 checksum it was sent. */
+  private readonly checksumEcho: ChecksumEcho;
 
   /** Called on every retried S3 request or resumed transfer (metrics). */
   onRetry: (() => void) | undefined;
@@ -322,6 +341,7 @@ export class S3Sink {
     sha256: string | undefined;
     etag: string | null;
     versionId: string | null;
+    lastModified?: Date | undefined;
   } | null> {
     try {
       const out = await this.s3(`HeadObject ${key}`, () =>
@@ -332,6 +352,7 @@ export class S3Sink {
         sha256: out.Metadata?.sha256,
         etag: out.ETag ?? null,
         versionId: out.VersionId ?? null,
+        lastModified: out.LastModified,
       };
     } catch (err) {
       const c = classify(err);
@@ -426,7 +447,11 @@ export class S3Sink {
   ) {
     const body = Buffer.from(JSON.stringify(value, null, 2) + "\n");
     const sha256 = createHash("sha256").update(body).digest("hex");
-    return this.s3(`PutObject ${key}`, () =>
+    // A PUT whose answer was lost is not sent twice: the object with this body's MD5 is the one that landed.
+    const md5 = createHash("md5").update(body).digest("hex");
+    const landed = (h: { size: number; etag: string | null }) =>
+      h.size === body.length && sameEtag(h.etag, md5);
+    const put = () =>
       this.putObject(
         {
           Key: key,
@@ -438,14 +463,14 @@ export class S3Sink {
           ...bodyChecksum(this.settings.checksum, body),
         },
         sha256,
-      ),
-    );
+      );
+    return writtenAs(await writeOnce(this, `PutObject ${key}`, key, landed, put));
   }
 
   /** Stream one recording into `key`. Resolves only when every byte is stored and counted. */
   async transfer(input: TransferInput): Promise<TransferResult> {
-    const { bucket } = this.settings;
     const t = new Transfer(this, input);
+    const writer = { runId: input.runId, startedAt: s3Now(this.client.config).getTime() };
     if (input.resume) await this.continueUpload(t, input, input.resume);
     /** A small recording's finished body, for its single PUT. */
     let sealed: SealedBody | undefined;
@@ -458,7 +483,7 @@ export class S3Sink {
             { key: input.key, attempt, code: err.code },
             `transfer interrupted (${err.message}); resuming at byte ${t.checkpoint.offset}`,
           );
-          if (["size_mismatch", "source_changed", "upload_gone"].includes(err.code)) t.restart();
+          if (["size_mismatch", "stored_prefix_changed", "upload_gone"].includes(err.code)) t.restart();
         },
       });
       if (!t.uploadId) {
@@ -469,44 +494,36 @@ export class S3Sink {
         const length = body.length;
         const alg = this.settings.checksum;
         const checksum = bodyChecksum(alg, body);
-        const put = (ifNoneMatch: boolean) =>
-          this.s3(`PutObject ${input.key}`, () =>
-            this.putObject(
-              {
-                Key: input.key,
-                Body: requestBody(alg, body),
-                ContentLength: length,
-                ContentType: input.contentType,
-                Metadata: metadata,
-                ...(ifNoneMatch ? { IfNoneMatch: "*" } : {}),
-                ...input.objectParams,
-                ...checksum,
-              },
-              sha256,
-            ),
-          );
+        // Never over what is there: a conditional PUT costs nothing when the key is free (the usual case), and a
+        // PUT whose answer was lost is looked for in the bucket before it is sent again (lost-answer.ts).
         let out;
         try {
-          // Never overwrite what is there: a conditional PUT costs nothing when the key is free (the usual case).
-          out = await put(true);
+          out = writtenAs(
+            await writeOnce(
+              this,
+              `PutObject ${input.key}`,
+              input.key,
+              (h) => h.size === length && h.sha256 === sha256,
+              () =>
+                this.putObject(
+                  {
+                    Key: input.key,
+                    Body: requestBody(alg, body),
+                    ContentLength: length,
+                    ContentType: input.contentType,
+                    Metadata: metadata,
+                    IfNoneMatch: "*",
+                    ...input.objectParams,
+                    ...checksum,
+                  },
+                  sha256,
+                ),
+            ),
+          );
         } catch (err) {
           if (classify(err).status !== 412) throw err;
-          const existing = await this.head(input.key);
-          if (existing?.sha256 === sha256 && existing.size === length)
-            return {
-              bytes: length,
-              sha256,
-              etag: existing.etag,
-              versionId: existing.versionId,
-              multipart: false,
-              adopted: true,
-            };
-          // Different bytes under our key (an interrupted foreign copy, a tampered object): ours are verified.
-          this.logger.warn(
-            { key: input.key },
-            "replacing an object whose content differs from the recording",
-          );
-          out = await put(false);
+          // Ours already (adopted), another writer's, or an older archive of a source that changed (conflict.ts).
+          return await resolveTakenKey(this, input.key, { sha256, bytes: length }, writer, input.signal);
         }
         return {
           bytes: t.offset,
@@ -519,21 +536,19 @@ export class S3Sink {
       const sha256 = t.hash.digest("hex");
       const parts = [...t.parts].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
       const uploadId = t.uploadId;
-      const out: { ETag?: string | undefined; VersionId?: string | undefined } = await this.s3(
-        `CompleteMultipartUpload ${input.key}`,
-        () =>
-          this.client.send(
-            new CompleteMultipartUploadCommand({
-              Bucket: bucket,
-              Key: input.key,
-              UploadId: uploadId,
-              MultipartUpload: { Parts: parts },
-            }),
-          ),
-      ).catch((err: unknown) => {
-        // Gone between the last part and completion: nothing is stored; a later run does the recording again.
-        throw uploadGone(err, input.key) ?? err;
-      });
+      input.onCompleting?.(uploadId);
+      // Conditional, and safe when its answer is lost (lost-answer.ts).
+      const done = await completeUpload(this, { key: input.key, uploadId, parts, bytes: t.offset });
+      // Gone between the last part and completion: nothing is stored; a later run does the recording again.
+      if (done.kind === "gone") throw done.error;
+      if (done.kind === "taken" || done.kind === "yield") {
+        await t.abort();
+        const ours = { sha256, bytes: t.offset, etag: multipartEtag(parts.map((p) => p.ETag ?? "")) };
+        return done.kind === "yield"
+          ? await awaitRival(this, input.key, ours, writer, done.rival, input.signal)
+          : await resolveTakenKey(this, input.key, ours, { ...writer, concurrent: true }, input.signal);
+      }
+      const out: { ETag?: string | undefined; VersionId?: string | undefined } = done;
       t.uploadId = undefined; // completed: nothing left to abort
       input.onUploadEnded?.(uploadId);
       // Some servers answer without an ETag (Ceph RGW: empty) or version id: lock-evidence.ts reads them back.
@@ -553,7 +568,9 @@ export class S3Sink {
           { key: input.key, bytes: t.checkpoint.offset },
           "stopped: the stored parts are kept and the next run continues this upload",
         );
-      } else await t.abort();
+      } else if (err instanceof CompletionUnknown)
+        t.uploadId = undefined; // kept for the next run to settle
+      else await t.abort();
       throw err;
     } finally {
       await t.body.discard();
@@ -681,9 +698,11 @@ export class S3Sink {
     const direct = await this.directS3();
     if (direct) return direct.putObject(input, payloadHash);
     const { bucket, checksum } = this.settings;
-    return this.client.send(
+    const out = await this.client.send(
       presetPayloadHash(new PutObjectCommand({ Bucket: bucket, ...input }), checksum, payloadHash),
     );
+    this.checksumEcho.check(`PutObject ${input.Key}`, out);
+    return out;
   }
 
   /** UploadPart, like putObject. */
@@ -695,9 +714,11 @@ export class S3Sink {
     const direct = await this.directS3();
     if (direct) return direct.uploadPart(input);
     const { bucket, checksum } = this.settings;
-    return this.client.send(
+    const out = await this.client.send(
       presetPayloadHash(new UploadPartCommand({ Bucket: bucket, ...input }), checksum, "UNSIGNED-PAYLOAD"),
     );
+    this.checksumEcho.check(`UploadPart ${input.PartNumber} ${input.Key}`, out);
+    return out;
   }
 
   private direct: Promise<DirectS3 | undefined> | undefined;
@@ -800,7 +821,7 @@ class Transfer {
       if (this.offset === boundary.end && this.hash.copy().digest("hex") !== boundary.prefixSha256)
         throw new ArchiverError(
           "retryable",
-          "source_changed",
+          "stored_prefix_changed",
           `the media for ${this.input.key} differs from what the interrupted run stored (bytes before ${boundary.end})`,
         );
       if (this.offset === this.storedPrefix)

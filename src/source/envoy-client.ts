@@ -10,6 +10,8 @@ import { ArchiverError, classifyHttp } from "../errors.js";
 import { parseRetryAfter, withRetry, type RetryPolicy } from "../retry.js";
 import type { RateGate } from "../rate-limit.js";
 import type { Window } from "../dates.js";
+import type { ServerClock } from "../clock.js";
+import { ListingGuard } from "./listing-guard.js";
 
 /** A call as Envoy lists it. Only `id` is relied on; everything else is kept verbatim for the sidecar. */
 export const CallSchema = z.looseObject({
@@ -61,10 +63,14 @@ export interface EnvoyClientOptions {
   signal?: AbortSignal | undefined;
   connections?: number;
   timeoutMs?: number;
+  /** A listing with more pages than this stops the run (ARCHIVER_MAX_PAGES). */
+  maxPages?: number;
   /** Every HTTP status received, and every retry (metrics). */
   onResponse?: ((status: number) => void) | undefined;
   onRetry?: (() => void) | undefined;
   onRateLimit?: (() => void) | undefined;
+  /** Learns the API's time from every answer's Date header (media URL expiry is judged by it). */
+  clock?: ServerClock | undefined;
 }
 
 export interface ApiStats {
@@ -76,6 +82,8 @@ export interface ApiStats {
 
 /** Bodies bigger than this are not JSON we want (a page of 100 calls is ~100 KB). */
 const MAX_JSON_BYTES = 16 * 1024 * 1024;
+/** A whole API response (head and JSON body), however slowly it trickles in. */
+const RESPONSE_DEADLINE_MS = 120_000;
 
 export class EnvoyClient {
   readonly stats: ApiStats = { requests: 0, byStatus: {}, rateLimited: 0, retries: 0 };
@@ -88,6 +96,8 @@ export class EnvoyClient {
     this.http = new HttpClient({
       maxSockets: opts.connections ?? 16,
       idleTimeoutMs: opts.timeoutMs ?? 60_000,
+      deadlineMs: Math.max(RESPONSE_DEADLINE_MS, opts.timeoutMs ?? 0),
+      wholeResponse: true,
     });
     this.headers = { accept: "application/json", "user-agent": opts.userAgent };
     if (opts.apiKey) this.headers["x-api-key"] = opts.apiKey;
@@ -123,20 +133,23 @@ export class EnvoyClient {
       calls,
       hasNext: parsed.data.pagination.has_next,
       totalCount: parsed.data.pagination.total_count ?? null,
+      totalPages: parsed.data.pagination.total_pages ?? null,
     };
   }
 
-  /** Page through every call in the window, newest first. */
+  /** Page through every call in the window, newest first; a listing that does not end stops (listing-guard.ts). */
   async *iterateCalls(
     window: Window,
     pageSize: number,
     onTotal?: (total: number | null) => void,
   ): AsyncGenerator<ListedCall[]> {
+    const guard = new ListingGuard(this.opts.maxPages ?? Number.MAX_SAFE_INTEGER);
     for (let page = 1; ; page++) {
       const res = await this.listCalls({ page, pageSize, window });
       if (page === 1) onTotal?.(res.totalCount);
       yield res.calls;
-      if (!res.hasNext || res.calls.length === 0) return;
+      const ids = res.calls.map((c) => String((c.raw as { id?: unknown } | null)?.id));
+      if (!guard.next(page, ids, res)) return;
     }
   }
 
@@ -178,6 +191,7 @@ export class EnvoyClient {
         const res = await this.http.get(this.base + path, this.headers, signal);
         this.stats.byStatus[res.statusCode] = (this.stats.byStatus[res.statusCode] ?? 0) + 1;
         this.opts.onResponse?.(res.statusCode);
+        this.opts.clock?.observe(headerValue(res.headers.date), headerValue(res.headers.age));
         gate.observe({ get: (n) => headerValue(res.headers[n]) });
         const text = await readText(res.body);
         if (res.statusCode >= 200 && res.statusCode < 300) {
@@ -228,7 +242,8 @@ export class EnvoyClient {
       status,
       code,
       `${what}: ${status} ${code ?? ""} ${message}`.replace(/\s+/g, " "),
-      parseRetryAfter(retryAfter),
+      // An HTTP date is in the API's clock.
+      parseRetryAfter(retryAfter, this.opts.clock?.now()),
     );
     if (err.kind === "fatal" && (status === 401 || code === "not_authenticated")) {
       const hint = this.opts.apiKey

@@ -29,6 +29,13 @@ export interface HttpClientOptions {
   idleTimeoutMs: number;
   /** Resolver used for every new connection (the media's SSRF guard re-checks addresses there). */
   lookup?: LookupFunction | undefined;
+  /**
+   * However the bytes trickle in (the idle timeout restarts with each one): no response head within this long,
+   * or, with `wholeResponse`, no complete response: ETIMEDOUT.
+   */
+  deadlineMs?: number | undefined;
+  /** The deadline covers the body too (API JSON); otherwise the head only (media: body-guard.ts takes over). */
+  wholeResponse?: boolean;
 }
 
 export class HttpClient {
@@ -46,6 +53,9 @@ export class HttpClient {
     const u = typeof url === "string" ? new URL(url) : url;
     const https = u.protocol === "https:";
     const idle = this.opts.idleTimeoutMs;
+    const { deadlineMs, wholeResponse } = this.opts;
+    let response: IncomingMessage | undefined;
+    let deadline: NodeJS.Timeout | undefined;
     return new Promise((resolve, reject) => {
       const req = (https ? httpsRequest : httpRequest)(
         u,
@@ -60,9 +70,23 @@ export class HttpClient {
         (res) => {
           // A body error with nobody reading yet must not crash the process; readers still see it.
           res.on("error", () => {});
+          response = res;
+          if (wholeResponse) res.once("close", () => clearTimeout(deadline));
+          else clearTimeout(deadline);
           resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res });
         },
       );
+      if (deadlineMs !== undefined) {
+        deadline = setTimeout(() => {
+          const what = response ? "no complete response" : "no response head";
+          const err = Object.assign(new Error(`${what} from ${u.host} within ${deadlineMs} ms`), {
+            code: "ETIMEDOUT",
+          });
+          if (response) response.destroy(err);
+          else req.destroy(err);
+        }, deadlineMs).unref();
+        req.once("error", () => clearTimeout(deadline));
+      }
       req.on("timeout", () =>
         req.destroy(Object.assign(new Error(`no data from ${u.host} for ${idle} ms`), { code: "ETIMEDOUT" })),
       );

@@ -9,6 +9,7 @@ import { ArchiverError, classifyHttp } from "../errors.js";
 import { checkUrl, guardedLookup, type UrlPolicy } from "../url-policy.js";
 import { parseRetryAfter } from "../retry.js";
 import { redactUrl } from "../redact.js";
+import type { MediaLimits } from "../config.js";
 
 export interface OpenedMedia {
   body: Readable;
@@ -25,6 +26,20 @@ export interface MediaFetcherOptions {
   connections?: number;
   /** A stalled body (no byte for this long) is a retryable error, not a hang. */
   idleTimeoutMs?: number;
+  /**
+   * Media types a response may have (`type/*` allowed; anything else is not a recording), and the time to the
+   * response head however slowly it trickles (the body's own limits are body-guard.ts's).
+   */
+  limits?: Pick<MediaLimits, "allowedTypes" | "graceMs">;
+}
+
+const DEFAULT_TYPES = ["audio/*", "video/*", "application/octet-stream"];
+
+/** Is `contentType` (a header value, parameters allowed) one of `allowed` (`type/subtype` or `type/*`)? */
+export function mediaTypeAllowed(contentType: string, allowed: readonly string[]): boolean {
+  const base = contentType.split(";")[0]!.trim().toLowerCase();
+  const [type] = base.split("/");
+  return allowed.some((a) => a === base || (a.endsWith("/*") && a.slice(0, -2) === type));
 }
 
 export class MediaFetcher {
@@ -35,6 +50,7 @@ export class MediaFetcher {
       maxSockets: opts.connections ?? 16,
       idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,
       lookup: guardedLookup(opts.policy),
+      deadlineMs: opts.limits?.graceMs,
     });
   }
 
@@ -82,12 +98,28 @@ export class MediaFetcher {
       }
       totalBytes = m[3] === "*" ? null : Number(m[3]);
     }
-    return {
-      body: res.body,
-      skip: status === 200 ? offset : 0,
-      totalBytes,
-      contentType: header(res.headers["content-type"]) ?? null,
-    };
+    const contentType = header(res.headers["content-type"]) ?? null;
+    // No Content-Type at all is application/octet-stream (RFC 9110 8.3); an error page says text/html.
+    const allowed = this.opts.limits?.allowedTypes ?? DEFAULT_TYPES;
+    if (contentType !== null && !mediaTypeAllowed(contentType, allowed)) {
+      res.body.destroy();
+      throw new ArchiverError(
+        "retryable",
+        "not_media",
+        `media ${redactUrl(rawUrl)} answered ${status} with Content-Type ${JSON.stringify(contentType.slice(0, 80))}: not a recording (ARCHIVER_MEDIA_TYPES allows ${allowed.join(", ")})`,
+        { status },
+      );
+    }
+    if (offset === 0 && totalBytes === 0) {
+      res.body.destroy();
+      throw new ArchiverError(
+        "retryable",
+        "empty_body",
+        `media ${redactUrl(rawUrl)} answered ${status} with an empty body (Content-Length: 0): not a recording`,
+        { status },
+      );
+    }
+    return { body: res.body, skip: status === 200 ? offset : 0, totalBytes, contentType };
   }
 }
 

@@ -9,6 +9,8 @@ import { dirname, join } from "node:path";
 import { userInfo } from "node:os";
 import { packageRoot } from "../paths.js";
 import { ArchiverError } from "../errors.js";
+import { redactText } from "../redact.js";
+import { checkSchemaVersion, stateDbOpenError } from "./schema-guard.js";
 import type { ResumableUpload, StoredPart } from "../sink/s3.js";
 import type { EvidenceColumns } from "./evidence.js";
 
@@ -171,7 +173,7 @@ export class StateDb {
       return state;
     } catch (err) {
       if (err instanceof ArchiverError) throw err;
-      throw stateDbUnusable(path, (err as { message?: string }).message ?? String(err), err);
+      throw stateDbOpenError(path, err);
     }
   }
 
@@ -190,6 +192,7 @@ export class StateDb {
     const files = readdirSync(dir)
       .filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f))
       .sort();
+    checkSchemaVersion(this.db, applied, files);
     for (const file of files) {
       const version = Number(file.slice(0, 3));
       if (applied.has(version)) continue;
@@ -228,6 +231,16 @@ export class StateDb {
   private commitNow(): void {
     if (this.db.inTransaction) this.db.exec("COMMIT");
     this.db.exec("BEGIN");
+  }
+
+  /** Make what is pending durable now (before a step whose outcome a kill must not lose). */
+  flush(): void {
+    if (!this.groupCommit) return;
+    try {
+      this.commitNow();
+    } catch {
+      // Busy (another process writing): the next tick commits.
+    }
   }
 
   /** Commit what is pending and go back to one commit per change. */
@@ -287,7 +300,7 @@ export class StateDb {
       .run(
         now(),
         outcome,
-        error,
+        error === null ? null : redactText(error),
         counts.listed,
         counts.archived,
         counts.already_archived,
@@ -295,7 +308,7 @@ export class StateDb {
         counts.no_recording,
         counts.failed,
         counts.bytes,
-        details === undefined ? null : JSON.stringify(details),
+        details === undefined ? null : redactText(JSON.stringify(details)),
         id,
       );
   }
@@ -426,7 +439,7 @@ export class StateDb {
     this.st(
       `UPDATE calls SET status = ?, error_kind = ?, last_error = ?, attempts = attempts + 1, updated_at = ?
          WHERE call_id = ? AND status <> 'archived'`,
-    ).run(status, error?.kind ?? null, error?.message ?? null, now(), callId);
+    ).run(status, error?.kind ?? null, error ? redactText(error.message) : null, now(), callId);
   }
 
   // ---- run lock ---------------------------------------------------------------------------------------------

@@ -4,24 +4,19 @@
  * legal hold and tags the archiver recorded; each is stored as exactly one version; a rerun with a lost state DB
  * adds no version; verify fails on a recording whose lock was removed behind the archiver's back.
  *
- * Runs only with ARCHIVER_TEST_S3=rgw (endpoint: ARCHIVER_TEST_S3_ENDPOINT, default http://127.0.0.1:7480; bring
- * RGW up with scripts/ceph-rgw.sh start). Each test makes its own uniquely named bucket.
+ * Runs on the RGW backend only (ARCHIVER_TEST_S3=rgw; the reason s3rver cannot is in helpers/backends.ts). Each
+ * rig has its own uniquely named bucket, emptied and removed by its close() (COMPLIANCE versions stay).
  */
-import { after, before, describe, test } from "node:test";
+import { after, before } from "node:test";
+import { describe, test } from "../helpers/backends.js";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import {
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
   ListObjectVersionsCommand,
   PutObjectLegalHoldCommand,
-  PutBucketVersioningCommand,
   PutObjectRetentionCommand,
-  S3Client,
+  type S3Client,
   type ObjectVersion,
 } from "@aws-sdk/client-s3";
 import { startRig, summaryOf, type Rig } from "../helpers/env.js";
@@ -29,31 +24,13 @@ import { protectionOf } from "../helpers/lock.js";
 import type { CallRow } from "../../src/state/db.js";
 
 const MiB = 1024 * 1024;
-const ENDPOINT = process.env.ARCHIVER_TEST_S3_ENDPOINT ?? "http://127.0.0.1:7480";
-const CREDS = { accessKeyId: "archiver", secretAccessKey: "archiver-secret" };
-const skip =
-  process.env.ARCHIVER_TEST_S3 === "rgw"
-    ? false
-    : 'needs Ceph RGW: set ARCHIVER_TEST_S3=rgw (scripts/ceph-rgw.sh start; eval "$(scripts/ceph-rgw.sh env)")';
 const TAGS = "retention=kept&source=envoy";
 const SIM = { calls: { count: 6, seed: 61, days: 3, sizeBytes: { min: 100_000, max: 12 * MiB } } };
+const PARTS = { ARCHIVER_PART_SIZE_MB: "5" };
 
-/** The CLI's environment for an RGW bucket. */
-function s3Env(bucket: string): Record<string, string> {
+function lockEnv(mode: "GOVERNANCE" | "COMPLIANCE"): Record<string, string> {
   return {
-    AWS_ENDPOINT_URL_S3: ENDPOINT,
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: CREDS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: CREDS.secretAccessKey,
-    ARCHIVER_S3_FORCE_PATH_STYLE: "true",
-    ARCHIVER_S3_BUCKET: bucket,
-    ARCHIVER_PART_SIZE_MB: "5",
-  };
-}
-
-function rgwEnv(bucket: string, mode: "GOVERNANCE" | "COMPLIANCE"): Record<string, string> {
-  return {
-    ...s3Env(bucket),
+    ...PARTS,
     ARCHIVER_OBJECT_LOCK_MODE: mode,
     // COMPLIANCE versions cannot be deleted before their date: 1 day (a recording older than that is kept one
     // more day from now). GOVERNANCE ones are removed after the test with the bypass header.
@@ -76,11 +53,6 @@ async function versions(client: S3Client, bucket: string): Promise<ObjectVersion
     ({ NextKeyMarker: KeyMarker, NextVersionIdMarker: VersionIdMarker } = res);
   }
   throw new Error("more than 100 pages of versions");
-}
-
-async function text(client: S3Client, bucket: string, key: string): Promise<string> {
-  const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return out.Body!.transformToString();
 }
 
 function rows(db: string): CallRow[] {
@@ -135,37 +107,24 @@ async function assertOneLockedVersionEach(
 }
 
 for (const mode of ["GOVERNANCE", "COMPLIANCE"] as const) {
-  describe(`Ceph RGW, ${mode} Object Lock bucket: lock evidence read back`, { skip }, () => {
+  describe(`Ceph RGW, ${mode} Object Lock bucket: lock evidence read back`, () => {
     let rig: Rig;
-    let client: S3Client;
-    const bucket = `lock-${mode.toLowerCase()}-${randomBytes(4).toString("hex")}`;
     before(async () => {
-      rig = await startRig(SIM);
-      client = new S3Client({
-        endpoint: ENDPOINT,
-        region: "us-east-1",
-        forcePathStyle: true,
-        credentials: CREDS,
-      });
-      await client.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
+      rig = await startRig(SIM, { objectLock: "enabled" });
     });
-    after(async () => {
-      if (mode === "GOVERNANCE") await emptyGovernanceBucket(client, bucket);
-      client.destroy();
-      await rig.close();
-    });
+    after(() => rig.close());
 
     test("every version of every recording and sidecar shows what was recorded; one version each", async () => {
-      const r = await rig.run(["run", "--json"], rgwEnv(bucket, mode));
+      const r = await rig.run(["run", "--json"], lockEnv(mode));
       assert.equal(r.code, 0, r.stderr);
       const archived = rows(rig.dbPath);
       assert.equal(archived.length, rig.sim.calls.length);
       const big = archived.filter((x) => x.bytes! >= 5 * MiB);
       assert.ok(big.length > 0 && big.length < archived.length, "single PUTs and multipart uploads");
-      await assertOneLockedVersionEach(client, bucket, archived, mode);
+      await assertOneLockedVersionEach(rig.client, rig.bucket, archived, mode);
       // RGW ignores lock and tag headers on CreateMultipartUpload: those were applied after the write.
       for (const x of archived) {
-        const doc = JSON.parse(await text(client, bucket, `${x.key}.json`)) as {
+        const doc = JSON.parse((await rig.getObject(`${x.key}.json`)).body.toString()) as {
           archive: { protection_applied_after_write: string[]; version_id: string; etag: string };
         };
         assert.deepEqual(
@@ -180,24 +139,24 @@ for (const mode of ["GOVERNANCE", "COMPLIANCE"] as const) {
     });
 
     test("a rerun with a lost state DB adds no version", async () => {
-      const before = (await versions(client, bucket)).length;
+      const before = (await versions(rig.client, rig.bucket)).length;
       const lost = join(rig.dir, "lost.db");
-      const r = await rig.run(["run", "--json", "--db", lost], rgwEnv(bucket, mode));
+      const r = await rig.run(["run", "--json", "--db", lost], lockEnv(mode));
       assert.equal(r.code, 0, r.stderr);
       assert.equal(summaryOf(r).already_archived, rig.sim.calls.length);
-      assert.equal((await versions(client, bucket)).length, before, "no version added");
-      await assertOneLockedVersionEach(client, bucket, rows(lost), mode);
+      assert.equal((await versions(rig.client, rig.bucket)).length, before, "no version added");
+      await assertOneLockedVersionEach(rig.client, rig.bucket, rows(lost), mode);
     });
 
     if (mode === "GOVERNANCE")
       test("verify fails (exit 3) on a recording whose lock was removed behind its back", async () => {
-        const env = rgwEnv(bucket, mode);
+        const env = lockEnv(mode);
         let r = await rig.run(["verify", "--json"], env);
         assert.equal(r.code, 0, r.stderr);
         const target = rows(rig.dbPath)[0]!;
-        const at = { Bucket: bucket, Key: target.key!, VersionId: target.version_id! };
-        await client.send(new PutObjectLegalHoldCommand({ ...at, LegalHold: { Status: "OFF" } }));
-        await client.send(
+        const at = { Bucket: rig.bucket, Key: target.key!, VersionId: target.version_id! };
+        await rig.client.send(new PutObjectLegalHoldCommand({ ...at, LegalHold: { Status: "OFF" } }));
+        await rig.client.send(
           new PutObjectRetentionCommand({
             ...at,
             BypassGovernanceRetention: true,
@@ -217,72 +176,41 @@ for (const mode of ["GOVERNANCE", "COMPLIANCE"] as const) {
   });
 }
 
-describe(
-  "Ceph RGW, versioned bucket without lock settings: version id and ETag as stored, one version each",
-  { skip },
-  () => {
-    test("recorded from a HEAD where RGW's answers lack them; a rerun with a lost state DB adds no version", async () => {
-      const rig = await startRig(SIM);
-      const client = new S3Client({
-        endpoint: ENDPOINT,
-        region: "us-east-1",
-        forcePathStyle: true,
-        credentials: CREDS,
-      });
-      const bucket = `plain-${randomBytes(4).toString("hex")}`;
-      try {
-        await client.send(new CreateBucketCommand({ Bucket: bucket }));
-        await client.send(
-          new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } }),
-        );
-        const env = s3Env(bucket);
-        const r = await rig.run(["run", "--json"], env);
-        assert.equal(r.code, 0, r.stderr);
-        const archived = rows(rig.dbPath);
-        assert.ok(
-          archived.some((x) => x.bytes! >= 5 * MiB),
-          "a multipart upload",
-        );
-        const check = async (db: string) => {
-          const all = await versions(client, bucket);
-          assert.equal(all.length, archived.length * 2, "one version per recording and per sidecar");
-          for (const x of rows(db)) {
-            const v = all.filter((o) => o.Key === x.key);
-            assert.deepEqual(
-              v.map((o) => [o.VersionId, o.ETag]),
-              [[x.version_id, x.etag]],
-              `${x.key}: version id and ETag as stored`,
-            );
-            assert.ok(x.etag && x.version_id);
-            assert.equal(x.lock_mode, null);
-          }
-        };
-        await check(rig.dbPath);
-        const again = await rig.run(["run", "--json", "--db", join(rig.dir, "lost.db")], env);
-        assert.equal(again.code, 0, again.stderr);
-        assert.equal(summaryOf(again).already_archived, archived.length);
-        await check(join(rig.dir, "lost.db"));
-        const v = await rig.run(["verify", "--json"], env);
-        assert.equal(v.code, 0, v.stderr);
-      } finally {
-        for (const o of await versions(client, bucket))
-          await client.send(
-            new DeleteObjectCommand({ Bucket: bucket, Key: o.Key!, VersionId: o.VersionId! }),
+describe("Ceph RGW, versioned bucket without lock settings: version id and ETag as stored, one version each", () => {
+  test("recorded from a HEAD where RGW's answers lack them; a rerun with a lost state DB adds no version", async () => {
+    const rig = await startRig(SIM, { versioning: "enabled" });
+    const { client, bucket } = rig;
+    try {
+      const r = await rig.run(["run", "--json"], PARTS);
+      assert.equal(r.code, 0, r.stderr);
+      const archived = rows(rig.dbPath);
+      assert.ok(
+        archived.some((x) => x.bytes! >= 5 * MiB),
+        "a multipart upload",
+      );
+      const check = async (db: string) => {
+        const all = await versions(client, bucket);
+        assert.equal(all.length, archived.length * 2, "one version per recording and per sidecar");
+        for (const x of rows(db)) {
+          const v = all.filter((o) => o.Key === x.key);
+          assert.deepEqual(
+            v.map((o) => [o.VersionId, o.ETag]),
+            [[x.version_id, x.etag]],
+            `${x.key}: version id and ETag as stored`,
           );
-        await client.send(new DeleteBucketCommand({ Bucket: bucket }));
-        client.destroy();
-        await rig.close();
-      }
-    });
-  },
-);
-
-/** Remove every version (lifting holds, bypassing GOVERNANCE retention) and the bucket. */
-async function emptyGovernanceBucket(client: S3Client, bucket: string) {
-  for (const v of await versions(client, bucket)) {
-    const at = { Bucket: bucket, Key: v.Key!, VersionId: v.VersionId! };
-    await client.send(new PutObjectLegalHoldCommand({ ...at, LegalHold: { Status: "OFF" } }));
-    await client.send(new DeleteObjectCommand({ ...at, BypassGovernanceRetention: true }));
-  }
-  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
-}
+          assert.ok(x.etag && x.version_id);
+          assert.equal(x.lock_mode, null);
+        }
+      };
+      await check(rig.dbPath);
+      const again = await rig.run(["run", "--json", "--db", join(rig.dir, "lost.db")], PARTS);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(summaryOf(again).already_archived, archived.length);
+      await check(join(rig.dir, "lost.db"));
+      const v = await rig.run(["verify", "--json"], PARTS);
+      assert.equal(v.code, 0, v.stderr);
+    } finally {
+      await rig.close();
+    }
+  });
+});

@@ -21,6 +21,7 @@ import {
   DeleteObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
   PutObjectLegalHoldCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
@@ -40,15 +41,37 @@ function backendOf(v: string | undefined): Backend {
   throw new Error(`ARCHIVER_TEST_S3=${v}: expected "s3rver" or "rgw"`);
 }
 
+const CLOCK =
+  "moves the S3 server's clock (local S3 emulation); against RGW, rgw-faults.test.ts moves this machine's instead (faketime)";
+const NO_CONDITIONAL_COMPLETE =
+  "RGW 16.2 ignores If-None-Match on CompleteMultipartUpload, so a rival stored after the archiver's check of the key is written over; rgw-faults.test.ts runs two real writers, whom the check of each other's uploads keeps to one version";
+
 /** Tests (by name) that a backend cannot run, with the reason shown in the test report. */
 const UNSUPPORTED: Record<Backend, Record<string, string>> = {
   s3rver: {
+    ...Object.fromEntries(
+      [
+        "Ceph RGW, GOVERNANCE Object Lock bucket: lock evidence read back",
+        "Ceph RGW, COMPLIANCE Object Lock bucket: lock evidence read back",
+        "Ceph RGW, versioned bucket without lock settings: version id and ETag as stored, one version each",
+      ].map((name) => [
+        name,
+        "s3rver keeps no versions (one object per key): these tests count each key's versions and read each version's lock",
+      ]),
+    ),
     "a storage class the server does not have: operation, key, status and code, on both request paths":
       "s3rver accepts any storage class",
     "tags in any script (ü, Prüfung) are stored on recordings and sidecars and read back":
       "s3rver does not store x-amz-tagging sent with PutObject (GetObjectTagging answers an empty set)",
   },
   rgw: {
+    "S3 and Envoy 20 min ahead of this machine: everything archived, by their clocks": CLOCK,
+    "S3 and Envoy 20 min behind this machine: everything archived, by their clocks": CLOCK,
+    "the clock jumps 20 min mid-run (a VM resumed): the direct PUTs learn the server's time again": CLOCK,
+    "a skew that cannot be corrected (no Date header) fails at once, naming the clock, not 'access denied'":
+      "needs a server that refuses the request time and sends no Date header (local S3 emulation); RGW sends one",
+    "the completion is refused (If-None-Match); the loser adopts the same bytes": NO_CONDITIONAL_COMPLETE,
+    "the completion is refused (If-None-Match); the loser fails naming both runs": NO_CONDITIONAL_COMPLETE,
     "a server that answers the Put* calls but holds nothing: those recordings fail, never recorded as locked":
       "needs a server that answers PutObjectRetention/LegalHold/Tagging with success and stores nothing (local S3 emulation)",
     "an endpoint that cannot answer the lock question (s3rver: 501) gets a warning, not a failure":
@@ -69,6 +92,39 @@ export const BACKEND_PARAMS: { storageClass: string; sse: string | undefined } =
         sse: undefined,
       }
     : { storageClass: "STANDARD_IA", sse: "AES256" };
+
+/**
+ * Facts of the server that decide which requests the archiver needs, so that tests pinning request sequences
+ * expect each backend's own (s3rver's are those of its local emulation, see scripts/local-s3-lock.ts).
+ */
+export const SERVER_FACTS: {
+  /** Retention, legal hold and tags sent with CreateMultipartUpload are stored ("kept") or dropped ("ignored"). */
+  lockOnMultipart: "kept" | "ignored";
+  /** HeadObject of an object without tags says x-amz-tagging-count: 0 ("zero") or nothing ("absent", as AWS). */
+  tagCountWhenNone: "zero" | "absent";
+  /** CompleteMultipartUpload answers with the object's ETag ("returned") or an empty one ("empty"). */
+  completeEtag: "returned" | "empty";
+  /**
+   * PutObject and UploadPart answer back the x-amz-checksum-crc32c they were sent ("echoed", as AWS), or not
+   * ("absent": s3rver does not check it; RGW 16.2 accepts a wrong one and keeps none).
+   */
+  checksumAnswer: "echoed" | "absent";
+} =
+  BACKEND === "rgw"
+    ? // Ceph RGW 16.2 drops lock and tag headers on CreateMultipartUpload (the archiver applies them after the
+      // write); HEAD of such an object says x-amz-tagging-count: 0; CompleteMultipartUpload's ETag is "".
+      {
+        lockOnMultipart: "ignored",
+        tagCountWhenNone: "zero",
+        completeEtag: "empty",
+        checksumAnswer: "absent",
+      }
+    : {
+        lockOnMultipart: "kept",
+        tagCountWhenNone: "absent",
+        completeEtag: "returned",
+        checksumAnswer: "absent",
+      };
 
 /** Why `name` is skipped on this backend, or false. */
 export function skipOn(name: string): string | false {
@@ -93,8 +149,12 @@ export interface TestS3Options {
   directory?: string;
   /** Called with every request's method, path, query and headers (tests assert on what was sent). */
   onRequest?: (req: CapturedRequest) => void;
+  /** Called with every request and the status the server gave it (given even when the answer is then lost). */
+  onResponse?: (req: CapturedRequest, status: number) => void;
   /** Create the bucket with Object Lock ("enabled") or without; s3rver imitates the answer (see local-s3). */
   objectLock?: "enabled" | "disabled";
+  /** RGW only: turn versioning on (an Object Lock bucket has it anyway); s3rver keeps no versions. */
+  versioning?: "enabled";
   /** The test injects S3 faults or outages (RGW: through the proxy). */
   faults?: boolean;
   /** s3rver only: ignore lock/hold/tag headers on CreateMultipartUpload, as Ceph RGW 16.2 does. */
@@ -135,12 +195,14 @@ function envFor(endpoint: string, credentials: TestS3["credentials"]): Record<st
 }
 
 async function startS3rver(opts: TestS3Options): Promise<TestS3> {
+  if (opts.versioning) throw new Error("s3rver keeps no versions: list the test in UNSUPPORTED.s3rver");
   const bucket = opts.bucket ?? "recordings";
   const directory = opts.directory ?? mkdtempSync(join(tmpdir(), "envoy-archiver-s3-"));
   const serverOpts = {
     buckets: [bucket],
     directory,
     onRequest: opts.onRequest,
+    onResponse: opts.onResponse,
     objectLock: opts.objectLock,
     lockOnMultipart: opts.lockOnMultipart,
     lockCalls: opts.lockCalls,
@@ -181,6 +243,10 @@ async function startRgwBucket(opts: TestS3Options): Promise<TestS3> {
     await admin.send(
       new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: opts.objectLock === "enabled" }),
     );
+    if (opts.versioning)
+      await admin.send(
+        new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } }),
+      );
   } catch (err) {
     admin.destroy();
     throw new Error(
@@ -188,7 +254,9 @@ async function startRgwBucket(opts: TestS3Options): Promise<TestS3> {
     );
   }
   const proxy: S3Proxy | undefined =
-    opts.onRequest || opts.faults ? await startS3Proxy(target, { onRequest: opts.onRequest }) : undefined;
+    opts.onRequest || opts.onResponse || opts.faults
+      ? await startS3Proxy(target, { onRequest: opts.onRequest, onResponse: opts.onResponse })
+      : undefined;
   const endpoint = proxy?.endpoint ?? target;
   const needProxy = (what: string) => {
     if (!proxy) throw new Error(`${what} on RGW needs the rig started with { faults: true }`);

@@ -33,9 +33,12 @@ export interface Rig {
   run(args: string[], extraEnv?: Record<string, string>): Promise<CliResult>;
   spawn(args: string[], extraEnv?: Record<string, string>): ChildProcess;
   listKeys(prefix?: string): Promise<string[]>;
-  getObject(
-    key: string,
-  ): Promise<{ body: Buffer; metadata: Record<string, string>; contentType: string | undefined }>;
+  getObject(key: string): Promise<{
+    body: Buffer;
+    metadata: Record<string, string>;
+    contentType: string | undefined;
+    etag: string | undefined;
+  }>;
   head(key: string): Promise<{ size: number; metadata: Record<string, string> } | null>;
   multipartUploads(): Promise<number>;
   close(): Promise<void>;
@@ -111,7 +114,7 @@ export async function startRig(
     async getObject(key) {
       const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       const body = Buffer.from(await out.Body!.transformToByteArray());
-      return { body, metadata: out.Metadata ?? {}, contentType: out.ContentType };
+      return { body, metadata: out.Metadata ?? {}, contentType: out.ContentType, etag: out.ETag };
     },
     async head(key) {
       try {

@@ -30,6 +30,20 @@ before(async () => {
         res.writeHead(302, { location: "/ok" });
         res.end();
         return;
+      case "/drip-body": {
+        // A byte every 50 ms: never idle long enough for the idle timeout.
+        res.writeHead(200, { "content-length": "1000" });
+        const t = setInterval(() => (res.destroyed ? clearInterval(t) : res.write("x")), 50);
+        return;
+      }
+      case "/drip-head": {
+        req.socket.write("HTTP/1.1 200 OK\r\n");
+        const t = setInterval(
+          () => (req.socket.destroyed ? clearInterval(t) : req.socket.write("x-pad: a\r\n")),
+          50,
+        );
+        return;
+      }
     }
   });
   server.on("connection", (s) => connections.add(s));
@@ -128,5 +142,45 @@ test("an aborted signal cancels the request", async () => {
   const p = http.get(`${base}/stall-headers`, {}, ac.signal);
   setTimeout(() => ac.abort(), 50);
   await assert.rejects(p, (e: unknown) => (e as Error).name === "AbortError");
+  http.close();
+});
+
+test("a head trickled a line at a time: ETIMEDOUT at the deadline, whatever the idle timeout", async () => {
+  const http = new HttpClient({ maxSockets: 2, idleTimeoutMs: 5000, deadlineMs: 300 });
+  const t0 = Date.now();
+  const err = await http.get(`${base}/drip-head`, {}).then(
+    () => assert.fail("answered"),
+    (e: unknown) => e,
+  );
+  assert.equal(classify(err).code, "ETIMEDOUT");
+  assert.match(String(err), /no response head .* within 300 ms/);
+  assert.ok(Date.now() - t0 < 2000);
+  http.close();
+});
+
+test("a body trickled a byte at a time: with wholeResponse, the reader fails at the deadline", async () => {
+  const http = new HttpClient({ maxSockets: 2, idleTimeoutMs: 5000, deadlineMs: 400, wholeResponse: true });
+  const t0 = Date.now();
+  const res = await http.get(`${base}/drip-body`, {});
+  const err = await readAll(res.body).then(
+    () => assert.fail("a trickled body ended"),
+    (e: unknown) => e,
+  );
+  assert.equal(classify(err).kind, "retryable", String(err));
+  assert.match(String(err), /no complete response .* within 400 ms/);
+  assert.ok(Date.now() - t0 < 2000);
+  http.close();
+});
+
+test("without wholeResponse the deadline ends with the head: a slow body is the reader's business", async () => {
+  const http = new HttpClient({ maxSockets: 2, idleTimeoutMs: 5000, deadlineMs: 200 });
+  const res = await http.get(`${base}/drip-body`, {});
+  let bytes = 0;
+  const t0 = Date.now();
+  for await (const c of res.body) {
+    bytes += (c as Buffer).length;
+    if (Date.now() - t0 > 600) break;
+  }
+  assert.ok(bytes >= 5, `${bytes} bytes read past the deadline`);
   http.close();
 });

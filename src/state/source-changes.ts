@@ -1,0 +1,53 @@
+/** The `source_changes` table (migrations/008): sources that changed after their recording was archived. */
+import type { StateDb } from "./db.js";
+
+export interface SourceChange {
+  call_id: string;
+  run_id: string;
+  detected_at: string;
+  key: string;
+  archived_sha256: string;
+  archived_bytes: number;
+  source_sha256: string;
+  source_bytes: number;
+  new_key: string | null;
+  new_etag: string | null;
+  new_version_id: string | null;
+}
+
+/** Record a change (the same change seen again keeps its first record, gaining where the new bytes went). */
+export function recordSourceChange(state: StateDb, c: Omit<SourceChange, "detected_at">): void {
+  state.db
+    .prepare(
+      `INSERT INTO source_changes (call_id, run_id, detected_at, key, archived_sha256, archived_bytes,
+         source_sha256, source_bytes, new_key, new_etag, new_version_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (call_id, archived_sha256, source_sha256) DO UPDATE SET
+         new_key = COALESCE(source_changes.new_key, excluded.new_key),
+         new_etag = COALESCE(source_changes.new_etag, excluded.new_etag),
+         new_version_id = COALESCE(source_changes.new_version_id, excluded.new_version_id)`,
+    )
+    .run(
+      c.call_id,
+      c.run_id,
+      new Date().toISOString(),
+      c.key,
+      c.archived_sha256,
+      c.archived_bytes,
+      c.source_sha256,
+      c.source_bytes,
+      c.new_key,
+      c.new_etag,
+      c.new_version_id,
+    );
+}
+
+export function countSourceChanges(state: StateDb): number {
+  return Number(state.db.prepare("SELECT COUNT(*) FROM source_changes").pluck().get());
+}
+
+export function recentSourceChanges(state: StateDb, limit: number): SourceChange[] {
+  return state.db
+    .prepare("SELECT * FROM source_changes ORDER BY detected_at DESC, id DESC LIMIT ?")
+    .all(limit) as SourceChange[];
+}
