@@ -142,7 +142,7 @@ interface KoaContext {
   path: string;
   /** The query string as sent (still percent-encoded). */
   querystring: string;
-  req: { socket: { destroy(): void; once(event: "close", f: () => void): void } };
+  req: { socket: import("node:net").Socket };
   res: { sendDate: boolean };
   set(name: string, value: string): void;
   query: Record<string, string | string[] | undefined>;
@@ -306,7 +306,7 @@ function listParts(ctx: KoaContext, bucket: string, key: string, uploadId: strin
  * multipart ETag (s3rver gives the MD5 of the whole object). The parts completed are all those stored.
  */
 async function completeAsS3(ctx: KoaContext, next: () => Promise<void>, file: string, uploadDir: string) {
-  return oneWriteAtATime(file, async () => {
+  return oneWriteAtATime(ctx, file, async () => {
     if (ctx.headers["if-none-match"] === "*" && existsSync(file)) return preconditionFailed(ctx);
     const etag = multipartEtag(uploadDir);
     // Present while s3rver writes the object, or a listing then would have it compute (and store) a plain MD5.
@@ -319,16 +319,29 @@ async function completeAsS3(ctx: KoaContext, next: () => Promise<void>, file: st
   });
 }
 
-/** Writes to one key in turn: S3 checks a condition and applies the write as one step, s3rver does not. */
+/**
+ * Writes to one key in turn: S3 checks a condition and applies the write as one step, s3rver does not. A client
+ * that goes away mid-request (a SIGKILLed run) gives up its turn: s3rver never settles a request whose body stopped,
+ * and the key would otherwise hang every later request to it.
+ */
 const writing = new Map<string, Promise<unknown>>();
-async function oneWriteAtATime(file: string, write: () => Promise<void>): Promise<void> {
+async function oneWriteAtATime(ctx: KoaContext, file: string, write: () => Promise<void>): Promise<void> {
   const before = writing.get(file) ?? Promise.resolve();
   const done = before.then(write, write);
-  writing.set(file, done);
+  const socket = ctx.req.socket;
+  let onClose = () => {};
+  const gone = new Promise<void>((resolve) => {
+    onClose = resolve;
+    if (socket.destroyed) resolve();
+    else socket.once("close", onClose);
+  });
+  const turn = Promise.race([done.catch(() => undefined), gone]);
+  writing.set(file, turn);
   try {
-    await done;
+    await Promise.race([done, gone]);
   } finally {
-    if (writing.get(file) === done) writing.delete(file);
+    socket.off("close", onClose);
+    if (writing.get(file) === turn) writing.delete(file);
   }
 }
 
@@ -368,7 +381,7 @@ function multipartExtras(root: string, objectLock: "enabled" | "disabled" | unde
     }
     // A key is read as it stands before or after a write to it, never half way (as S3 does).
     if ((ctx.method === "GET" || ctx.method === "HEAD") && m[2] && uploadId === undefined)
-      return oneWriteAtATime(objectFile(root, bucket, m[2]), next);
+      return oneWriteAtATime(ctx, objectFile(root, bucket, m[2]), next);
     // Conditional writes (If-None-Match: *), as S3 has had them since 2024: refuse to overwrite an existing key.
     if (
       ctx.method === "PUT" &&
@@ -377,7 +390,7 @@ function multipartExtras(root: string, objectLock: "enabled" | "disabled" | unde
       !("partNumber" in ctx.query)
     ) {
       const file = objectFile(root, bucket, m[2]);
-      return oneWriteAtATime(file, () =>
+      return oneWriteAtATime(ctx, file, () =>
         existsSync(file) ? Promise.resolve(preconditionFailed(ctx)) : next(),
       );
     }
