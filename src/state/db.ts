@@ -108,15 +108,6 @@ const now = () => new Date().toISOString();
 /** State changes are committed together this often by a run or reconcile (startGroupCommit). */
 export const GROUP_COMMIT_MS = 200;
 
-export function stateDbUnusable(path: string, detail: string, cause?: unknown): ArchiverError {
-  return new ArchiverError(
-    "fatal",
-    "state_db_unusable",
-    `state DB ${path} is unusable: ${detail} (move it aside and run \`envoy-archiver reconcile\`, or restore a backup)`,
-    { cause },
-  );
-}
-
 /** Is a process on this host alive? (EPERM: alive, owned by another user.) */
 export function pidAlive(pid: number): boolean {
   try {

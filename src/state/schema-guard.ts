@@ -48,10 +48,15 @@ export function stateDbOpenError(path: string, err: unknown): ArchiverError {
       `state DB ${path} is locked by another process (${code}: ${message}): wait for it, or find what holds it.`,
       { cause: err },
     );
+  return stateDbUnusable(path, message, err);
+}
+
+/** The fatal error for a DB that opened but cannot be used (corrupt, failed its integrity check). */
+export function stateDbUnusable(path: string, detail: string, cause?: unknown): ArchiverError {
   return new ArchiverError(
     "fatal",
     "state_db_unusable",
-    `state DB ${path} is unusable: ${message} (move it aside and run \`envoy-archiver reconcile\`, or restore a backup)`,
-    { cause: err },
+    `state DB ${path} is unusable: ${detail} (move it aside and run \`envoy-archiver reconcile\`, or restore a backup)`,
+    { cause },
   );
 }
