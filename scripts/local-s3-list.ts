@@ -9,7 +9,7 @@
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { compareKeys } from "../src/keys.js";
+import { compareKeys } from "../src/base/keys.js";
 
 /** What this needs of s3rver's FilesystemStore. */
 export interface ListingStore {

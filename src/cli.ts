@@ -4,17 +4,24 @@
  * maps the outcome to an exit code. Everything it does can be called from a test through src/index.ts.
  */
 import { Command, CommanderError, Option } from "commander";
-import { ConfigError, loadConfig, secretsOf, type Config, type Env, type LoadOptions } from "./config.js";
-import { DOTENV_HELP, envFileAlias, exitWhenFlushed, together } from "./cli-support.js";
-import { redactText, registerSecrets } from "./redact.js";
-import { createLogger } from "./logger.js";
-import { PACKAGE_VERSION } from "./paths.js";
-import type { RunSummary } from "./pipeline/run.js";
-import { backfillWindow, parseDay, type Window } from "./dates.js";
-import { resolveShard, type Shard } from "./shard.js";
-import { progressReporter } from "./progress.js";
-import { combineObservers } from "./pipeline/observer.js";
-import { describeOffset } from "./clock.js";
+import {
+  ConfigError,
+  loadConfig,
+  secretsOf,
+  type Config,
+  type Env,
+  type LoadOptions,
+} from "./base/config.js";
+import { DOTENV_HELP, envFileAlias, exitWhenFlushed, together } from "./cli/support.js";
+import { redactText, registerSecrets } from "./base/redact.js";
+import { createLogger } from "./observe/logger.js";
+import { PACKAGE_VERSION } from "./base/paths.js";
+import type { RunSummary } from "./jobs/run.js";
+import { backfillWindow, parseDay, type Window } from "./base/dates.js";
+import { resolveShard, type Shard } from "./base/shard.js";
+import { progressReporter } from "./observe/progress.js";
+import { combineObservers } from "./observe/observer.js";
+import { describeOffset } from "./base/clock.js";
 // Each command imports what it needs when it runs (the AWS SDK, SQLite, prom-client, croner): `--help` stays
 // instant and a run does not evaluate modules it never uses. (The build bundles this file: scripts/bundle.ts.)
 
@@ -319,8 +326,8 @@ Examples:
         () => configFrom(flags, "run"),
       );
       const { logger, progress, shard } = runContext(flags, config);
-      const { runArchive } = await import("./pipeline/run.js");
-      const { createMetrics, writeMetricsFile } = await import("./metrics.js");
+      const { runArchive } = await import("./jobs/run.js");
+      const { createMetrics, writeMetricsFile } = await import("./observe/metrics.js");
       const metrics = flags.metricsFile ? createMetrics() : undefined;
       const stop = stopOnSignals();
       const summary = await runArchive(
@@ -378,7 +385,7 @@ Examples:
       };
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
-      const { startWorker } = await import("./worker.js");
+      const { startWorker } = await import("./jobs/worker.js");
       const worker = await startWorker(
         config,
         { cron: flags.cron, runOnStart: flags.runOnStart ?? false, metricsPort: port, run: { shard } },
@@ -410,7 +417,7 @@ Examples:
         () => configFrom(flags, "bucket"),
       );
       const { logger, shard } = runContext({ ...flags, quiet: true }, config);
-      const { reconcile } = await import("./reconcile.js");
+      const { reconcile } = await import("./jobs/reconcile.js");
       const res = await reconcile(config, { window, shard }, { logger });
       process.stdout.write(
         flags.json
@@ -455,7 +462,7 @@ Examples:
         pretty: process.stderr.isTTY === true,
         secrets: secretsOf(config),
       });
-      const { writeManifest } = await import("./compliance/manifest.js");
+      const { writeManifest } = await import("./jobs/compliance/manifest.js");
       const res = await writeManifest(
         config,
         { format: flags.format, out: flags.out, window, upload: flags.upload ?? false },
@@ -498,7 +505,7 @@ Examples:
         secrets: secretsOf(config),
       });
       const stop = stopOnSignals();
-      const { verifyArchive } = await import("./compliance/verify.js");
+      const { verifyArchive } = await import("./jobs/compliance/verify.js");
       const res = await verifyArchive(
         config,
         { window, deep: flags.deep ?? false },
@@ -536,7 +543,7 @@ Examples:
         const config = configFrom(flags);
         const runs = Number(flags.runs);
         if (!Number.isInteger(runs) || runs < 0) throw new ConfigError("--runs must be a whole number");
-        const { readStatus, formatStatus } = await import("./status.js");
+        const { readStatus, formatStatus } = await import("./jobs/status.js");
         const report = readStatus(config.dbPath, runs, { check: flags.check ?? false });
         process.stdout.write(flags.json ? JSON.stringify(report) + "\n" : formatStatus(report));
       },

@@ -7,11 +7,11 @@ import Database from "better-sqlite3";
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { userInfo } from "node:os";
-import { packageRoot } from "../paths.js";
-import { ArchiverError } from "../errors.js";
-import { redactText } from "../redact.js";
+import { packageRoot } from "../base/paths.js";
+import { ArchiverError } from "../base/errors.js";
+import { redactText } from "../base/redact.js";
 import { checkSchemaVersion, stateDbOpenError } from "./schema-guard.js";
-import type { ResumableUpload, StoredPart } from "../sink/s3.js";
+import type { ResumableUpload, StoredPart } from "../s3/s3.js";
 import type { EvidenceColumns } from "./evidence.js";
 
 export type CallStatus = "pending" | "archived" | "not_ready" | "no_recording" | "failed";

@@ -3,7 +3,7 @@
  * one transaction, so the row never says archived without its evidence.
  */
 import type Database from "better-sqlite3";
-import type { ObjectEvidence } from "../sink/lock-evidence.js";
+import type { ObjectEvidence } from "../s3/lock-evidence.js";
 import type { ArchivedFields, StateDb } from "./db.js";
 
 /** The evidence columns of a calls row (migration 005). */

@@ -4,7 +4,7 @@
  * or a re-read of earlier pages. Pages are read whole (no SQLite cursor stays open while callers await), and only
  * the columns used are selected. test/unit/scans.test.ts checks each plan (migrations/006_keyset_indexes.sql).
  */
-import type { Window } from "../dates.js";
+import type { Window } from "../base/dates.js";
 import type { CallRow, StateDb } from "./db.js";
 
 const PAGE = 500;

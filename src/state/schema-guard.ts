@@ -4,8 +4,8 @@
  * one that is damaged (the only case where moving it aside and reconciling from S3 is the fix).
  */
 import type Database from "better-sqlite3";
-import { ArchiverError } from "../errors.js";
-import { redactText } from "../redact.js";
+import { ArchiverError } from "../base/errors.js";
+import { redactText } from "../base/redact.js";
 
 /** Refuse a DB whose schema has migrations this version does not know (a newer archiver wrote it). */
 export function checkSchemaVersion(db: Database.Database, applied: Set<number>, files: string[]): void {

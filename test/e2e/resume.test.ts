@@ -21,9 +21,9 @@ import {
 } from "@aws-sdk/client-s3";
 import type { CapturedRequest } from "../../scripts/s3-faults.js";
 import { startTestS3, type TestS3 } from "../helpers/backends.js";
-import { openSink, type ResumableUpload, type StoredPart, type TransferInput } from "../../src/sink/s3.js";
-import { DEFAULT_RETRY_POLICY } from "../../src/retry.js";
-import { StopRequested } from "../../src/errors.js";
+import { openSink, type ResumableUpload, type StoredPart, type TransferInput } from "../../src/s3/s3.js";
+import { DEFAULT_RETRY_POLICY } from "../../src/base/retry.js";
+import { StopRequested } from "../../src/base/errors.js";
 import { collect, logsOf, sha256, startRig, summaryOf } from "../helpers/env.js";
 import { expectedSha256 } from "../../simulator/data.js";
 

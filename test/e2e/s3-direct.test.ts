@@ -16,10 +16,10 @@ import {
 } from "@aws-sdk/client-s3";
 import type { HttpRequest } from "@smithy/types";
 import pino from "pino";
-import { createS3Client, openSink, presetPayloadHash } from "../../src/sink/s3.js";
-import { DirectS3, encodeKey, markProbe, sdkRequest, type DirectPutInput } from "../../src/sink/s3-direct.js";
-import { classify } from "../../src/errors.js";
-import { DEFAULT_RETRY_POLICY } from "../../src/retry.js";
+import { createS3Client, openSink, presetPayloadHash } from "../../src/s3/s3.js";
+import { DirectS3, encodeKey, markProbe, sdkRequest, type DirectPutInput } from "../../src/s3/s3-direct.js";
+import { classify } from "../../src/base/errors.js";
+import { DEFAULT_RETRY_POLICY } from "../../src/base/retry.js";
 import { startTestS3, type TestS3 } from "../helpers/backends.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";

@@ -9,9 +9,9 @@ import { rmSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
 import { collect, startRig, summaryOf, type Rig } from "../helpers/env.js";
-import { DEFAULT_RETRY_POLICY } from "../../src/retry.js";
-import { listObjects } from "../../src/sink/listing.js";
-import { openSink } from "../../src/sink/s3.js";
+import { DEFAULT_RETRY_POLICY } from "../../src/base/retry.js";
+import { listObjects } from "../../src/s3/listing.js";
+import { openSink } from "../../src/s3/s3.js";
 
 const MiB = 1024 * 1024;
 

@@ -2,8 +2,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PassThrough, Readable } from "node:stream";
-import { guardBody, looksLikeMp4, type BodyLimits } from "../../src/source/body-guard.js";
-import { ArchiverError } from "../../src/errors.js";
+import { guardBody, looksLikeMp4, type BodyLimits } from "../../src/envoy/body-guard.js";
+import { ArchiverError } from "../../src/base/errors.js";
 
 const FTYP = Buffer.from("00000018667479704d344120000000004d34412069736f6d", "hex");
 const base: BodyLimits = {

@@ -2,9 +2,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
-import { createLogger } from "../../src/logger.js";
-import { ChecksumEcho } from "../../src/sink/checksum-echo.js";
-import type { SinkSettings } from "../../src/sink/s3.js";
+import { createLogger } from "../../src/observe/logger.js";
+import { ChecksumEcho } from "../../src/s3/checksum-echo.js";
+import type { SinkSettings } from "../../src/s3/s3.js";
 
 function echoWithLog(alg: SinkSettings["checksum"]): { echo: ChecksumEcho; lines: () => string[] } {
   let out = "";

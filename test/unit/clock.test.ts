@@ -8,10 +8,10 @@ import {
   offsetFrom,
   ServerClock,
   SKEW_THRESHOLD_MS,
-} from "../../src/clock.js";
-import { classify } from "../../src/errors.js";
-import { needsRefresh } from "../../src/pipeline/url-refresh.js";
-import { multipartEtag, sameEtag } from "../../src/sink/multipart-etag.js";
+} from "../../src/base/clock.js";
+import { classify } from "../../src/base/errors.js";
+import { needsRefresh } from "../../src/envoy/url-refresh.js";
+import { multipartEtag, sameEtag } from "../../src/s3/multipart-etag.js";
 
 const MIN = 60_000;
 const httpDate = (ms: number) => new Date(ms).toUTCString();

@@ -9,7 +9,7 @@ import {
   configFingerprint,
   loadConfig,
   requireRunSettings,
-} from "../../src/config.js";
+} from "../../src/base/config.js";
 
 const noFile = join(tmpdir(), "definitely-missing.env");
 

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ArchiverError, classify, classifyHttp, s3Failure } from "../../src/errors.js";
-import { parseErrorBody } from "../../src/source/envoy-client.js";
+import { ArchiverError, classify, classifyHttp, s3Failure } from "../../src/base/errors.js";
+import { parseErrorBody } from "../../src/envoy/envoy-client.js";
 
 test("API statuses map to the taxonomy", () => {
   assert.equal(classifyHttp("api", 429, "rate_limit_exceeded", "x", 2000).kind, "retryable");

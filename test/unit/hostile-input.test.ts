@@ -5,11 +5,11 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { ConfigError, loadConfig } from "../../src/config.js";
-import { RateGate } from "../../src/rate-limit.js";
-import { checkUrl, classifyAddress } from "../../src/url-policy.js";
+import { ConfigError, loadConfig } from "../../src/base/config.js";
+import { RateGate } from "../../src/envoy/rate-limit.js";
+import { checkUrl, classifyAddress } from "../../src/envoy/url-policy.js";
 import { StateDb } from "../../src/state/db.js";
-import { ArchiverError } from "../../src/errors.js";
+import { ArchiverError } from "../../src/base/errors.js";
 import { stateDbOpenError } from "../../src/state/schema-guard.js";
 
 const noFile = join(tmpdir(), "definitely-missing.env");

@@ -3,8 +3,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo, LookupFunction } from "node:net";
-import { HttpClient } from "../../src/source/http.js";
-import { classify } from "../../src/errors.js";
+import { HttpClient } from "../../src/envoy/http.js";
+import { classify } from "../../src/base/errors.js";
 
 let server: Server;
 let base: string;

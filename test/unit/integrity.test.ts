@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import { closeSync, mkdtempSync, openSync, writeSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { ArchiverError } from "../../src/errors.js";
+import { ArchiverError } from "../../src/base/errors.js";
 import { StateDb } from "../../src/state/db.js";
 import { acquireRunLock, openState } from "../../src/state/integrity.js";
-import { readStatus } from "../../src/status.js";
+import { readStatus } from "../../src/jobs/status.js";
 
 const unusable = (e: unknown) =>
   e instanceof ArchiverError && e.code === "state_db_unusable" && /quick_check/.test(e.message);

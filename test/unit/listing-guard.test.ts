@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ListingGuard } from "../../src/source/listing-guard.js";
-import { ArchiverError } from "../../src/errors.js";
+import { ListingGuard } from "../../src/envoy/listing-guard.js";
+import { ArchiverError } from "../../src/base/errors.js";
 
 const more = { hasNext: true, totalPages: null };
 

@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { objectParamsFor, retainUntil, tagging } from "../../src/sink/object-params.js";
-import { csvField, formatRow, manifestRow } from "../../src/compliance/manifest.js";
-import type { StorageSettings } from "../../src/config.js";
+import { objectParamsFor, retainUntil, tagging } from "../../src/s3/object-params.js";
+import { csvField, formatRow, manifestRow } from "../../src/jobs/compliance/manifest.js";
+import type { StorageSettings } from "../../src/base/config.js";
 
 const now = new Date("2026-11-24T12:00:00Z");
 const none: StorageSettings = {

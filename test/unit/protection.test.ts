@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { repairsFor, shortfalls, wantedProtection, type Protection } from "../../src/sink/protection.js";
-import { recordedLock } from "../../src/compliance/lock-check.js";
+import { repairsFor, shortfalls, wantedProtection, type Protection } from "../../src/s3/protection.js";
+import { recordedLock } from "../../src/jobs/compliance/lock-check.js";
 
 const until = new Date("2030-01-01T00:00:00.250Z");
 const later = new Date("2031-01-01T00:00:00Z");

@@ -9,13 +9,20 @@ import {
   normalizePrefix,
   recordingKey,
   sidecarKey,
-} from "../../src/keys.js";
-import { addDays, backfillWindow, dayOf, incrementalWindow, inWindow, parseDay } from "../../src/dates.js";
-import { checkUrl, classifyAddress, guardedLookup } from "../../src/url-policy.js";
-import { redactError, redactText, redactUrl } from "../../src/redact.js";
-import { createLogger } from "../../src/logger.js";
-import { contiguousParts, uploadFingerprint } from "../../src/sink/s3.js";
-import { callIdOfKey } from "../../src/keys.js";
+} from "../../src/base/keys.js";
+import {
+  addDays,
+  backfillWindow,
+  dayOf,
+  incrementalWindow,
+  inWindow,
+  parseDay,
+} from "../../src/base/dates.js";
+import { checkUrl, classifyAddress, guardedLookup } from "../../src/envoy/url-policy.js";
+import { redactError, redactText, redactUrl } from "../../src/base/redact.js";
+import { createLogger } from "../../src/observe/logger.js";
+import { contiguousParts, uploadFingerprint } from "../../src/s3/s3.js";
+import { callIdOfKey } from "../../src/base/keys.js";
 
 const ID = "call_3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b";
 

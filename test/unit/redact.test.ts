@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { redactJson, redactText, registerSecrets } from "../../src/redact.js";
-import { headerValue, credentialProblem, isHeaderSafe } from "../../src/header-values.js";
+import { redactJson, redactText, registerSecrets } from "../../src/base/redact.js";
+import { headerValue, credentialProblem, isHeaderSafe } from "../../src/base/header-values.js";
 
 test("registered secrets are masked everywhere, URL-encoded forms too", () => {
   registerSecrets(["envai_live_unit+secret/1", undefined, "ab"]);

@@ -1,14 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ArchiverError, StopRequested } from "../../src/errors.js";
+import { ArchiverError, StopRequested } from "../../src/base/errors.js";
 import {
   backoffDelay,
   DEFAULT_RETRY_POLICY,
   parseRetryAfter,
   withRetry,
   type RetryPolicy,
-} from "../../src/retry.js";
-import { RateGate } from "../../src/rate-limit.js";
+} from "../../src/base/retry.js";
+import { RateGate } from "../../src/envoy/rate-limit.js";
 
 const fast: RetryPolicy = {
   ...DEFAULT_RETRY_POLICY,

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { inShard, resolveShard, shardOf } from "../../src/shard.js";
+import { inShard, resolveShard, shardOf } from "../../src/base/shard.js";
 import { generateCalls } from "../../simulator/data.js";
 
 test("every call lands in exactly one shard, roughly evenly", () => {

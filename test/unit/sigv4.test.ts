@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { Hash } from "@smithy/core/serde";
 import { HttpRequest } from "@smithy/core/protocols";
-import { amzDate, SigV4Signer, uriEncode, type SignableRequest } from "../../src/sink/sigv4.js";
+import { amzDate, SigV4Signer, uriEncode, type SignableRequest } from "../../src/s3/sigv4.js";
 
 const AKID = "AKIDEXAMPLE";
 const SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";

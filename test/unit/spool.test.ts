@@ -5,8 +5,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
-import { ArchiverError } from "../../src/errors.js";
-import { clearSpool, SPILL_BYTES, SpillBuffer } from "../../src/sink/spool.js";
+import { ArchiverError } from "../../src/base/errors.js";
+import { clearSpool, SPILL_BYTES, SpillBuffer } from "../../src/s3/spool.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "spool-"));
 const bytes = (n: number, seed: number) =>

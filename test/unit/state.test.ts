@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ArchiverError } from "../../src/errors.js";
+import { ArchiverError } from "../../src/base/errors.js";
 import { StateDb } from "../../src/state/db.js";
 import { waitingCalls } from "../../src/state/scans.js";
 

@@ -2,8 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { ConfigError, loadConfig } from "../../src/config.js";
-import { parseTags, tagsProblem } from "../../src/tags.js";
+import { ConfigError, loadConfig } from "../../src/base/config.js";
+import { parseTags, tagsProblem } from "../../src/base/tags.js";
 
 const noFile = join(tmpdir(), "definitely-missing.env");
 const tagsOf = (raw: string) => loadConfig({ env: { ARCHIVER_TAGS: raw }, dotenvPath: noFile }).storage.tags;

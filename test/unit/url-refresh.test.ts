@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { needsRefresh } from "../../src/pipeline/url-refresh.js";
+import { needsRefresh } from "../../src/envoy/url-refresh.js";
 
 test("URLs are refreshed when expired or too close to expiry for the transfer", () => {
   const now = Date.parse("2026-11-24T12:00:00Z");

@@ -7,8 +7,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { ListedObject } from "../../src/sink/listing.js";
-import { withListing, type Lister } from "../../src/compliance/with-listing.js";
+import type { ListedObject } from "../../src/s3/listing.js";
+import { withListing, type Lister } from "../../src/jobs/compliance/with-listing.js";
 
 const key = (i: number) =>
   `p/recordings/2026/01/${String(1 + (i % 28)).padStart(2, "0")}/call_${String(i).padStart(6, "0")}.m4a`;

@@ -1,0 +1,190 @@
+/**
+ * `envoy-archiver manifest`: one row per archived recording, streamed from the state DB (a million recordings
+ * never need a million rows in memory), as CSV or JSON Lines, to a file or stdout, optionally uploaded to S3
+ * under {prefix}manifests/ with its own SHA-256.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { once } from "node:events";
+import type { Writable } from "node:stream";
+import type { Logger } from "pino";
+import type { Config } from "../../base/config.js";
+import { NO_COUNTS, startCommandRun } from "../../state/audit.js";
+import type { Window } from "../../base/dates.js";
+import { manifestKey } from "../../base/keys.js";
+import { DEFAULT_RETRY_POLICY } from "../../base/retry.js";
+import { openSink } from "../../s3/s3.js";
+import { openState } from "../../state/integrity.js";
+import { archivedByCallId, type ArchivedRow } from "../../state/scans.js";
+import { redactText } from "../../base/redact.js";
+
+export const MANIFEST_COLUMNS = [
+  "call_id",
+  "key",
+  "bytes",
+  "sha256",
+  "content_type",
+  "recording_start_time",
+  "duration_seconds",
+  "archived_at",
+  "etag",
+  "version_id",
+  "lock_mode",
+  "retain_until",
+  "legal_hold",
+  "storage_class",
+  "sse",
+  "tags",
+  "sidecar_version_id",
+  "sidecar_lock_mode",
+  "sidecar_retain_until",
+  "sidecar_legal_hold",
+] as const;
+
+type ManifestRow = Record<(typeof MANIFEST_COLUMNS)[number], string | number | boolean | null>;
+
+export function manifestRow(r: ArchivedRow): ManifestRow {
+  const row: ManifestRow = {
+    call_id: r.call_id,
+    key: r.key,
+    bytes: r.bytes,
+    sha256: r.sha256,
+    content_type: r.content_type,
+    recording_start_time: r.recording_start_time,
+    duration_seconds: r.duration_seconds,
+    archived_at: r.archived_at,
+    etag: r.etag,
+    version_id: r.version_id,
+    lock_mode: r.lock_mode,
+    retain_until: r.retain_until,
+    legal_hold: r.legal_hold === 1,
+    storage_class: r.storage_class ?? "STANDARD",
+    sse: r.sse,
+    tags: r.tags,
+    sidecar_version_id: r.sidecar_version_id,
+    sidecar_lock_mode: r.sidecar_lock_mode,
+    sidecar_retain_until: r.sidecar_retain_until,
+    sidecar_legal_hold: r.sidecar_legal_hold === 1,
+  };
+  // The values that came from the source pass the one redaction, like everything stored or printed.
+  for (const c of ["content_type", "recording_start_time"] as const) {
+    const v = row[c];
+    if (typeof v === "string") row[c] = redactText(v);
+  }
+  return row;
+}
+
+export function csvField(v: string | number | boolean | null): string {
+  if (v === null) return "";
+  const s = String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function formatRow(row: ManifestRow, format: "csv" | "jsonl"): string {
+  return format === "csv"
+    ? MANIFEST_COLUMNS.map((c) => csvField(row[c])).join(",") + "\n"
+    : JSON.stringify(row) + "\n";
+}
+
+export interface ManifestOptions {
+  format: "csv" | "jsonl";
+  /** File to write; stdout when absent (and not uploading). */
+  out?: string | undefined;
+  window?: Partial<Window>;
+  upload?: boolean;
+}
+
+export interface ManifestResult {
+  rows: number;
+  bytes: number;
+  sha256: string;
+  out: string | null;
+  key: string | null;
+}
+
+async function write(stream: Writable, text: string): Promise<void> {
+  if (!stream.write(text)) await once(stream, "drain");
+}
+
+export async function writeManifest(
+  config: Config,
+  opts: ManifestOptions,
+  deps: { logger: Logger; stdout?: Writable },
+): Promise<ManifestResult> {
+  const state = openState(config.dbPath);
+  const runId = startCommandRun(state, config, "manifest", opts.window);
+  let tmp: string | undefined;
+  const counts = { ...NO_COUNTS };
+
+  try {
+    let path = opts.out ?? null;
+    if (!path && opts.upload) {
+      tmp = mkdtempSync(join(tmpdir(), "envoy-manifest-"));
+      path = join(tmp, `manifest.${opts.format}`);
+    }
+    const stream: Writable = path ? createWriteStream(path) : (deps.stdout ?? process.stdout);
+    const hash = createHash("sha256");
+    let rows = 0;
+    let bytes = 0;
+    const emit = async (text: string) => {
+      hash.update(text);
+      bytes += Buffer.byteLength(text);
+      await write(stream, text);
+    };
+    if (opts.format === "csv") await emit(MANIFEST_COLUMNS.join(",") + "\n");
+    for (const r of archivedByCallId(state, opts.window)) {
+      await emit(formatRow(manifestRow(r), opts.format));
+      rows++;
+      counts.bytes += r.bytes;
+    }
+    if (path) {
+      stream.end();
+      await once(stream, "finish");
+    }
+    const sha256 = hash.digest("hex");
+    let key: string | null = null;
+    if (opts.upload && path) {
+      const name = `manifest-${runId.slice("manifest-".length)}.${opts.format}`;
+      key = manifestKey(config.s3.prefix, name);
+      const sink = openSink(config, DEFAULT_RETRY_POLICY, deps.logger);
+      const file = path;
+      try {
+        const stored = await sink.transfer({
+          key,
+          contentType: opts.format === "csv" ? "text/csv" : "application/x-ndjson",
+          metadata: { rows: String(rows) },
+          objectParams: {},
+          open: async (offset) => ({
+            body: createReadStream(file, { start: offset }),
+            skip: 0,
+            totalBytes: statSync(file).size,
+            contentType: null,
+          }),
+          expectedBytes: bytes,
+        });
+        if (stored.sha256 !== sha256)
+          throw new Error(`manifest changed while uploading (${stored.sha256} != ${sha256})`);
+      } finally {
+        sink.close();
+      }
+    }
+    counts.archived = rows;
+    state.finishRun(runId, counts, "ok", null, {
+      rows,
+      bytes,
+      sha256,
+      out: opts.out ?? null,
+      key,
+      format: opts.format,
+    });
+    return { rows, bytes, sha256, out: opts.out ?? null, key };
+  } catch (err) {
+    state.finishRun(runId, counts, "fatal", (err as Error).message);
+    throw err;
+  } finally {
+    state.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * `envoy-archiver verify`: proves today that what the state DB says was archived is in S3, intact.
+ *
+ * Shallow: the bucket listing (1,000 objects a request, several ranges at once: with-listing.ts) shows each
+ * recording under its key with the size and ETag recorded when it was stored, which proves it unchanged since.
+ * A recording that the listing does not prove (missing from it, another size or ETag, no ETag recorded) or whose
+ * state records a lock or hold is asked for with a HEAD, which decides: the object exists, its size equals the
+ * recorded size, its ETag the recorded one (another ETag: it was written again), its sha256 metadata (or, for a
+ * multipart upload, its ETag) the recorded one; a recorded lock or hold still holds on the recorded version
+ * (lock-check.ts). `deep`: the HEAD for every recording, and every byte read back and hashed.
+ */
+import { HeadObjectCommand } from "@aws-sdk/client-s3";
+import type { Logger } from "pino";
+import type { Config } from "../../base/config.js";
+import { NO_COUNTS, startCommandRun } from "../../state/audit.js";
+import { BoundedQueue } from "../../base/concurrency.js";
+import type { Window } from "../../base/dates.js";
+import { classify } from "../../base/errors.js";
+import { recordingsListing } from "../../base/keys.js";
+import { DEFAULT_RETRY_POLICY } from "../../base/retry.js";
+import { listObjects, sameEtag, unquoteEtag } from "../../s3/listing.js";
+import { hashObject } from "../../s3/read-back.js";
+import { openSink } from "../../s3/s3.js";
+import { openState } from "../../state/integrity.js";
+import { archivedByKey, type ArchivedRow } from "../../state/scans.js";
+import { lockProblem, recordsLock } from "./lock-check.js";
+import { provenByListing, withListing, type Paired } from "./with-listing.js";
+
+export interface VerifyResult {
+  checked: number;
+  ok: number;
+  missing: number;
+  mismatched: number;
+  errors: number;
+}
+
+/**
+ * A single PUT carries its SHA-256 as `sha256` metadata; a multipart upload carries none (it lives in the
+ * sidecar, the state and the manifest), so its ETag as stored must be the one recorded. Shallow, any ETag other
+ * than the recorded one means the object was written again.
+ */
+function contentChanged(
+  head: { Metadata?: Record<string, string>; ETag?: string },
+  r: ArchivedRow,
+  shallow: boolean,
+): string | null {
+  const etagChanged = unquoteEtag(r.etag) !== "" && !sameEtag(head.ETag, r.etag);
+  if (shallow && etagChanged)
+    return `ETag ${head.ETag ?? "(none)"} but ${r.etag} was archived: the object was written again`;
+  const stored = head.Metadata?.sha256;
+  if (stored !== undefined)
+    return stored === r.sha256 ? null : `sha256 metadata ${stored} but ${r.sha256} was archived`;
+  if (!r.etag) return "no sha256 metadata, and no ETag recorded to compare";
+  return etagChanged ? `ETag ${head.ETag ?? "(none)"} but ${r.etag} was archived` : null;
+}
+
+export async function verifyArchive(
+  config: Config,
+  opts: { window?: Partial<Window>; deep?: boolean },
+  deps: { logger: Logger; signal?: AbortSignal },
+): Promise<VerifyResult> {
+  const { logger } = deps;
+  const state = openState(config.dbPath, { always: true });
+  const runId = startCommandRun(state, config, opts.deep ? "verify-deep" : "verify", opts.window);
+  const sink = openSink(config, DEFAULT_RETRY_POLICY, logger, deps.signal);
+  const bucket = sink.settings.bucket;
+  const result: VerifyResult = { checked: 0, ok: 0, missing: 0, mismatched: 0, errors: 0 };
+
+  const problem = (kind: "missing" | "mismatched", r: ArchivedRow, reason: string) => {
+    result[kind]++;
+    logger.error({ call_id: r.call_id, key: r.key, problem: kind }, `${kind}: ${r.key}: ${reason}`);
+  };
+
+  let byListing = 0;
+  let byHead = 0;
+  const check = async (r: ArchivedRow): Promise<void> => {
+    const key = r.key;
+    byHead++;
+    try {
+      let head;
+      try {
+        head = await sink.s3(`HeadObject ${key}`, () =>
+          sink.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })),
+        );
+      } catch (err) {
+        const c = classify(err);
+        if (c.status === 404 || c.code === "NotFound" || c.code === "NoSuchKey")
+          return problem("missing", r, "no such object");
+        throw c;
+      }
+      if (head.ContentLength !== r.bytes)
+        return problem("mismatched", r, `size ${head.ContentLength} but ${r.bytes} bytes were archived`);
+      const changed = contentChanged(head, r, !opts.deep);
+      if (changed) return problem("mismatched", r, changed);
+      if (recordsLock(r)) {
+        const lock = await lockProblem(sink, r);
+        if (lock) return problem(lock.kind, r, lock.reason);
+      }
+      if (opts.deep) {
+        const actual = await hashObject(sink, key);
+        if (actual !== r.sha256)
+          return problem("mismatched", r, `content hashes to ${actual}, archived as ${r.sha256}`);
+      }
+      result.ok++;
+    } catch (err) {
+      const c = classify(err);
+      if (c.kind === "fatal") throw c;
+      result.errors++;
+      logger.error({ call_id: r.call_id, key, code: c.code }, `could not check ${key}: ${c.message}`);
+    } finally {
+      result.checked++;
+    }
+  };
+
+  const queue = new BoundedQueue(config.concurrency);
+  let outcome = "ok";
+  try {
+    for await (const { row, listed } of rowsToCheck(state, sink, config, opts)) {
+      if (deps.signal?.aborted) break;
+      // A recorded lock or hold is read from the recorded version: the listing cannot show it.
+      if (!opts.deep && !recordsLock(row) && provenByListing(row, listed)) {
+        result.checked++;
+        result.ok++;
+        byListing++;
+        continue;
+      }
+      await queue.add(() => check(row));
+    }
+    await queue.drain();
+    logger.info(
+      { checked: result.checked, by_listing: byListing, by_head: byHead },
+      "verify: recordings proven by the bucket listing, and by a request each",
+    );
+    outcome = result.missing + result.mismatched > 0 ? "failures" : result.errors > 0 ? "errors" : "ok";
+    return result;
+  } catch (err) {
+    outcome = "fatal";
+    await queue.settle();
+    throw err;
+  } finally {
+    sink.close();
+    state.finishRun(
+      runId,
+      {
+        ...NO_COUNTS,
+        listed: result.checked,
+        archived: result.ok,
+        failed: result.missing + result.mismatched,
+      },
+      outcome,
+      null,
+      { ...result, by_listing: byListing, by_head: byHead },
+    );
+    state.close();
+  }
+}
+
+/** Every archived recording in the window, in key order; shallow: each paired with the bucket listing. */
+async function* rowsToCheck(
+  state: ReturnType<typeof openState>,
+  sink: ReturnType<typeof openSink>,
+  config: Config,
+  opts: { window?: Partial<Window>; deep?: boolean },
+): AsyncGenerator<Paired<ArchivedRow>> {
+  const rows = archivedByKey(state, opts.window);
+  if (opts.deep) {
+    for (const row of rows) yield { row, listed: undefined };
+    return;
+  }
+  const range = recordingsListing(config.s3.prefix, opts.window?.startDate);
+  yield* withListing(rows, { ...range, parallel: Math.min(config.concurrency, 4) }, (p, after, stop) =>
+    listObjects(sink, p, { startAfter: after, stopAfter: stop, ahead: false }),
+  );
+}

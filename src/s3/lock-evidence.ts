@@ -1,0 +1,226 @@
+/**
+ * Evidence, not claims: after an object is stored, read back from the bucket the version, ETag, retention, legal
+ * hold and tags it actually carries. Where the server ignored what the write asked for (Ceph RGW ignores lock
+ * and tag headers on CreateMultipartUpload), apply it to that exact version with PutObjectRetention /
+ * PutObjectLegalHold / PutObjectTagging and read back again; if the bucket still does not show it, the object
+ * fails permanently, naming what the server did. What is recorded is what was read back.
+ *
+ * Requests: none when nothing is asked and the write's answer carried an ETag (and a version id, in a versioned
+ * bucket); otherwise one HeadObject (lock or hold asked, or the answer lacked them) and one GetObjectTagging
+ * (tags asked, unless HeadObject already counted none), plus the repairs and a second read when needed.
+ */
+import {
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  type HeadObjectCommandOutput,
+  PutObjectLegalHoldCommand,
+  PutObjectRetentionCommand,
+  PutObjectTaggingCommand,
+} from "@aws-sdk/client-s3";
+import type { Logger } from "pino";
+import { ArchiverError, classify } from "../base/errors.js";
+import { tagging } from "./object-params.js";
+import { asksLock, repairsFor, shortfalls, type Protection } from "./protection.js";
+import type { S3Sink } from "./s3.js";
+
+/** One stored object as the bucket shows it. */
+export interface ObjectEvidence {
+  etag: string | null;
+  versionId: string | null;
+  /** Retention as read back; null when it has none, or when nothing was read. */
+  lockMode: string | null;
+  retainUntil: string | null;
+  legalHold: boolean;
+  /** Tags as read back (x-amz-tagging form); null when no tags were asked. */
+  tags: string | null;
+  /** The requests that applied what the write itself did not; empty when the write sufficed. */
+  repairedWith: string[];
+}
+
+export interface EvidenceContext {
+  sink: S3Sink;
+  /** What every object of this run is asked to carry; null: nothing (no lock, hold or tags). */
+  wanted: Protection | null;
+  /** The bucket keeps (or may keep) versions: an answer without a version id is completed by a HEAD. */
+  versioned: boolean;
+  repairs: RepairLog;
+}
+
+interface Shown {
+  etag: string | null;
+  versionId: string | null;
+  protection: Protection;
+}
+
+const at = (key: string, versionId: string | null) => (versionId ? `${key} (version ${versionId})` : key);
+
+/** HeadObject on one version (the latest without a version id); null when there is no such version. */
+export async function headVersion(
+  sink: S3Sink,
+  key: string,
+  versionId: string | null,
+): Promise<HeadObjectCommandOutput | null> {
+  try {
+    return await sink.s3(`HeadObject ${at(key, versionId)}`, () =>
+      sink.client.send(
+        new HeadObjectCommand({
+          Bucket: sink.settings.bucket,
+          Key: key,
+          ...(versionId ? { VersionId: versionId } : {}),
+        }),
+      ),
+    );
+  } catch (err) {
+    const c = classify(err);
+    if (c.status === 404) return null;
+    throw c;
+  }
+}
+
+/** Retention and legal hold as a HeadObject answer shows them (tags: not in it). */
+export function lockShown(head: HeadObjectCommandOutput): Protection {
+  const until = head.ObjectLockRetainUntilDate;
+  const retention = head.ObjectLockMode && until ? { mode: head.ObjectLockMode, until } : null;
+  return { retention, legalHold: head.ObjectLockLegalHoldStatus === "ON", tags: null };
+}
+
+async function readTags(sink: S3Sink, key: string, versionId: string | null): Promise<[string, string][]> {
+  const out = await sink.s3(`GetObjectTagging ${at(key, versionId)}`, () =>
+    sink.client.send(
+      new GetObjectTaggingCommand({
+        Bucket: sink.settings.bucket,
+        Key: key,
+        ...(versionId ? { VersionId: versionId } : {}),
+      }),
+    ),
+  );
+  return (out.TagSet ?? []).map((t) => [t.Key ?? "", t.Value ?? ""]);
+}
+
+/** Read what the bucket shows for one version: HeadObject when `withHead`, GetObjectTagging when tags are asked. */
+async function readShown(
+  sink: S3Sink,
+  key: string,
+  known: { etag: string | null; versionId: string | null },
+  wanted: Protection | null,
+  withHead: boolean,
+): Promise<Shown> {
+  const head = withHead ? await headVersion(sink, key, known.versionId) : undefined;
+  if (head === null)
+    throw new ArchiverError(
+      "retryable",
+      "stored_object_missing",
+      `${at(key, known.versionId)} is not in the bucket when read back`,
+    );
+  const versionId = known.versionId ?? head?.VersionId ?? null;
+  const tags = wanted?.tags ? (head?.TagCount === 0 ? [] : await readTags(sink, key, versionId)) : null;
+  const lock = head ? lockShown(head) : { retention: null, legalHold: false };
+  return { etag: head?.ETag || known.etag, versionId, protection: { ...lock, tags } };
+}
+
+/** Apply what is missing to that version; returns the operations sent. */
+async function repair(
+  sink: S3Sink,
+  key: string,
+  versionId: string | null,
+  wanted: Protection,
+  shown: Protection,
+) {
+  const fix = repairsFor(wanted, shown);
+  const target = { Bucket: sink.settings.bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) };
+  const ops: [string, () => Promise<unknown>][] = [];
+  if (fix.retention) {
+    const Retention = { Mode: fix.retention.mode, RetainUntilDate: fix.retention.until };
+    ops.push([
+      "PutObjectRetention",
+      () => sink.client.send(new PutObjectRetentionCommand({ ...target, Retention })),
+    ]);
+  }
+  if (fix.legalHold)
+    ops.push([
+      "PutObjectLegalHold",
+      () => sink.client.send(new PutObjectLegalHoldCommand({ ...target, LegalHold: { Status: "ON" } })),
+    ]);
+  if (fix.tags) {
+    const TagSet = fix.tags.map(([Key, Value]) => ({ Key, Value }));
+    ops.push([
+      "PutObjectTagging",
+      () => sink.client.send(new PutObjectTaggingCommand({ ...target, Tagging: { TagSet } })),
+    ]);
+  }
+  for (const [name, send] of ops) await sink.s3(`${name} ${at(key, versionId)}`, send).catch(refused(name));
+  return ops.map(([name]) => name);
+
+  function refused(name: string) {
+    return (err: unknown): never => {
+      const c = classify(err);
+      const status = c.status !== undefined ? ` (HTTP ${c.status})` : "";
+      throw new ArchiverError(
+        c.kind,
+        "lock_not_applied",
+        `${at(key, versionId)} lacks ${shortfalls(wanted, shown).join("; ")}, and ${name} failed: ${c.code}${status}: ${c.message}. Not recorded as protected.`,
+        { cause: err, ...(c.status !== undefined ? { status: c.status } : {}) },
+      );
+    };
+  }
+}
+
+function evidenceOf(shown: Shown, repairedWith: string[]): ObjectEvidence {
+  const r = shown.protection.retention;
+  return {
+    etag: shown.etag,
+    versionId: shown.versionId,
+    lockMode: r?.mode ?? null,
+    retainUntil: r?.until.toISOString() ?? null,
+    legalHold: shown.protection.legalHold,
+    tags: shown.protection.tags ? (tagging(shown.protection.tags) ?? "") : null,
+    repairedWith,
+  };
+}
+
+/**
+ * The evidence for an object just stored (or found stored): `stored` is what the write answered, `writtenBy`
+ * names the write for messages ("PutObject", "CreateMultipartUpload", ...).
+ */
+export async function settleEvidence(
+  ctx: EvidenceContext,
+  stored: { key: string; etag: string | null; versionId: string | null },
+  writtenBy: string,
+): Promise<ObjectEvidence> {
+  const { sink, wanted } = ctx;
+  const { key } = stored;
+  const withHead = asksLock(wanted) || !stored.etag || (ctx.versioned && !stored.versionId);
+  const known = { etag: stored.etag || null, versionId: stored.versionId || null };
+  if (!withHead && !wanted)
+    return evidenceOf({ ...known, protection: { retention: null, legalHold: false, tags: null } }, []);
+  const first = await readShown(sink, key, known, wanted, withHead);
+  const lacking = wanted ? shortfalls(wanted, first.protection) : [];
+  if (!wanted || lacking.length === 0) return evidenceOf(first, []);
+  const applied = await repair(sink, key, first.versionId, wanted, first.protection);
+  const second = await readShown(sink, key, first, wanted, asksLock(wanted));
+  const still = shortfalls(wanted, second.protection);
+  if (still.length > 0)
+    throw new ArchiverError(
+      "permanent",
+      "lock_not_applied",
+      `${at(key, second.versionId)}: after ${writtenBy} the bucket showed ${lacking.join("; ")}; ${applied.join(", ")} answered success, yet it still shows ${still.join("; ")}. Not recorded as protected.${asksLock(wanted) ? " (S3 shows a version's lock only to credentials with s3:GetObjectRetention and s3:GetObjectLegalHold.)" : ""}`,
+    );
+  ctx.repairs.note(key, writtenBy, lacking, applied);
+  return evidenceOf(second, applied);
+}
+
+/** Tells the user when a write did not get what it asked for: a warning the first time per kind of write. */
+export class RepairLog {
+  private readonly warned = new Set<string>();
+
+  constructor(private readonly logger: Logger) {}
+
+  note(key: string, writtenBy: string, lacking: string[], applied: string[]): void {
+    const first = !this.warned.has(writtenBy);
+    this.warned.add(writtenBy);
+    const msg = `after ${writtenBy} the bucket did not show all that was asked (${lacking.join("; ")}): applied with ${applied.join(", ")} and read back`;
+    const fields = { key, written_by: writtenBy, lacking, applied };
+    if (first) this.logger.warn(fields, `${msg} (further objects written this way are logged at info)`);
+    else this.logger.info(fields, msg);
+  }
+}
