@@ -7,7 +7,8 @@
  */
 import type { Logger } from "pino";
 import type { Config } from "../base/config.js";
-import { NO_COUNTS, startCommandRun } from "../state/audit.js";
+import { NO_COUNTS } from "../observe/tally.js";
+import { startCommandRun } from "../state/audit.js";
 import { BoundedQueue } from "../base/concurrency.js";
 import { inWindow, type Window } from "../base/dates.js";
 import { ArchiverError, classify } from "../base/errors.js";

@@ -1,18 +1,18 @@
 /**
- * What the run does to store one recording under a key, as one context: the transfer's input (with the state DB
- * hooks that make it resumable and its completion safe to lose), and, once the bytes are stored, the protection
- * read back and the sidecar. Used for the recording's own key and for a versioned key (source-changed.ts).
+ * What the run does to store one recording under a key, as one context: the transfer's input (with the upload
+ * ledger's hooks that make it resumable and its completion safe to lose), and, once the bytes are stored, the
+ * protection read back and the sidecar. Used for the recording's own key and for a versioned key (source-changed.ts).
  */
 import { sidecarKey } from "../base/keys.js";
 import { PACKAGE_VERSION } from "../base/paths.js";
 import { redactJson } from "../base/redact.js";
 import type { ObjectParams, TransferInput, TransferResult } from "../s3/s3.js";
 import type { Recording } from "../envoy/envoy-client.js";
-import type { StateDb } from "../state/db.js";
 import { protectRecording, sidecarEvidence, storeSidecar, type BucketRules } from "./protect.js";
+import type { UploadLedger } from "./upload-ledger.js";
 
 export interface RecordingContext {
-  state: StateDb;
+  ledger: UploadLedger;
   bucket: BucketRules;
   runId: string;
   callId: string;
@@ -30,7 +30,7 @@ export interface RecordingContext {
 }
 
 export function recordingIO(c: RecordingContext) {
-  const { state, runId, callId } = c;
+  const { runId, callId } = c;
   /** The transfer of the recording's bytes to `key`. */
   const transferInput = (key: string): TransferInput => ({
     key,
@@ -41,12 +41,7 @@ export function recordingIO(c: RecordingContext) {
     expectedBytes: c.expectedBytes,
     signal: c.signal,
     onBytes: c.onBytes,
-    onUploadStarted: (uploadId, fingerprint) =>
-      state.trackUpload({ uploadId, key, callId, runId, fingerprint }),
-    onUploadEnded: (uploadId) => state.untrackUpload(uploadId),
-    onPartStored: (uploadId, part) => state.recordPart(uploadId, part),
-    // A kill while completing must find every part recorded: the next run checks the bucket with them.
-    onCompleting: () => state.flush(),
+    ...c.ledger.track(callId, key),
     runId,
   });
   /**

@@ -1,31 +1,12 @@
 /** What a run tells the outside while it works: progress lines and metrics both listen here. */
-import type { RunSummary } from "../jobs/run.js";
+import type { LiveRun, RunReport, TallyEvents } from "./tally.js";
 
-export type RecordingOutcome = "archived" | "already_archived" | "not_ready" | "no_recording" | "failed";
+export type { LiveRun, RecordingOutcome } from "./tally.js";
 
-/** Live view of a run; the run mutates it, observers read it. */
-export interface LiveRun {
-  readonly summary: Readonly<RunSummary>;
-  /** Bytes received from media URLs so far (re-downloads after faults included). */
-  receivedBytes: number;
-  /** Calls in the window as Envoy counts them (from the first list page), when known. */
-  totalCalls: number | null;
-  /** Transfers in flight now. */
-  inflight: number;
-  startedAt: number;
-}
-
-export interface RunObserver {
+export interface RunObserver extends TallyEvents {
   runStarted?(live: LiveRun): void;
-  recordingFinished?(outcome: RecordingOutcome, bytes: number, seconds: number): void;
   apiResponse?(status: number): void;
-  retried?(source: "api" | "s3"): void;
-  rateLimited?(): void;
-  transferStarted?(): void;
-  transferEnded?(): void;
-  /** A recording's source changed after it was archived (source-changed.ts). */
-  sourceChanged?(): void;
-  runFinished?(summary: Readonly<RunSummary>): void;
+  runFinished?(summary: Readonly<RunReport>): void;
 }
 
 /** Fan one set of events out to several observers. */

@@ -3,7 +3,8 @@
  * with --quiet.
  */
 import type { Logger } from "pino";
-import type { LiveRun, RunObserver } from "./observer.js";
+import type { RunObserver } from "./observer.js";
+import type { LiveRun } from "./tally.js";
 
 export function formatBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -38,12 +39,8 @@ export interface ProgressSnapshot {
   inflight: number;
 }
 
-/** A snapshot of a live run; ETA from the rate at which calls have been settled so far. */
-export function snapshot(
-  live: LiveRun,
-  counters: { retries: number; rateLimited: number },
-  now = Date.now(),
-): ProgressSnapshot {
+/** A snapshot of a live run (the run's tally); ETA from the rate at which calls have been settled so far. */
+export function snapshot(live: LiveRun, now = Date.now()): ProgressSnapshot {
   const s = live.summary;
   const done =
     s.archived + s.already_archived + s.not_ready + s.no_recording + s.failed + s.previously_failed;
@@ -59,8 +56,8 @@ export function snapshot(
     bytes: live.receivedBytes,
     mb_per_s: live.receivedBytes / 1e6 / elapsed,
     eta_s: total !== null && rate > 0 ? Math.max(0, (total - done) / rate) : null,
-    retries: counters.retries,
-    rate_limited: counters.rateLimited,
+    retries: s.retries,
+    rate_limited: s.rate_limited,
     inflight: live.inflight,
   };
 }
@@ -85,13 +82,12 @@ export interface ProgressOptions {
 /** An observer that reports progress; stops by itself when the run finishes. */
 export function progressReporter(opts: ProgressOptions): RunObserver {
   if (opts.mode === "off") return {};
-  const counters = { retries: 0, rateLimited: 0 };
   let timer: NodeJS.Timeout | undefined;
   let live: LiveRun | undefined;
   const stream = opts.stream ?? process.stderr;
   const draw = () => {
     if (!live) return;
-    const p = snapshot(live, counters);
+    const p = snapshot(live);
     if (opts.mode === "tty") stream.write(`\r\x1b[2K${progressLine(p)}`);
     else opts.logger.info({ progress: p }, "progress");
   };
@@ -100,12 +96,6 @@ export function progressReporter(opts: ProgressOptions): RunObserver {
       live = l;
       timer = setInterval(draw, opts.mode === "tty" ? Math.min(opts.intervalMs, 250) : opts.intervalMs);
       timer.unref();
-    },
-    retried() {
-      counters.retries++;
-    },
-    rateLimited() {
-      counters.rateLimited++;
     },
     runFinished() {
       if (timer) clearInterval(timer);

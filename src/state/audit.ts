@@ -4,17 +4,7 @@ import { hostname } from "node:os";
 import { configFingerprint, type Config } from "../base/config.js";
 import type { Window } from "../base/dates.js";
 import { PACKAGE_VERSION } from "../base/paths.js";
-import type { RunCounts, StateDb } from "./db.js";
-
-export const NO_COUNTS: RunCounts = {
-  listed: 0,
-  archived: 0,
-  already_archived: 0,
-  not_ready: 0,
-  no_recording: 0,
-  failed: 0,
-  bytes: 0,
-};
+import type { StateDb } from "./db.js";
 
 /** Sortable, unique run ids: `20261124T120000Z-a1b2c3` for runs, `verify-20261124T…` for other commands. */
 export function newRunId(command: string, d: Date = new Date()): string {

@@ -12,7 +12,8 @@
 import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import type { Config } from "../../base/config.js";
-import { NO_COUNTS, startCommandRun } from "../../state/audit.js";
+import { NO_COUNTS } from "../../observe/tally.js";
+import { startCommandRun } from "../../state/audit.js";
 import { BoundedQueue } from "../../base/concurrency.js";
 import type { Window } from "../../base/dates.js";
 import { classify } from "../../base/errors.js";
