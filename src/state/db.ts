@@ -192,7 +192,7 @@ export class StateDb {
     isAlive: (pid: number) => boolean,
     onTakeover?: (dead: LockHolder) => void,
   ): LockHolder | null {
-    return runLock.acquireLock(this.sql, runId, host, staleMs, isAlive, onTakeover);
+    return runLock.acquireLock(this.sql, { runId, host, staleMs, isAlive, onTakeover });
   }
 
   heartbeat(runId: string): void {

@@ -32,12 +32,15 @@ function holderDead(
  */
 export function acquireLock(
   sql: Sql,
-  runId: string,
-  host: string,
-  staleMs: number,
-  isAlive: (pid: number) => boolean,
-  onTakeover?: (dead: LockHolder) => void,
+  taker: {
+    runId: string;
+    host: string;
+    staleMs: number;
+    isAlive: (pid: number) => boolean;
+    onTakeover?: ((dead: LockHolder) => void) | undefined;
+  },
 ): LockHolder | null {
+  const { runId, host, staleMs, isAlive, onTakeover } = taker;
   let takenFrom: LockHolder | undefined;
   const holder = sql.db
     .transaction((): LockHolder | null => {
