@@ -39,118 +39,160 @@ export function looksLikeMp4(head: Buffer): boolean {
 }
 
 export function guardBody(source: Readable, limits: BodyLimits): Readable {
-  const now = limits.now ?? Date.now;
-  const t0 = now();
-  const budget = limits.expectedBytes ?? limits.maxBytes;
-  /** Bytes read from the socket (skipped ones included: they cost the same) and the recording position. */
-  let received = 0;
-  let position = limits.offset;
-  let head: Buffer | undefined = limits.checkMp4 && limits.offset === 0 ? Buffer.alloc(0) : undefined;
-  const timers: NodeJS.Timeout[] = [];
-  const stop = (err: ArchiverError) => source.destroy(err);
-  const seconds = () => Math.round((now() - t0) / 1000);
+  const watch = new BodyWatch(limits, (err) => source.destroy(err));
+  watch.arm();
+  checkWhileRead(source, watch);
+  source.once("close", () => watch.release());
+  return source;
+}
 
-  const stalled = () =>
-    new ArchiverError(
-      "retryable",
-      "stalled",
-      `stalled: ${position} of ${limits.expectedBytes ?? "unknown"} bytes in ${seconds()} s (below ${Math.round(limits.minBytesPerSec / 1024)} KiB/s after ${Math.round(limits.graceMs / 1000)} s)`,
-    );
-  /** The rate floor: at time t, at least minRate × (t − grace) bytes. Re-armed when it fires and bytes came. */
-  const armFloor = () => {
-    const due = t0 + limits.graceMs + (received / limits.minBytesPerSec) * 1000 - now();
-    if (due > MAX_TIMER_MS) return;
-    const t = setTimeout(
-      () => {
-        const behind = t0 + limits.graceMs + (received / limits.minBytesPerSec) * 1000 <= now();
-        if (behind) stop(stalled());
-        else armFloor();
-      },
-      Math.max(0, due),
-    );
-    // Never what keeps the process alive: the socket being read does that while it matters.
-    timers.push(t.unref());
-  };
-  if (limits.minBytesPerSec > 0) armFloor();
-  if (limits.expiresAt !== null && limits.expiresAt - now() <= MAX_TIMER_MS)
-    timers.push(
-      setTimeout(
-        () =>
-          stop(
-            new ArchiverError(
-              "retryable",
-              "url_expired",
-              `the media URL expired at byte ${position} of ${limits.expectedBytes ?? "unknown"} (after ${seconds()} s): continuing with a fresh one`,
-            ),
-          ),
-        Math.max(0, limits.expiresAt - now()),
-      ).unref(),
-    );
+/** One guarded read: what it has seen so far, and the deadlines that stop it. */
+class BodyWatch {
+  private readonly now: () => number;
+  private readonly t0: number;
+  private readonly budget: number;
+  /** Bytes read from the socket (skipped ones included: they cost the same) and the recording position. */
+  private received = 0;
+  private position: number;
+  /** The first 8 bytes of the recording while they are being gathered (only when they are to be checked). */
+  private head: Buffer | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
+  /**
+   * Announced beyond ARCHIVER_MAX_BODY_MB (no file_size_bytes): not a byte of it is worth reading. (One that
+   * disagrees with file_size_bytes is the sink's size mismatch, retried before it is final.)
+   */
+  readonly refused: ArchiverError | undefined;
+
+  constructor(
+    private readonly limits: BodyLimits,
+    private readonly stop: (err: ArchiverError) => void,
+  ) {
+    this.now = limits.now ?? Date.now;
+    this.t0 = this.now();
+    this.budget = limits.expectedBytes ?? limits.maxBytes;
+    this.position = limits.offset;
+    this.head = limits.checkMp4 && limits.offset === 0 ? Buffer.alloc(0) : undefined;
+    this.refused =
+      limits.expectedBytes === null && limits.declaredBytes != null && limits.declaredBytes > this.budget
+        ? tooLarge(limits, limits.declaredBytes, "announces")
+        : undefined;
+  }
+
+  /** Arm the rate floor and the URL's expiry. */
+  arm(): void {
+    if (this.limits.minBytesPerSec > 0) this.armFloor();
+    this.armExpiry();
+  }
 
   /** One chunk from the socket: counted, checked against the budget, and (at byte 0) against the MP4 header. */
-  const check = (chunk: Buffer) => {
-    received += chunk.length;
-    const beyondSkip = Math.max(0, received - limits.skip);
-    position = limits.offset + beyondSkip;
-    if (position > budget) throw tooLarge(limits, position, "read");
-    if (head !== undefined && beyondSkip > 0) {
+  check(chunk: Buffer): void {
+    this.received += chunk.length;
+    const beyondSkip = Math.max(0, this.received - this.limits.skip);
+    this.position = this.limits.offset + beyondSkip;
+    if (this.position > this.budget) throw tooLarge(this.limits, this.position, "read");
+    if (this.head !== undefined && beyondSkip > 0) {
       const fresh = chunk.subarray(Math.max(0, chunk.length - beyondSkip));
-      head = Buffer.concat([head, fresh.subarray(0, 8 - head.length)]);
-      if (head.length >= 8) {
-        if (!looksLikeMp4(head)) throw notMp4(head);
-        head = undefined;
+      this.head = Buffer.concat([this.head, fresh.subarray(0, 8 - this.head.length)]);
+      if (this.head.length >= 8) {
+        if (!looksLikeMp4(this.head)) throw notMp4(this.head);
+        this.head = undefined;
       }
     }
-  };
+  }
+
   /** The body ended: it must have held something, and enough to tell an MP4 by. */
-  const ended = () => {
-    if (limits.offset === 0 && position === 0)
+  ended(): void {
+    if (this.limits.offset === 0 && this.position === 0)
       throw new ArchiverError(
         "retryable",
         "empty_body",
         "media answered 200 with an empty body (no bytes before its end): not a recording",
       );
-    if (head !== undefined) throw notMp4(head);
-  };
-  const release = () => {
-    for (const t of timers) clearTimeout(t);
-    timers.length = 0;
-  };
-  // Announced beyond ARCHIVER_MAX_BODY_MB (no file_size_bytes): not a byte of it is worth reading. (One that
-  // disagrees with file_size_bytes is the sink's size mismatch, retried before it is final.)
-  const refused =
-    limits.expectedBytes === null && limits.declaredBytes != null && limits.declaredBytes > budget
-      ? tooLarge(limits, limits.declaredBytes, "announces")
-      : undefined;
+    if (this.head !== undefined) throw notMp4(this.head);
+  }
 
-  // The checks run inside the body's own iterator, on the same stream: no second stream, no extra buffering or
-  // copying of the bytes. Closed in any way (read to the end, destroyed by its reader or by a limit): no timer left.
+  /** No timer outlives the read. */
+  release(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.length = 0;
+  }
+
+  private seconds(): number {
+    return Math.round((this.now() - this.t0) / 1000);
+  }
+
+  /** The rate floor: at time t, at least minRate × (t − grace) bytes. Re-armed when it fires and bytes came. */
+  private armFloor(): void {
+    const dueAt = () => this.t0 + this.limits.graceMs + (this.received / this.limits.minBytesPerSec) * 1000;
+    const due = dueAt() - this.now();
+    if (due > MAX_TIMER_MS) return;
+    const t = setTimeout(
+      () => {
+        if (dueAt() <= this.now()) this.stop(this.stalled());
+        else this.armFloor();
+      },
+      Math.max(0, due),
+    );
+    // Never what keeps the process alive: the socket being read does that while it matters.
+    this.timers.push(t.unref());
+  }
+
+  private stalled(): ArchiverError {
+    const { expectedBytes, minBytesPerSec, graceMs } = this.limits;
+    return new ArchiverError(
+      "retryable",
+      "stalled",
+      `stalled: ${this.position} of ${expectedBytes ?? "unknown"} bytes in ${this.seconds()} s (below ${Math.round(minBytesPerSec / 1024)} KiB/s after ${Math.round(graceMs / 1000)} s)`,
+    );
+  }
+
+  /** Reading stops at the URL's expiry (retryable: it continues with a fresh URL). */
+  private armExpiry(): void {
+    const { expiresAt } = this.limits;
+    if (expiresAt === null || expiresAt - this.now() > MAX_TIMER_MS) return;
+    const expired = () =>
+      this.stop(
+        new ArchiverError(
+          "retryable",
+          "url_expired",
+          `the media URL expired at byte ${this.position} of ${this.limits.expectedBytes ?? "unknown"} (after ${this.seconds()} s): continuing with a fresh one`,
+        ),
+      );
+    this.timers.push(setTimeout(expired, Math.max(0, expiresAt - this.now())).unref());
+  }
+}
+
+/**
+ * The checks run inside the body's own iterator, on the same stream: no second stream, no extra buffering or
+ * copying of the bytes. Closed in any way (read to the end, destroyed by its reader or by a limit): no timer left.
+ */
+function checkWhileRead(source: Readable, watch: BodyWatch): void {
   const iterate = source[Symbol.asyncIterator].bind(source);
   Object.defineProperty(source, Symbol.asyncIterator, {
     configurable: true,
     value: (): AsyncIterableIterator<Buffer> => {
       const it = iterate();
       const fail = (err: unknown): never => {
-        release();
+        watch.release();
         source.destroy();
         throw err;
       };
       return {
         async next() {
-          if (refused) fail(refused);
+          if (watch.refused) fail(watch.refused);
           try {
             const r = await it.next();
             if (r.done) {
-              release();
-              ended();
-            } else check(r.value as Buffer);
+              watch.release();
+              watch.ended();
+            } else watch.check(r.value as Buffer);
             return r as IteratorResult<Buffer>;
           } catch (err) {
             return fail(err);
           }
         },
         async return(value?: unknown) {
-          release();
+          watch.release();
           return ((await it.return?.(value)) ?? { done: true, value }) as IteratorResult<Buffer>;
         },
         [Symbol.asyncIterator]() {
@@ -159,8 +201,6 @@ export function guardBody(source: Readable, limits: BodyLimits): Readable {
       };
     },
   });
-  source.once("close", release);
-  return source;
 }
 
 function tooLarge(limits: BodyLimits, position: number, how: "read" | "announces"): ArchiverError {

@@ -18,6 +18,15 @@ export interface HeaderSource {
   get(name: string): string | undefined;
 }
 
+/** The time the gate reads and how it waits: the wall clock by default, a fake one in tests. */
+export interface GateClock {
+  now(): number;
+  /** Resolve after `ms`, or at once when `signal` aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const WALL_CLOCK: GateClock = { now: () => Date.now(), sleep };
+
 export class RateGate {
   private pausedUntil = 0;
   private nextSlot = 0;
@@ -29,7 +38,7 @@ export class RateGate {
 
   constructor(
     rps: number | undefined,
-    private readonly now: () => number = Date.now,
+    private readonly clock: GateClock = WALL_CLOCK,
   ) {
     this.intervalMs = rps && rps > 0 ? 1000 / rps : 0;
     this.configuredIntervalMs = this.intervalMs;
@@ -39,20 +48,20 @@ export class RateGate {
   async wait(signal?: AbortSignal): Promise<void> {
     for (;;) {
       if (signal?.aborted) return;
-      const now = this.now();
+      const now = this.clock.now();
       const at = Math.max(this.pausedUntil, this.nextSlot, now);
       if (at <= now) {
         if (this.intervalMs > 0)
           this.nextSlot = Math.max(this.nextSlot, now - this.intervalMs) + this.intervalMs;
         return;
       }
-      await sleep(at - now, signal);
+      await this.clock.sleep(at - now, signal);
     }
   }
 
   /** Stop all requests for `ms` (a 429 answered with Retry-After). */
   pause(ms: number): void {
-    const until = this.now() + ms;
+    const until = this.clock.now() + ms;
     if (until > this.pausedUntil) {
       this.pausedUntil = until;
       this.pauses++;
@@ -73,7 +82,8 @@ export class RateGate {
     const remaining = Number(headers.get("x-ratelimit-remaining"));
     const reset = Number(headers.get("x-ratelimit-reset"));
     if (!Number.isFinite(remaining) || !Number.isFinite(reset) || remaining > 0) return;
-    const ms = reset > 1e9 ? reset * 1000 - this.now() : reset * 1000;
-    if (ms > 0) this.pausedUntil = Math.max(this.pausedUntil, this.now() + Math.min(ms, MAX_RESET_PAUSE_MS));
+    const ms = reset > 1e9 ? reset * 1000 - this.clock.now() : reset * 1000;
+    if (ms > 0)
+      this.pausedUntil = Math.max(this.pausedUntil, this.clock.now() + Math.min(ms, MAX_RESET_PAUSE_MS));
   }
 }

@@ -3,19 +3,8 @@
  * one transaction, so the row never says archived without its evidence.
  */
 import type Database from "better-sqlite3";
-import type { ObjectEvidence } from "../s3/lock-evidence.js";
-import type { ArchivedFields, StateDb } from "./db.js";
-
-/** The evidence columns of a calls row (migration 005). */
-export interface EvidenceColumns {
-  tags: string | null;
-  sidecar_version_id: string | null;
-  sidecar_etag: string | null;
-  sidecar_lock_mode: string | null;
-  sidecar_retain_until: string | null;
-  sidecar_legal_hold: number;
-  sidecar_tags: string | null;
-}
+import type { StateDb } from "./db.js";
+import type { ArchivedFields, EvidenceRecord } from "./types.js";
 
 const statements = new WeakMap<StateDb, Database.Statement>();
 
@@ -23,8 +12,8 @@ export function markArchivedWithEvidence(
   state: StateDb,
   callId: string,
   fields: Omit<ArchivedFields, "etag" | "versionId" | "lockMode" | "retainUntil" | "legalHold">,
-  recording: ObjectEvidence,
-  sidecar: ObjectEvidence,
+  recording: EvidenceRecord,
+  sidecar: EvidenceRecord,
 ): void {
   let st = statements.get(state);
   if (!st) {

@@ -6,7 +6,8 @@
  * SQLite itself still refuses a page it finds corrupt while reading it (SQLITE_CORRUPT is fatal, errors.ts).
  */
 import { hostname } from "node:os";
-import { pidAlive, StateDb, type LockHolder } from "./db.js";
+import { StateDb, type LockHolder } from "./db.js";
+import { pidAlive } from "./run-lock.js";
 import { stateDbUnusable } from "./schema-guard.js";
 
 /** A run lock held from another host is presumed dead after this long without a heartbeat. */

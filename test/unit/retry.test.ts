@@ -8,7 +8,6 @@ import {
   withRetry,
   type RetryPolicy,
 } from "../../src/base/retry.js";
-import { RateGate } from "../../src/envoy/rate-limit.js";
 
 const fast: RetryPolicy = {
   ...DEFAULT_RETRY_POLICY,
@@ -146,43 +145,4 @@ test("an aborted signal stops retrying with StopRequested", async () => {
   );
   await assert.rejects(p, (e: unknown) => e instanceof StopRequested);
   assert.ok(n <= 3);
-});
-
-test("RateGate: one 429 pauses everyone; an exhausted budget waits for the reset", async () => {
-  const gate = new RateGate(undefined);
-  const t0 = Date.now();
-  gate.pause(40);
-  gate.pause(10); // a shorter pause never shortens a longer one
-  assert.equal(gate.pauses, 1);
-  await Promise.all([gate.wait(), gate.wait(), gate.wait()]);
-  assert.ok(Date.now() - t0 >= 35, "all three waited");
-  const g2 = new RateGate(undefined);
-  g2.observe({ get: (n) => ({ "x-ratelimit-remaining": "0", "x-ratelimit-reset": "0.05" })[n] });
-  const t1 = Date.now();
-  await g2.wait();
-  assert.ok(Date.now() - t1 >= 40, "waited for the advertised reset");
-  const g3 = new RateGate(undefined);
-  g3.observe({ get: (n) => ({ "x-ratelimit-remaining": "5", "x-ratelimit-reset": "10" })[n] });
-  const t2 = Date.now();
-  await g3.wait();
-  assert.ok(Date.now() - t2 < 20, "budget left: no wait");
-});
-
-test("RateGate paces itself at an advertised X-RateLimit-Limit", async () => {
-  const gate = new RateGate(undefined);
-  gate.observe({
-    get: (n) => ({ "x-ratelimit-limit": "50", "x-ratelimit-remaining": "40", "x-ratelimit-reset": "1" })[n],
-  });
-  const t0 = Date.now();
-  for (let i = 0; i < 11; i++) await gate.wait();
-  const ms = Date.now() - t0;
-  assert.ok(ms >= 180 && ms < 600, `11 requests at 50/s took ${ms} ms`);
-});
-
-test("RateGate with a real clock: 20 requests at 100/s take about 190 ms", async () => {
-  const gate = new RateGate(100);
-  const t0 = Date.now();
-  for (let i = 0; i < 20; i++) await gate.wait();
-  const ms = Date.now() - t0;
-  assert.ok(ms >= 180 && ms < 600, `took ${ms} ms`);
 });

@@ -1,0 +1,146 @@
+/**
+ * The `calls` table: one row per call the archiver has seen, with its status and, once archived, where its
+ * recording is and what it is (key, SHA-256, size, version, lock). Every change is one statement or one
+ * transaction.
+ */
+import { redactText } from "../base/redact.js";
+import { isoNow, type Sql } from "./sql.js";
+import { CALL_STATUSES, type ArchivedFields, type CallRow, type CallStatus } from "./types.js";
+
+export function getCall(sql: Sql, callId: string): CallRow | undefined {
+  return sql.st("SELECT * FROM calls WHERE call_id = ?").get(callId) as CallRow | undefined;
+}
+
+/**
+ * The finished calls a run has listed unchanged, in a temporary table: SQLite keeps it in a bounded cache and a
+ * temp file, so re-listing a million archived calls writes nothing to the DB. Emptied when a new run lists.
+ */
+export class UnchangedListings {
+  private runId: string | undefined;
+
+  constructor(private readonly sql: Sql) {}
+
+  /** True the first time this run lists this (unchanged, finished) call. */
+  first(callId: string, runId: string): boolean {
+    if (this.runId !== runId) {
+      this.sql.db.exec(
+        "CREATE TEMP TABLE IF NOT EXISTS listed_unchanged (call_id TEXT PRIMARY KEY) WITHOUT ROWID; DELETE FROM temp.listed_unchanged",
+      );
+      this.runId = runId;
+    }
+    return (
+      this.sql.st("INSERT OR IGNORE INTO temp.listed_unchanged (call_id) VALUES (?)").run(callId).changes ===
+      1
+    );
+  }
+}
+
+/**
+ * Record a call seen in a listing. Returns its row as it stood before, and whether this run had already seen
+ * it (a call can be listed twice when new calls shift pages while we page). A finished row (archived, no
+ * recording) listed unchanged is not rewritten: `unchanged` remembers it instead.
+ */
+export function recordListed(
+  sql: Sql,
+  unchanged: UnchangedListings,
+  listed: { callId: string; callTime: string | null; callJson: string; runId: string },
+): { previous: CallRow | undefined; duplicate: boolean } {
+  const { callId, callTime, callJson, runId } = listed;
+  return sql.db.transaction(() => {
+    const previous = getCall(sql, callId);
+    if (previous?.last_run_id === runId) return { previous, duplicate: true };
+    const finished = previous?.status === "archived" || previous?.status === "no_recording";
+    if (finished && previous.call_time === callTime && previous.call_json === callJson)
+      return { previous, duplicate: !unchanged.first(callId, runId) };
+    const t = isoNow();
+    sql
+      .st(
+        `INSERT INTO calls (call_id, call_time, call_json, first_seen_at, updated_at, last_run_id)
+           VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (call_id) DO UPDATE SET call_time = excluded.call_time, call_json = excluded.call_json,
+             last_run_id = excluded.last_run_id`,
+      )
+      .run(callId, callTime, callJson, t, t, runId);
+    return { previous, duplicate: false };
+  })();
+}
+
+export function markArchived(sql: Sql, callId: string, f: ArchivedFields): void {
+  const t = isoNow();
+  sql
+    .st(
+      `UPDATE calls SET status = 'archived', error_kind = NULL, last_error = NULL, attempts = attempts + 1,
+           key = ?, content_type = ?, recording_start_time = ?, duration_seconds = ?, sha256 = ?, bytes = ?,
+           etag = ?, version_id = ?, archived_at = ?, updated_at = ?, lock_mode = ?, retain_until = ?,
+           legal_hold = ?, storage_class = ?, sse = ?
+         WHERE call_id = ?`,
+    )
+    .run(
+      f.key,
+      f.contentType,
+      f.recordingStartTime,
+      f.durationSeconds,
+      f.sha256,
+      f.bytes,
+      f.etag,
+      f.versionId,
+      t,
+      t,
+      f.lockMode ?? null,
+      f.retainUntil ?? null,
+      f.legalHold ? 1 : 0,
+      f.storageClass ?? null,
+      f.sse ?? null,
+      callId,
+    );
+}
+
+/** Record a call as archived from what S3 holds (reconcile), creating its row when the DB has none. */
+export function adoptArchived(
+  sql: Sql,
+  call: { callId: string; callTime: string | null; callJson: string },
+  f: ArchivedFields,
+): "adopted" | "unchanged" {
+  const { callId, callTime, callJson } = call;
+  return sql.db.transaction(() => {
+    const row = getCall(sql, callId);
+    if (row?.status === "archived" && row.sha256 === f.sha256 && row.key === f.key)
+      return "unchanged" as const;
+    const t = isoNow();
+    sql
+      .st(
+        `INSERT INTO calls (call_id, call_time, call_json, first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (call_id) DO NOTHING`,
+      )
+      .run(callId, callTime, callJson, t, t);
+    markArchived(sql, callId, f);
+    return "adopted" as const;
+  })();
+}
+
+/** Any status but archived, with the error that led to it (redacted); an archived row keeps its status. */
+export function markStatus(
+  sql: Sql,
+  callId: string,
+  status: Exclude<CallStatus, "archived">,
+  error?: { kind: string; message: string },
+): void {
+  sql
+    .st(
+      `UPDATE calls SET status = ?, error_kind = ?, last_error = ?, attempts = attempts + 1, updated_at = ?
+         WHERE call_id = ? AND status <> 'archived'`,
+    )
+    .run(status, error?.kind ?? null, error ? redactText(error.message) : null, isoNow(), callId);
+}
+
+export function countsByStatus(sql: Sql): Record<CallStatus, { count: number; bytes: number }> {
+  const out = Object.fromEntries(CALL_STATUSES.map((s) => [s, { count: 0, bytes: 0 }])) as Record<
+    CallStatus,
+    { count: number; bytes: number }
+  >;
+  const rows = sql
+    .st("SELECT status, COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM calls GROUP BY status")
+    .all() as { status: CallStatus; n: number; b: number }[];
+  for (const r of rows) out[r.status] = { count: r.n, bytes: r.b };
+  return out;
+}
