@@ -1,5 +1,4 @@
-/** Small pieces of the command line kept out of cli.ts: usage checks reported together, the settings-file flag, the exit. */
-import { Option } from "commander";
+/** Small pieces of the command line: usage checks reported together, the exit. */
 import { ConfigError } from "../base/config.js";
 
 /**
@@ -25,17 +24,6 @@ export function together<T extends unknown[]>(...checks: { [K in keyof T]: () =>
   if (problems.length > 0)
     throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
   return results as T;
-}
-
-export const DOTENV_HELP = "read settings from this .env-format file instead of ./.env (it must exist)";
-
-/**
- * `--env-file` was the flag's old name. Node 20 takes `--env-file` for itself wherever it appears on the command
- * line (and exits 9 when the file is missing) before this program runs, so the flag is `--dotenv`; the old name
- * is still accepted, unlisted, where Node lets it through.
- */
-export function envFileAlias(): Option {
-  return new Option("--env-file <path>").hideHelp();
 }
 
 /**

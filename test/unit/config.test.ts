@@ -1,15 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import {
-  ConfigError,
-  ENV_NAMES,
-  configFingerprint,
-  loadConfig,
-  requireRunSettings,
-} from "../../src/base/config.js";
+import { join } from "node:path";
+import { ConfigError, configFingerprint, loadConfig, requireRunSettings } from "../../src/base/config.js";
 
 const noFile = join(tmpdir(), "definitely-missing.env");
 
@@ -82,10 +76,4 @@ test("the fingerprint never contains secrets and changes with settings", () => {
   });
   assert.equal(configFingerprint(a), configFingerprint(b), "the key's value does not matter");
   assert.notEqual(configFingerprint(a), configFingerprint(c));
-});
-
-test(".env.example documents every setting", () => {
-  const example = readFileSync(resolve(import.meta.dirname, "../../../.env.example"), "utf8");
-  for (const name of ENV_NAMES)
-    assert.match(example, new RegExp(`^#? ?${name}=`, "m"), `${name} missing from .env.example`);
 });

@@ -1,0 +1,82 @@
+/** `envoy-archiver run`: one archive run, incremental or a backfill of a window. */
+import type { Command } from "commander";
+import { progressReporter } from "../../observe/progress.js";
+import { combineObservers } from "../../observe/observer.js";
+import { loggerFor, settingsFor, shardFrom } from "../context.js";
+import { exitCodeFor } from "../exit.js";
+import { settingOptions, shardOption, windowOptions, type SettingFlags } from "../options.js";
+import { stopOnSignals } from "../signals.js";
+import { printSummary } from "../summary.js";
+import { windowFrom, type WindowFlags } from "../window.js";
+
+interface RunFlags extends SettingFlags, WindowFlags {
+  dryRun?: boolean;
+  retryFailed?: boolean;
+  json?: boolean;
+  shard?: string;
+  quiet?: boolean;
+  metricsFile?: string;
+}
+
+export function addRunCommand(program: Command): void {
+  const cmd = program
+    .command("run")
+    .description(
+      "Archive every recording not archived yet. Without dates: incremental (since the last run's watermark,\n" +
+        "minus ARCHIVER_OVERLAP_DAYS, plus calls still pending from earlier runs). With --since/--until: a backfill\n" +
+        "of exactly that window (inclusive UTC dates).",
+    );
+  windowOptions(cmd, "backfill");
+  cmd
+    .option("--dry-run", "list calls and fetch recording metadata; download, upload and record nothing")
+    .option("--retry-failed", "also retry recordings that failed permanently in earlier runs")
+    .option("--json", "print one JSON summary object on stdout (logs stay on stderr)");
+  shardOption(
+    cmd,
+    "only calls whose id hashes to shard i of n (or JOB_COMPLETION_INDEX / AWS_BATCH_JOB_ARRAY_INDEX with ARCHIVER_SHARD_COUNT)",
+  )
+    .option("--quiet", "no progress line or progress log records")
+    .option("--metrics-file <path>", "write Prometheus metrics for this run (node_exporter textfile format)");
+  settingOptions(cmd, ["concurrency", "db", "bucket", "prefix", "logLevel"])
+    .addHelpText(
+      "after",
+      `
+Examples:
+  envoy-archiver run                                   # hourly from cron: only what is new
+  envoy-archiver run --since 2026-01-01 --until 2026-06-30 --concurrency 16   # a backfill
+  envoy-archiver run --dry-run --json                  # what would be archived, as JSON`,
+    )
+    .action(runAction);
+}
+
+async function runAction(flags: RunFlags): Promise<void> {
+  const { config, checked: window } = settingsFor(flags, "run", () =>
+    windowFrom(flags, { openEndIsToday: true }),
+  );
+  const logger = loggerFor(config, { announce: true });
+  const shard = shardFrom(flags.shard, config);
+  const tty = process.stderr.isTTY === true;
+  const progress = progressReporter({
+    mode: flags.quiet ? "off" : tty ? "tty" : "log",
+    intervalMs: config.progressIntervalS * 1000,
+    logger,
+  });
+  const { runArchive } = await import("../../jobs/run.js");
+  const { createMetrics, writeMetricsFile } = await import("../../observe/metrics.js");
+  const metrics = flags.metricsFile ? createMetrics() : undefined;
+  const stop = stopOnSignals();
+  const summary = await runArchive(
+    config,
+    {
+      since: window.startDate,
+      until: window.endDate,
+      dryRun: flags.dryRun ?? false,
+      retryFailed: flags.retryFailed ?? false,
+      shard,
+    },
+    { logger, signal: stop.signal, observer: combineObservers(progress, metrics?.observer) },
+  );
+  if (metrics && flags.metricsFile) await writeMetricsFile(flags.metricsFile, metrics.registry);
+  printSummary(summary, flags.json ?? false);
+  process.exitCode = exitCodeFor(summary, stop.received());
+}

@@ -1,0 +1,87 @@
+/**
+ * The options several commands share, declared once: the flags that override a setting (each with the
+ * environment name it overrides, which is also how its value reaches loadConfig), the settings file, the window,
+ * the shard.
+ */
+import { Option, type Command } from "commander";
+import type { Env, LoadOptions } from "../base/config.js";
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+interface SettingFlag {
+  flags: string;
+  help: string;
+  env: keyof Env;
+  choices?: readonly string[];
+}
+
+/** Flags that override a setting, in the order help lists them. */
+const SETTING_FLAGS = {
+  concurrency: {
+    flags: "--concurrency <n>",
+    help: "recordings transferred at once",
+    env: "ARCHIVER_CONCURRENCY",
+  },
+  metricsPort: {
+    flags: "--metrics-port <port>",
+    help: "port for /metrics and /healthz",
+    env: "ARCHIVER_METRICS_PORT",
+  },
+  db: { flags: "--db <path>", help: "state DB file", env: "ARCHIVER_DB_PATH" },
+  bucket: { flags: "--bucket <name>", help: "destination bucket", env: "ARCHIVER_S3_BUCKET" },
+  prefix: { flags: "--prefix <prefix>", help: "key prefix", env: "ARCHIVER_S3_PREFIX" },
+  logLevel: { flags: "--log-level <level>", help: "log level", env: "LOG_LEVEL", choices: LOG_LEVELS },
+} as const satisfies Record<string, SettingFlag>;
+
+export type SettingName = keyof typeof SETTING_FLAGS;
+
+/** What commander hands a command for the setting flags and the settings file. */
+export type SettingFlags = Partial<Record<SettingName, string>> & { dotenv?: string; envFile?: string };
+
+const DOTENV_HELP = "read settings from this .env-format file instead of ./.env (it must exist)";
+
+/**
+ * Add the setting flags named (with the help text given, or the default one), then `--dotenv`. `--env-file` was
+ * that flag's old name. Node 20 takes `--env-file` for itself wherever it appears on the command line (and exits 9
+ * when the file is missing) before this program runs, so the flag is `--dotenv`; the old name is still accepted,
+ * unlisted, where Node lets it through.
+ */
+export function settingOptions(
+  cmd: Command,
+  names: SettingName[],
+  help: Partial<Record<SettingName, string>> = {},
+): Command {
+  for (const name of names) {
+    const s: SettingFlag = SETTING_FLAGS[name];
+    const option = new Option(s.flags, `${help[name] ?? s.help} (${s.env})`);
+    cmd.addOption(s.choices ? option.choices(s.choices) : option);
+  }
+  return cmd.option("--dotenv <path>", DOTENV_HELP).addOption(new Option("--env-file <path>").hideHelp());
+}
+
+/** The settings file and the setting flags given, as loadConfig takes them. */
+export function sourcesFrom(
+  flags: SettingFlags,
+): Pick<LoadOptions, "overrides" | "dotenvPath" | "requireDotenv"> {
+  const overrides: LoadOptions["overrides"] = {};
+  for (const [name, s] of Object.entries(SETTING_FLAGS) as [SettingName, SettingFlag][])
+    overrides[s.env] = flags[name];
+  const file = flags.dotenv ?? flags.envFile;
+  return { overrides, ...(file ? { dotenvPath: file, requireDotenv: true } : {}) };
+}
+
+/** `--since/--until`: the window of a backfill (`run`), or a filter on the recording's UTC day. */
+export function windowOptions(cmd: Command, use: "backfill" | "filter"): Command {
+  return use === "backfill"
+    ? cmd
+        .option("--since <date>", "backfill from this UTC date (YYYY-MM-DD), inclusive")
+        .option("--until <date>", "backfill up to this UTC date (YYYY-MM-DD), inclusive; default today")
+    : cmd
+        .option("--since <date>", "only recordings from this UTC date (YYYY-MM-DD)")
+        .option("--until <date>", "only recordings up to this UTC date (YYYY-MM-DD)");
+}
+
+/** `--shard i/n`: only the calls whose id hashes to shard i of n. */
+export function shardOption(cmd: Command, help: string): Command {
+  return cmd.option("--shard <i/n>", help);
+}
