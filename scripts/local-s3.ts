@@ -345,6 +345,29 @@ async function oneWriteAtATime(ctx: KoaContext, file: string, write: () => Promi
   }
 }
 
+/**
+ * A new object whose client went away before its body was whole is not stored: S3 never keeps a body shorter than
+ * its Content-Length, but s3rver writes the bytes into the object's file as they arrive (and, its request never
+ * settling, leaves them there for the next HEAD to find). The key was free (If-None-Match), so nothing else is lost.
+ */
+async function wholeOrNothing(ctx: KoaContext, file: string, write: () => Promise<void>): Promise<void> {
+  const socket = ctx.req.socket;
+  let whole = false;
+  // Runs in the same 'close' event as oneWriteAtATime's, before the next request to the key gets its turn.
+  const dropPartial = () => {
+    if (whole || ctx.req.complete) return;
+    for (const f of [file, `${file}.md5`, file.replace(/_S3rver_object$/, "_S3rver_metadata.json")])
+      rmSync(f, { force: true });
+  };
+  socket.once("close", dropPartial);
+  try {
+    await write();
+    whole = true;
+  } finally {
+    socket.off("close", dropPartial);
+  }
+}
+
 function preconditionFailed(ctx: KoaContext): void {
   ctx.status = 412;
   ctx.type = "application/xml";
@@ -391,7 +414,7 @@ function multipartExtras(root: string, objectLock: "enabled" | "disabled" | unde
     ) {
       const file = objectFile(root, bucket, m[2]);
       return oneWriteAtATime(ctx, file, () =>
-        existsSync(file) ? Promise.resolve(preconditionFailed(ctx)) : next(),
+        existsSync(file) ? Promise.resolve(preconditionFailed(ctx)) : wholeOrNothing(ctx, file, next),
       );
     }
     if (ctx.method === "GET" && !m[2] && "object-lock" in ctx.query && objectLock) {

@@ -1,0 +1,33 @@
+/**
+ * A client that starts a PUT of 1,000,000 bytes, sends 300,000 and then waits to be killed (test/unit/local-s3):
+ * what a SIGKILLed archiver leaves on the wire. Settings from the environment: the local S3's, and PUT_KEY.
+ */
+import { Readable } from "node:stream";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+
+const env = process.env;
+const client = new S3Client({
+  endpoint: env.AWS_ENDPOINT_URL_S3!,
+  region: env.AWS_REGION!,
+  forcePathStyle: true,
+  credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
+  maxAttempts: 1,
+});
+let sent = false;
+const body = new Readable({
+  read() {
+    if (sent) return;
+    sent = true;
+    this.push(Buffer.alloc(300_000, 7));
+    process.stdout.write("sent\n");
+  },
+});
+await client.send(
+  new PutObjectCommand({
+    Bucket: "b",
+    Key: env.PUT_KEY!,
+    Body: body,
+    ContentLength: 1_000_000,
+    IfNoneMatch: "*",
+  }),
+);
