@@ -244,11 +244,21 @@ async function benchWorkload(
       row.rclone.push({ wall: b.wall, cpu: b.cpu, rssMiB: b.rssMiB });
     }
     row.notes.push(`load average (1, 5, 15 min) ${loadAtStart} at the start, ${loadText()} at the end`);
+    row.notes.push(`each round: ${perRound(row)}`);
   } finally {
     await servers.stop();
     rmSync(dir, { recursive: true, force: true });
   }
   return row;
+}
+
+/** The rounds behind the medians, so a reader can see the spread: wall, CPU and RSS, archiver | rclone. */
+function perRound(row: Row): string {
+  const list = (ms: Measure[], pick: (m: Measure) => number, digits: number) =>
+    ms.map((m) => pick(m).toFixed(digits)).join(", ");
+  const both = (pick: (m: Measure) => number, digits: number, unit: string) =>
+    `${list(row.archiver, pick, digits)}${row.rclone.length ? ` | ${list(row.rclone, pick, digits)}` : ""} ${unit}`;
+  return `wall ${both((m) => m.wall, 2, "s")}; CPU ${both((m) => m.cpu, 2, "s")}; peak RSS ${both((m) => m.rssMiB, 0, "MiB")} (archiver${row.rclone.length ? " | rclone" : ""})`;
 }
 
 function fmtRow(row: Row): string[] {
