@@ -327,7 +327,7 @@ const rcloneVersion = (() => {
 const header = [
   `## ${values.label ? `${values.label} — ` : ""}${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC${values.quick ? " (quick: counts ÷ 4, W3 ÷ 4)" : ""}`,
   "",
-  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; node ${process.version}; ${rcloneVersion}; ${rounds} rounds, medians.${values.env.length ? ` Archiver environment: ${values.env.map((e) => `\`${e}\``).join(", ")}.` : ""}${values.cli === join(ROOT, "dist/src/cli.js") ? "" : ` CLI: \`${values.cli}\`.`}`,
+  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; node ${process.version}; ${rcloneVersion}; ${rounds} rounds, medians.${values.env.length ? ` Archiver environment: ${values.env.map((e) => `\`${e}\``).join(", ")}.` : ""}${CLI === join(ROOT, "dist/src/cli.js") ? "" : " The archiver is another tree's build (`--cli`)."}`,
   "",
   "| workload | | archiver wall | rclone wall | ratio | archiver CPU | rclone CPU | ratio | archiver peak RSS | rclone peak RSS | targets |",
   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
