@@ -3,19 +3,22 @@
  * Reports medians of wall time, CPU seconds (user+sys) and peak RSS (GNU time -v), and the archiver/rclone
  * ratios; appends the results to bench/RESULTS.md.
  *
- *   npm run bench -- [--rounds 3] [--only W1,W3] [--quick] [--env NAME=VALUE ...]
+ *   npm run bench -- [--rounds 3] [--only W1,W3] [--quick] [--env NAME=VALUE ...] [--cli path] [--label text]
  *
+ * `--cli` measures another build of the archiver (e.g. another tree's dist/src/cli.js) with this harness and
+ * these servers; `--label` names the section written to RESULTS.md.
  * `--env` (repeatable) adds a setting to the archiver's environment, e.g. `--env ARCHIVER_PART_SIZE_MB=8` or
  * `--env NODE_OPTIONS=--max-semi-space-size=4`, to measure a tuning before making it a default.
  */
 import { execFileSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
-import { join } from "node:path";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { archiverEnv, median, ROOT, startServers, timed, type Measure } from "./harness.js";
+import { formatSizeSummary, logNormalSizes, summarizeSizes } from "./sizes.js";
+import { checkStoredAndDrop } from "./stored.js";
 
-const CLI = join(ROOT, "dist/src/cli.js");
 const RESULTS = join(ROOT, "bench/RESULTS.md");
 const MiB = 1024 * 1024;
 
@@ -32,8 +35,11 @@ const { values } = parseArgs({
     quick: { type: "boolean", default: false },
     "no-write": { type: "boolean", default: false },
     env: { type: "string", multiple: true, default: [] },
+    cli: { type: "string", default: join(ROOT, "dist/src/cli.js") },
+    label: { type: "string" },
   },
 });
+const CLI = resolve(values.cli);
 const extraEnv: Record<string, string> = {};
 for (const kv of values.env) {
   const i = kv.indexOf("=");
@@ -47,14 +53,28 @@ interface Workload {
   id: string;
   title: string;
   count: number;
-  size: number;
+  /** One size for every recording, or one per recording (W5). */
+  size: number | number[];
   concurrency: number;
   rps?: number;
   rclone: boolean;
+  /** Targets against rclone: wall ≤ 1.0× (unless false), CPU ≤ 2×, peak RSS ≤ rssMiB. */
+  targets?: { wall: boolean; rssMiB: number };
 }
 
+/** W5: 400 recordings, ln(size) normal around 4 MB (σ = 1), clipped to 0.2–40 MB, the same sizes every time. */
+const W5_SIZES = { median: 4e6, sigma: 1, min: 200_000, max: 40e6, seed: 13 };
+
 const workloads: Workload[] = [
-  { id: "W1", title: "40 × 8 MiB, concurrency 8", count: 40, size: 8 * MiB, concurrency: 8, rclone: true },
+  {
+    id: "W1",
+    title: "40 × 8 MiB, concurrency 8",
+    count: 40,
+    size: 8 * MiB,
+    concurrency: 8,
+    rclone: true,
+    targets: { wall: true, rssMiB: 150 },
+  },
   {
     id: "W2",
     title: "2,000 × 100 KB, concurrency 16",
@@ -62,8 +82,17 @@ const workloads: Workload[] = [
     size: 100_000,
     concurrency: 16,
     rclone: true,
+    targets: { wall: true, rssMiB: 150 },
   },
-  { id: "W3", title: "1 × 512 MiB, concurrency 1", count: 1, size: 512 * MiB, concurrency: 1, rclone: true },
+  {
+    id: "W3",
+    title: "1 × 512 MiB, concurrency 1",
+    count: 1,
+    size: 512 * MiB,
+    concurrency: 1,
+    rclone: true,
+    targets: { wall: false, rssMiB: 160 },
+  },
   {
     id: "W4",
     title: "500 small behind a 20 req/s API limit",
@@ -73,13 +102,34 @@ const workloads: Workload[] = [
     rps: 20,
     rclone: false,
   },
+  {
+    id: "W5",
+    title: "400, log-normal around 4 MB (0.2–40 MB), concurrency 8",
+    count: 400,
+    size: 0, // drawn below, once the count is scaled
+    concurrency: 8,
+    rclone: true,
+    targets: { wall: true, rssMiB: 200 },
+  },
 ]
   .filter((w) => !values.only || values.only.split(",").includes(w.id))
-  .map((w) => ({
-    ...w,
-    count: Math.max(1, Math.round(w.count * (w.id === "W3" ? 1 : scale))),
-    size: w.id === "W3" ? Math.round(w.size * scale) : w.size,
-  }));
+  .map((w) => {
+    const count = Math.max(1, Math.round(w.count * (w.id === "W3" ? 1 : scale)));
+    const size =
+      w.id === "W5"
+        ? logNormalSizes({ count, ...W5_SIZES })
+        : w.id === "W3"
+          ? Math.round((w.size as number) * scale)
+          : w.size;
+    return { ...w, count, size };
+  });
+
+const totalBytes = (w: Workload) =>
+  typeof w.size === "number" ? w.count * w.size : w.size.reduce((a, b) => a + b, 0);
+const loadText = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(", ");
 
 function ensureTools(): void {
   const missing = ["/usr/bin/time", "rclone"].filter((t) => {
@@ -118,6 +168,7 @@ async function benchWorkload(
   variant: { name: string; env: Record<string, string> } | null,
 ): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), `bench-${w.id}-`));
+  const expected = { count: w.count, bytes: totalBytes(w) };
   const servers = await startServers({
     calls: { count: w.count, seed: 99, days: 5, sizeBytes: w.size },
     ...(w.rps ? { rateLimit: { rps: w.rps } } : {}),
@@ -131,6 +182,8 @@ async function benchWorkload(
     notes: [],
     ...(variant ? { variant: variant.name } : {}),
   };
+  const bucketDir = join(info.s3Dir ?? "", info.bucket ?? "");
+  const loadAtStart = loadText();
   try {
     for (let r = 0; r < rounds; r++) {
       const env = archiverEnv(info, dir, {
@@ -142,10 +195,12 @@ async function benchWorkload(
       });
       const a = await timed(process.execPath, [CLI, "run", "--json", "--quiet"], env);
       const json = JSON.parse(a.stdout.trim().split("\n").pop() ?? "{}") as Record<string, unknown>;
-      if (a.code !== 0 || json.archived !== w.count)
+      if (a.code !== 0 || json.archived !== w.count || json.bytes !== expected.bytes)
         throw new Error(
-          `${w.id}: archiver exited ${a.code}, archived ${String(json.archived)} of ${w.count}\n${a.stderr.slice(-2000)}`,
+          `${w.id}: archiver exited ${a.code}, archived ${String(json.archived)} of ${w.count}, ${String(json.bytes)} of ${expected.bytes} bytes\n${a.stderr.slice(-2000)}`,
         );
+      // The recordings themselves (not their .json sidecars), read back from the bucket.
+      checkStoredAndDrop(`${w.id}: archiver`, bucketDir, `archiver-${r}`, /\.(m4a|mp4)$/, expected);
       row.archiver.push({ wall: a.wall, cpu: a.cpu, rssMiB: a.rssMiB, json });
       if (!w.rclone) continue;
       const renv: NodeJS.ProcessEnv = {
@@ -185,25 +240,25 @@ async function benchWorkload(
         renv,
       );
       if (b.code !== 0) throw new Error(`${w.id}: rclone exited ${b.code}\n${b.stderr.slice(-2000)}`);
-      // s3rver stores each object as <key>._S3rver_object: count what rclone really stored.
-      const stored = execFileSync(
-        "find",
-        [join(info.s3Dir ?? "", info.bucket ?? "", `rclone-${r}`), "-name", "*._S3rver_object"],
-        {
-          encoding: "utf8",
-        },
-      )
-        .trim()
-        .split("\n")
-        .filter(Boolean).length;
-      if (stored !== w.count) throw new Error(`${w.id}: rclone stored ${stored} of ${w.count} objects`);
+      checkStoredAndDrop(`${w.id}: rclone`, bucketDir, `rclone-${r}`, /./, expected);
       row.rclone.push({ wall: b.wall, cpu: b.cpu, rssMiB: b.rssMiB });
     }
+    row.notes.push(`load average (1, 5, 15 min) ${loadAtStart} at the start, ${loadText()} at the end`);
+    row.notes.push(`each round: ${perRound(row)}`);
   } finally {
     await servers.stop();
     rmSync(dir, { recursive: true, force: true });
   }
   return row;
+}
+
+/** The rounds behind the medians, so a reader can see the spread: wall, CPU and RSS, archiver | rclone. */
+function perRound(row: Row): string {
+  const list = (ms: Measure[], pick: (m: Measure) => number, digits: number) =>
+    ms.map((m) => pick(m).toFixed(digits)).join(", ");
+  const both = (pick: (m: Measure) => number, digits: number, unit: string) =>
+    `${list(row.archiver, pick, digits)}${row.rclone.length ? ` | ${list(row.rclone, pick, digits)}` : ""} ${unit}`;
+  return `wall ${both((m) => m.wall, 2, "s")}; CPU ${both((m) => m.cpu, 2, "s")}; peak RSS ${both((m) => m.rssMiB, 0, "MiB")} (archiver${row.rclone.length ? " | rclone" : ""})`;
 }
 
 function fmtRow(row: Row): string[] {
@@ -220,13 +275,13 @@ function fmtRow(row: Row): string[] {
       cpu: median(row.rclone.map((m) => m.cpu)),
       rss: median(row.rclone.map((m) => m.rssMiB)),
     };
-    const rssTarget = w.id === "W3" ? 160 : 150;
+    const t = w.targets ?? { wall: true, rssMiB: 150 };
     lines.push(
       `| ${w.id} | ${w.title} | ${am.wall.toFixed(2)} s | ${rm.wall.toFixed(2)} s | **${(am.wall / rm.wall).toFixed(2)}×** | ${am.cpu.toFixed(2)} s | ${rm.cpu.toFixed(2)} s | **${(am.cpu / rm.cpu).toFixed(2)}×** | ${am.rss.toFixed(0)} MiB | ${rm.rss.toFixed(0)} MiB | ` +
         [
-          w.id === "W3" ? null : `wall ≤1.0×: ${am.wall <= rm.wall ? "PASS" : "FAIL"}`,
+          t.wall ? `wall ≤1.0×: ${am.wall <= rm.wall ? "PASS" : "FAIL"}` : null,
           `CPU ≤2×: ${am.cpu <= 2 * rm.cpu ? "PASS" : "FAIL"}`,
-          `RSS ≤${rssTarget} MiB: ${am.rss <= rssTarget ? "PASS" : "FAIL"}`,
+          `RSS ≤${t.rssMiB} MiB: ${am.rss <= t.rssMiB ? "PASS" : "FAIL"}`,
         ]
           .filter(Boolean)
           .join(", ") +
@@ -245,7 +300,7 @@ function fmtRow(row: Row): string[] {
 }
 
 ensureTools();
-if (!existsSync(CLI)) throw new Error("build first: npm run build");
+if (!existsSync(CLI)) throw new Error(`no CLI at ${CLI}: build first (npm run build)`);
 const rows: Row[] = [];
 for (const w of workloads) {
   type Variant = { name: string; env: Record<string, string> };
@@ -257,6 +312,8 @@ for (const w of workloads) {
     : [null];
   for (const v of variants) {
     process.stderr.write(`${w.id}${v ? ` (${v.name})` : ""}: ${w.title}, ${rounds} rounds…\n`);
+    if (typeof w.size !== "number")
+      process.stderr.write(`  sizes: ${formatSizeSummary(summarizeSizes(w.size))}\n`);
     rows.push(await benchWorkload(w, v));
   }
 }
@@ -268,13 +325,19 @@ const rcloneVersion = (() => {
   }
 })();
 const header = [
-  `## ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC${values.quick ? " (quick: counts ÷ 4, W3 ÷ 4)" : ""}`,
+  `## ${values.label ? `${values.label} — ` : ""}${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC${values.quick ? " (quick: counts ÷ 4, W3 ÷ 4)" : ""}`,
   "",
-  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; node ${process.version}; ${rcloneVersion}; ${rounds} rounds, medians.${values.env.length ? ` Archiver environment: ${values.env.map((e) => `\`${e}\``).join(", ")}.` : ""}`,
+  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; node ${process.version}; ${rcloneVersion}; ${rounds} rounds, medians.${values.env.length ? ` Archiver environment: ${values.env.map((e) => `\`${e}\``).join(", ")}.` : ""}${CLI === join(ROOT, "dist/src/cli.js") ? "" : " The archiver is another tree's build (`--cli`)."}`,
   "",
   "| workload | | archiver wall | rclone wall | ratio | archiver CPU | rclone CPU | ratio | archiver peak RSS | rclone peak RSS | targets |",
   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
 ];
-const table = [...header, ...rows.flatMap(fmtRow), ""].join("\n");
+const notes = rows.flatMap((row) => {
+  const w = row.workload;
+  const sizes = typeof w.size === "number" ? [] : [`sizes: ${formatSizeSummary(summarizeSizes(w.size))}`];
+  const id = `${w.id}${row.variant ? ` (${row.variant})` : ""}`;
+  return [...sizes, ...row.notes].map((n) => `- ${id}: ${n}`);
+});
+const table = [...header, ...rows.flatMap(fmtRow), "", ...notes, ""].join("\n");
 process.stdout.write(table + "\n");
 if (!values["no-write"]) appendFileSync(RESULTS, "\n" + table);

@@ -10,8 +10,8 @@ export interface GenerateOptions {
   /** Calls are spread over the N days before `now`. */
   days?: number;
   now?: Date;
-  /** Fixed media size, or a range. Default 20 KB..400 KB. */
-  sizeBytes?: number | { min: number; max: number };
+  /** Fixed media size, a range, or one size per call (call i gets `sizeBytes[i % length]`). Default 20 KB..400 KB. */
+  sizeBytes?: number | { min: number; max: number } | readonly number[];
   notReadyEvery?: number;
   noRecordingEvery?: number;
   videoEvery?: number;
@@ -73,6 +73,22 @@ function uuid(next: () => number): string {
 
 const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
 
+const isSizeList = (spec: GenerateOptions["sizeBytes"]): spec is readonly number[] => Array.isArray(spec);
+
+/** Call i's media size: fixed, drawn from a range (one draw of `next`), or from a per-call list (cycled). */
+function sizeOf(spec: GenerateOptions["sizeBytes"], i: number, next: () => number): number {
+  if (typeof spec === "number") return spec;
+  if (isSizeList(spec)) {
+    const size = spec[i % spec.length];
+    if (size === undefined || !Number.isSafeInteger(size) || size < 0)
+      throw new Error(`sizeBytes[${i % spec.length}] is not a byte count: ${String(size)}`);
+    return size;
+  }
+  const min = spec?.min ?? 20_000;
+  const max = spec?.max ?? 400_000;
+  return Math.floor(min + next() * (max - min));
+}
+
 /** Generate calls `from`..`from+count-1` of the sequence defined by the options (so more can be added later). */
 export function generateCalls(opts: GenerateOptions, from = 0): SimCall[] {
   const seed = opts.seed ?? 1;
@@ -88,13 +104,7 @@ export function generateCalls(opts: GenerateOptions, from = 0): SimCall[] {
     const callMs =
       now - days * 86_400_000 + ((i + next()) / Math.max(opts.count + from, 1)) * days * 86_400_000 * 0.999;
     const durationS = 20 + Math.floor(next() * 900);
-    const size =
-      typeof opts.sizeBytes === "number"
-        ? opts.sizeBytes
-        : Math.floor(
-            (opts.sizeBytes?.min ?? 20_000) +
-              next() * ((opts.sizeBytes?.max ?? 400_000) - (opts.sizeBytes?.min ?? 20_000)),
-          );
+    const size = sizeOf(opts.sizeBytes, i, next);
     const video = every(opts.videoEvery);
     const hasRecording = !every(opts.noRecordingEvery);
     const ready = hasRecording && !every(opts.notReadyEvery);
