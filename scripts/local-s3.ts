@@ -142,7 +142,7 @@ interface KoaContext {
   path: string;
   /** The query string as sent (still percent-encoded). */
   querystring: string;
-  req: { socket: import("node:net").Socket };
+  req: { socket: import("node:net").Socket; complete: boolean };
   res: { sendDate: boolean };
   set(name: string, value: string): void;
   query: Record<string, string | string[] | undefined>;
