@@ -11,6 +11,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ["**/*.cjs"],
+    languageOptions: { sourceType: "commonjs", globals: { module: "writable", require: "readonly" } },
+  },
+  {
     // A file a newcomer reads whole (350 lines as `wc -l` counts them); a function that does one named step
     // (80 lines of code, blank lines and comments not counted). docs/architecture.md.
     files: ["src/**/*.ts"],
