@@ -15,6 +15,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
+import { Readable } from "node:stream";
 import { dirname, join } from "node:path";
 import { listObjectsV2, type ListingStore } from "./local-s3-list.js";
 import { errorXml, FaultPlan, type CapturedRequest, type S3Faults } from "./s3-faults.js";
@@ -142,7 +143,7 @@ interface KoaContext {
   path: string;
   /** The query string as sent (still percent-encoded). */
   querystring: string;
-  req: { socket: import("node:net").Socket; complete: boolean };
+  req: import("node:http").IncomingMessage;
   res: { sendDate: boolean };
   set(name: string, value: string): void;
   query: Record<string, string | string[] | undefined>;
@@ -346,26 +347,24 @@ async function oneWriteAtATime(ctx: KoaContext, file: string, write: () => Promi
 }
 
 /**
- * A new object whose client went away before its body was whole is not stored: S3 never keeps a body shorter than
- * its Content-Length, but s3rver writes the bytes into the object's file as they arrive (and, its request never
- * settling, leaves them there for the next HEAD to find). The key was free (If-None-Match), so nothing else is lost.
+ * A new object is written only once its body is whole, as S3 does: S3 never keeps a body shorter than its
+ * Content-Length. s3rver writes the bytes into the object's file as they arrive, and its handler goes on after the
+ * client is gone (its request never settles): a SIGKILLed run left a truncated object under a recording's key, or,
+ * when the handler opened the file late, truncated the whole object the next run had written there meanwhile. So
+ * the body is read here first, and s3rver is handed it only when it all arrived.
  */
-async function wholeOrNothing(ctx: KoaContext, file: string, write: () => Promise<void>): Promise<void> {
-  const socket = ctx.req.socket;
-  let whole = false;
-  // Runs in the same 'close' event as oneWriteAtATime's, before the next request to the key gets its turn.
-  const dropPartial = () => {
-    if (whole || ctx.req.complete) return;
-    for (const f of [file, `${file}.md5`, file.replace(/_S3rver_object$/, "_S3rver_metadata.json")])
-      rmSync(f, { force: true });
-  };
-  socket.once("close", dropPartial);
+async function wholeOrNothing(ctx: KoaContext, write: () => Promise<void>): Promise<void> {
+  const chunks: Buffer[] = [];
   try {
-    await write();
-    whole = true;
-  } finally {
-    socket.off("close", dropPartial);
+    for await (const chunk of ctx.req) chunks.push(chunk as Buffer);
+  } catch {
+    return; // the client went away mid-body: nothing is stored, and nobody hears the answer
   }
+  if (!ctx.req.complete) return;
+  // s3rver pipes the request into the object's file: from what arrived, now that it is whole.
+  ctx.req.pipe = ((dest: NodeJS.WritableStream, opts?: { end?: boolean }) =>
+    Readable.from(chunks).pipe(dest, opts)) as typeof ctx.req.pipe;
+  await write();
 }
 
 function preconditionFailed(ctx: KoaContext): void {
@@ -414,7 +413,7 @@ function multipartExtras(root: string, objectLock: "enabled" | "disabled" | unde
     ) {
       const file = objectFile(root, bucket, m[2]);
       return oneWriteAtATime(ctx, file, () =>
-        existsSync(file) ? Promise.resolve(preconditionFailed(ctx)) : wholeOrNothing(ctx, file, next),
+        existsSync(file) ? Promise.resolve(preconditionFailed(ctx)) : wholeOrNothing(ctx, next),
       );
     }
     if (ctx.method === "GET" && !m[2] && "object-lock" in ctx.query && objectLock) {
