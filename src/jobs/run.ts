@@ -33,7 +33,6 @@ import { recordingIO } from "./recording-io.js";
 import { inShard, type Shard } from "../base/shard.js";
 import { describeOffset, ServerClock, SKEW_THRESHOLD_MS } from "../base/clock.js";
 import { SourceChanged } from "../s3/conflict.js";
-import { alreadyStored } from "./already-stored.js";
 import { handleSourceChanged, type SourceChangeEvent } from "./source-changed.js";
 
 export interface RunOptions {
@@ -390,11 +389,19 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
       let changed: SourceChanged | undefined;
       try {
         const resume = claimResumable(id);
-        const onBytes = (n: number) => (live.receivedBytes += n);
-        const found = { sink, state, logger, callId: id, key: objectKey, resume, open: opener.open, onBytes };
-        // In a versioned bucket some servers ignore If-None-Match: small recordings are checked first too.
-        result = await alreadyStored({ ...found, expectedBytes, checkBeforeWrite: bucket!.checkBeforeWrite });
-        result ??= await sink.transfer({ ...io.transferInput(objectKey), resume });
+        // The store decides first whether the recording is there already (an interrupted run's completion that
+        // landed, or the same bytes: adopted). In a versioned bucket some servers ignore If-None-Match: small
+        // recordings are looked for too.
+        result = await sink.transfer({
+          ...io.transferInput(objectKey),
+          resume,
+          checkBeforeWrite: bucket!.checkBeforeWrite,
+        });
+        if (result.completedEarlier)
+          logger.info(
+            { call_id: id, key: objectKey, bytes: result.bytes },
+            "an interrupted run's completion had landed (the object is exactly its recorded parts): recorded, nothing downloaded or uploaded again",
+          );
         adopted = result.adopted === true;
         if (result.resumedBytes)
           logger.info(
