@@ -21,7 +21,7 @@ const userText = (r: CliResult) =>
 describe("S3 failures name themselves", () => {
   let rig: Rig;
   before(async () => {
-    // Two recordings under the part size (single PUT, the direct path), two above it (multipart, the SDK).
+    // Two recordings under the part size (single PUT), two above it (multipart).
     rig = await startRig({
       calls: { count: 4, seed: 61, days: 2, sizeBytes: { min: 100_000, max: 9 * MiB } },
     });
