@@ -59,7 +59,7 @@ const UNSUPPORTED: Record<Backend, Record<string, string>> = {
         "s3rver keeps no versions (one object per key): these tests count each key's versions and read each version's lock",
       ]),
     ),
-    "a storage class the server does not have: operation, key, status and code, on both request paths":
+    "a storage class the server does not have: operation, key, status and code, for a single PUT and a multipart upload":
       "s3rver accepts any storage class",
     "tags in any script (ü, Prüfung) are stored on recordings and sidecars and read back":
       "s3rver does not store x-amz-tagging sent with PutObject (GetObjectTagging answers an empty set)",
