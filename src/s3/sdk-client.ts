@@ -48,13 +48,8 @@ export function createS3Client(s: S3ClientSettings): S3Client {
 }
 
 /** The S3 client's setting the SDK signs with (and keeps up to date for its own requests). */
-export interface SigningClock {
+interface SigningClock {
   systemClockOffset?: number;
-}
-
-/** The S3 server's time now, by the client's learned offset. */
-export function s3Now(config: SigningClock): Date {
-  return new Date(Date.now() + (config.systemClockOffset ?? 0));
 }
 
 type Headers = Record<string, string | undefined>;
