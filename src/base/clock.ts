@@ -2,8 +2,8 @@
  * Clocks that are not ours. A machine whose clock is off (a VM after suspend, a container without NTP) signs S3
  * requests with the wrong time — S3 and Ceph refuse a request more than 15 minutes off — and misjudges when a
  * media URL expires. The fix is the same for both servers: learn their time from the `Date` header of their
- * answers and use it. S3: the AWS SDK learns it for its own requests (`systemClockOffset`); the direct requests
- * (s3-direct.ts) learn it here into that same setting. The Envoy API: a `ServerClock` fed by every answer.
+ * answers and use it. S3: the AWS SDK learns it (`systemClockOffset`; s3/sdk-client.ts). The Envoy API: a
+ * `ServerClock` fed by every answer. What an S3 error says about the clock is judged here (clockSkewFailure).
  */
 
 /** The AWS SDK's threshold: a request signed this far off the server's time may be refused for it. */
@@ -62,58 +62,6 @@ export class ServerClock {
     return Date.now() + this.offsetMs;
   }
 }
-
-/** The S3 client's setting the SDK signs with (and keeps up to date for its own requests). */
-export interface SigningClock {
-  systemClockOffset?: number;
-}
-
-/** The S3 server's time now, by the client's learned offset. */
-export function s3Now(config: SigningClock): Date {
-  return new Date(Date.now() + (config.systemClockOffset ?? 0));
-}
-
-/**
- * Learn the S3 server's time from a direct request's answer into the client's offset, as the SDK does for its own
- * requests. True when the request was signed at least SKEW_THRESHOLD_MS off the server's time: a refusal may be
- * for that, and a retry (signed with the learned offset) can succeed.
- */
-export function learnS3Offset(
-  config: SigningClock,
-  date: string | undefined,
-  signedWithOffset: number,
-): boolean {
-  const offset = offsetFrom(date);
-  if (offset === undefined) return false;
-  config.systemClockOffset = offset;
-  return Math.abs(offset - signedWithOffset) >= SKEW_THRESHOLD_MS;
-}
-
-/**
- * A middleware for the S3 client (build step: around signing) that says precisely whether a refused request was
- * signed far off the server's time. The SDK marks `clockSkewCorrected` on any error while the clock is off at
- * all (its learned offset moves by the Date header's second on every answer), which would retry a plain 404; this
- * compares the offset the request was signed with to the server's time in the error's answer.
- */
-export function markSkewedRefusals(config: SigningClock) {
-  return (next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
-    const signedWith = config.systemClockOffset ?? 0;
-    try {
-      return await next(args);
-    } catch (err) {
-      const e = err as { $metadata?: { clockSkewCorrected?: boolean }; $response?: { headers?: Headers } };
-      if (e.$metadata) {
-        const offset = offsetFrom(e.$response?.headers?.date);
-        const skewed = offset !== undefined && Math.abs(offset - signedWith) >= SKEW_THRESHOLD_MS;
-        if (skewed) e.$metadata.clockSkewCorrected = true;
-        else delete e.$metadata.clockSkewCorrected;
-      }
-      throw err;
-    }
-  };
-}
-
-type Headers = Record<string, string | undefined>;
 
 /** What an S3 error says about the clock, for errors.ts. */
 interface SkewEvidence {

@@ -13,7 +13,6 @@ import { SourceChanged } from "../s3/conflict.js";
 import { objectParamsFor } from "../s3/object-params.js";
 import type { ObjectParams, TransferResult } from "../s3/s3.js";
 import { markArchivedWithEvidence } from "../state/evidence.js";
-import { alreadyStored } from "./already-stored.js";
 import { objectMetadata, storedContentType } from "./recording-meta.js";
 import { recordingIO } from "./recording-io.js";
 import type { RunContext } from "./run-context.js";
@@ -170,18 +169,23 @@ async function transfer(ctx: RunContext, job: Job): Promise<{ result: TransferRe
   return { result: result!, adopted: result!.adopted === true };
 }
 
-/** The one place a recording's bytes go to the store: unless they are there already, transferred. */
+/**
+ * The one place a recording's bytes go to the store, which decides first whether they are there already (an
+ * interrupted run's completion that landed, or the same SHA-256 under the key) and writes them only if not.
+ */
 async function storeBytes(ctx: RunContext, job: Job): Promise<TransferResult> {
-  const { sink, state, logger, tally } = ctx;
-  const { key, expectedBytes } = job;
+  const { sink, logger } = ctx;
+  const { key } = job;
   const callId = job.call.id;
   const resume = ctx.ledger.claim(callId);
-  const onBytes = (n: number) => tally.received(n);
-  const found = { sink, state, logger, callId, key, resume, open: job.open, onBytes };
   // In a versioned bucket some servers ignore If-None-Match: small recordings are checked first too.
-  const result =
-    (await alreadyStored({ ...found, expectedBytes, checkBeforeWrite: ctx.bucket!.checkBeforeWrite })) ??
-    (await sink.transfer({ ...job.io.transferInput(key), resume }));
+  const checkBeforeWrite = ctx.bucket!.checkBeforeWrite;
+  const result = await sink.transfer({ ...job.io.transferInput(key), resume, checkBeforeWrite });
+  if (result.completedEarlier)
+    logger.info(
+      { call_id: callId, key, bytes: result.bytes },
+      "an interrupted run's completion had landed (the object is exactly its recorded parts): recorded, nothing downloaded or uploaded again",
+    );
   if (result.resumedBytes)
     logger.info(
       { call_id: callId, key, resumed_bytes: result.resumedBytes, bytes: result.bytes },

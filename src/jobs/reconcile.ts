@@ -48,6 +48,19 @@ function knownObjects(state: StateDb): (callId: string, o: ListedObject) => bool
   };
 }
 
+/** Reconcile writes call state: it must not race a run on the same DB. */
+function takeRunLock(state: StateDb, dbPath: string, runId: string): void {
+  const holder = acquireRunLock(state, dbPath, runId);
+  if (!holder) return;
+  state.finishRun(runId, NO_COUNTS, "fatal", "locked");
+  state.close();
+  throw new ArchiverError(
+    "fatal",
+    "locked",
+    `another run holds the state DB ${dbPath}: run ${holder.run_id}, pid ${holder.pid} on ${holder.host}; try again when it has finished`,
+  );
+}
+
 export async function reconcile(
   config: Config,
   opts: { window?: Partial<Window>; shard?: Shard | undefined },
@@ -56,17 +69,7 @@ export async function reconcile(
   const { logger } = deps;
   const state = openState(config.dbPath);
   const runId = startCommandRun(state, config, "reconcile", opts.window);
-  // Reconcile writes call state: it must not race a run on the same DB.
-  const holder = acquireRunLock(state, config.dbPath, runId);
-  if (holder) {
-    state.finishRun(runId, NO_COUNTS, "fatal", "locked");
-    state.close();
-    throw new ArchiverError(
-      "fatal",
-      "locked",
-      `another run holds the state DB ${config.dbPath}: run ${holder.run_id}, pid ${holder.pid} on ${holder.host}; try again when it has finished`,
-    );
-  }
+  takeRunLock(state, config.dbPath, runId);
   state.startGroupCommit(GROUP_COMMIT_MS);
   const heartbeat = setInterval(() => state.heartbeat(runId), HEARTBEAT_MS);
   heartbeat.unref();

@@ -5,12 +5,12 @@
  * the bytes are still checked end to end with SHA-256, and Content-MD5 (MD5) is the checksum every S3 server checks.
  */
 import type { Logger } from "pino";
-import type { SinkSettings } from "./s3.js";
+import type { SinkSettings } from "./types.js";
 
 /** The checksum fields of a PutObject or UploadPart answer. */
 export interface ChecksumAnswer {
-  ChecksumCRC32C?: string | undefined;
-  ChecksumSHA256?: string | undefined;
+  checksumCRC32C?: string | undefined;
+  checksumSHA256?: string | undefined;
 }
 
 export class ChecksumEcho {
@@ -25,7 +25,7 @@ export class ChecksumEcho {
   check(what: string, out: ChecksumAnswer): void {
     if (this.warned) return;
     const echoed =
-      this.alg === "CRC32C" ? out.ChecksumCRC32C : this.alg === "SHA256" ? out.ChecksumSHA256 : "n/a";
+      this.alg === "CRC32C" ? out.checksumCRC32C : this.alg === "SHA256" ? out.checksumSHA256 : "n/a";
     if (echoed) return;
     this.warned = true;
     const header = `x-amz-checksum-${this.alg!.toLowerCase()}`;

@@ -8,7 +8,8 @@ import { ArchiverError, classify } from "../base/errors.js";
 import { sidecarKey } from "../base/keys.js";
 import { sleep } from "../base/retry.js";
 import { settleExisting, type ExistingObject, type OurBytes } from "./existing.js";
-import type { S3Sink, TransferResult } from "./s3.js";
+import type { Requests } from "./requests.js";
+import type { TransferResult } from "./types.js";
 
 /** The source's bytes differ from the recording archived under its key. The archived object is left untouched. */
 export class SourceChanged extends ArchiverError {
@@ -44,7 +45,7 @@ export interface Writer {
 
 /** The object already under `key`, adopted when it holds our bytes; otherwise thrown as what it is. */
 export async function resolveTakenKey(
-  sink: S3Sink,
+  sink: Requests,
   key: string,
   ours: OurBytes,
   w: Writer,
@@ -83,11 +84,11 @@ export interface RivalUpload {
  * sees the other, and both order them alike.
  */
 export async function rivalFirst(
-  sink: S3Sink,
+  sink: Requests,
   key: string,
   uploadId: string,
 ): Promise<RivalUpload | undefined> {
-  let uploads: Awaited<ReturnType<S3Sink["listUploads"]>>;
+  let uploads: Awaited<ReturnType<Requests["listUploads"]>>;
   try {
     uploads = (await sink.listUploads(key)).filter((u) => u.key === key);
   } catch (err) {
@@ -111,7 +112,7 @@ const RIVAL_WAIT_MS = 60_000;
  * taken key. When it does not come, fail retryably: the next run adopts what the rival stored, or writes.
  */
 export async function awaitRival(
-  sink: S3Sink,
+  sink: Requests,
   key: string,
   ours: OurBytes,
   w: Writer,

@@ -8,7 +8,7 @@ import { sidecarKey } from "../base/keys.js";
 import { sleep } from "../base/retry.js";
 import { sameEtag } from "./multipart-etag.js";
 import { hashObject, readJson } from "./read-back.js";
-import type { S3Sink } from "./s3.js";
+import type { Requests } from "./requests.js";
 
 export interface ExistingObject {
   key: string;
@@ -33,7 +33,7 @@ const str = (v: unknown) => (typeof v === "string" ? v : undefined);
 
 /** The object under `key` with the archiver's evidence about it; null when there is none. */
 export async function inspectKey(
-  sink: S3Sink,
+  sink: Requests,
   key: string,
   /** "when-needed": the sidecar is read only for an object without `sha256` metadata (a multipart upload). */
   read: { sidecar: "always" | "when-needed" } = { sidecar: "always" },
@@ -77,7 +77,7 @@ export function compareWith(existing: ExistingObject, ours: OurBytes): "same" | 
  * sidecar just after its object, and it names that writer's run (and the loser must not write a second one).
  */
 export async function settleExisting(
-  sink: S3Sink,
+  sink: Requests,
   key: string,
   ours: OurBytes,
   opts: { waitForSidecarMs?: number; signal?: AbortSignal | undefined } = {},

@@ -2,17 +2,12 @@
  * A bucket listing (ListObjectsV2): up to 1,000 objects per request with each one's size and ETag, in key order
  * (UTF-8 byte order). The next page is asked for while the caller works through this one.
  */
-import { ListObjectsV2Command, type ListObjectsV2CommandOutput } from "@aws-sdk/client-s3";
 import { ArchiverError } from "../base/errors.js";
 import { compareKeys } from "../base/keys.js";
-import type { S3Sink } from "./s3.js";
+import type { ListedObject, ObjectPage } from "./object-store.js";
+import type { Requests } from "./requests.js";
 
-export interface ListedObject {
-  key: string;
-  size: number;
-  /** As the server lists it, quotes included (see sameEtag). */
-  etag: string;
-}
+export type { ListedObject } from "./object-store.js";
 
 /**
  * The objects under `prefix`, from after `startAfter`. With `stopAfter`, no page is asked for once a page has
@@ -20,20 +15,14 @@ export interface ListedObject {
  * works through this one; callers that list several ranges at once turn it off, to hold one page each.
  */
 export async function* listObjects(
-  sink: S3Sink,
+  sink: Requests,
   prefix: string,
   range: { startAfter?: string; stopAfter?: string; ahead?: boolean } = {},
 ): AsyncGenerator<ListedObject> {
   const { startAfter, stopAfter, ahead = true } = range;
-  const page = (token: string | undefined): Promise<ListObjectsV2CommandOutput> => {
+  const page = (token: string | undefined): Promise<ObjectPage> => {
     const p = sink.s3(`ListObjectsV2 ${prefix}`, () =>
-      sink.client.send(
-        new ListObjectsV2Command({
-          Bucket: sink.settings.bucket,
-          Prefix: prefix,
-          ...(token ? { ContinuationToken: token } : startAfter ? { StartAfter: startAfter } : {}),
-        }),
-      ),
+      sink.store.listObjects(prefix, token ? { token } : { startAfter }),
     );
     // Asked for ahead: if the caller stops before reading it, its failure is nobody's.
     p.catch(() => undefined);
@@ -43,8 +32,8 @@ export async function* listObjects(
   let previous: string | undefined;
   for (;;) {
     const out = await next;
-    const token = out.IsTruncated ? out.NextContinuationToken : undefined;
-    if (out.IsTruncated && !token)
+    const token = out.next;
+    if (out.truncated && !token)
       throw new ArchiverError(
         "fatal",
         "bad_listing",
@@ -53,9 +42,7 @@ export async function* listObjects(
     if (token && token === previous)
       throw new ArchiverError("fatal", "bad_listing", `S3 repeated a continuation token listing ${prefix}`);
     previous = token;
-    const objects: ListedObject[] = [];
-    for (const o of out.Contents ?? [])
-      if (o.Key !== undefined) objects.push({ key: o.Key, size: o.Size ?? -1, etag: o.ETag ?? "" });
+    const objects: ListedObject[] = out.items;
     const lastKey = objects.at(-1)?.key;
     const more =
       token !== undefined &&

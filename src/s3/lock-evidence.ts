@@ -9,19 +9,12 @@
  * bucket); otherwise one HeadObject (lock or hold asked, or the answer lacked them) and one GetObjectTagging
  * (tags asked, unless HeadObject already counted none), plus the repairs and a second read when needed.
  */
-import {
-  GetObjectTaggingCommand,
-  HeadObjectCommand,
-  type HeadObjectCommandOutput,
-  PutObjectLegalHoldCommand,
-  PutObjectRetentionCommand,
-  PutObjectTaggingCommand,
-} from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import { ArchiverError, classify } from "../base/errors.js";
 import { tagging } from "./object-params.js";
 import { asksLock, repairsFor, shortfalls, type Protection } from "./protection.js";
-import type { S3Sink } from "./s3.js";
+import type { ObjectHead } from "./object-store.js";
+import type { Requests } from "./requests.js";
 
 /** One stored object as the bucket shows it. */
 export interface ObjectEvidence {
@@ -38,7 +31,7 @@ export interface ObjectEvidence {
 }
 
 export interface EvidenceContext {
-  sink: S3Sink;
+  sink: Requests;
   /** What every object of this run is asked to carry; null: nothing (no lock, hold or tags). */
   wanted: Protection | null;
   /** The bucket keeps (or may keep) versions: an answer without a version id is completed by a HEAD. */
@@ -55,51 +48,28 @@ interface Shown {
 const at = (key: string, versionId: string | null) => (versionId ? `${key} (version ${versionId})` : key);
 
 /** HeadObject on one version (the latest without a version id); null when there is no such version. */
-export async function headVersion(
-  sink: S3Sink,
+export function headVersion(
+  sink: Requests,
   key: string,
   versionId: string | null,
-): Promise<HeadObjectCommandOutput | null> {
-  try {
-    return await sink.s3(`HeadObject ${at(key, versionId)}`, () =>
-      sink.client.send(
-        new HeadObjectCommand({
-          Bucket: sink.settings.bucket,
-          Key: key,
-          ...(versionId ? { VersionId: versionId } : {}),
-        }),
-      ),
-    );
-  } catch (err) {
-    const c = classify(err);
-    if (c.status === 404) return null;
-    throw c;
-  }
+): Promise<ObjectHead | null> {
+  return sink.headObject(key, versionId);
 }
 
 /** Retention and legal hold as a HeadObject answer shows them (tags: not in it). */
-export function lockShown(head: HeadObjectCommandOutput): Protection {
-  const until = head.ObjectLockRetainUntilDate;
-  const retention = head.ObjectLockMode && until ? { mode: head.ObjectLockMode, until } : null;
-  return { retention, legalHold: head.ObjectLockLegalHoldStatus === "ON", tags: null };
+export function lockShown(head: ObjectHead): Protection {
+  const until = head.retainUntil;
+  const retention = head.lockMode && until ? { mode: head.lockMode, until } : null;
+  return { retention, legalHold: head.legalHold, tags: null };
 }
 
-async function readTags(sink: S3Sink, key: string, versionId: string | null): Promise<[string, string][]> {
-  const out = await sink.s3(`GetObjectTagging ${at(key, versionId)}`, () =>
-    sink.client.send(
-      new GetObjectTaggingCommand({
-        Bucket: sink.settings.bucket,
-        Key: key,
-        ...(versionId ? { VersionId: versionId } : {}),
-      }),
-    ),
-  );
-  return (out.TagSet ?? []).map((t) => [t.Key ?? "", t.Value ?? ""]);
+function readTags(sink: Requests, key: string, versionId: string | null): Promise<[string, string][]> {
+  return sink.s3(`GetObjectTagging ${at(key, versionId)}`, () => sink.store.getTags(key, versionId));
 }
 
 /** Read what the bucket shows for one version: HeadObject when `withHead`, GetObjectTagging when tags are asked. */
 async function readShown(
-  sink: S3Sink,
+  sink: Requests,
   key: string,
   known: { etag: string | null; versionId: string | null },
   wanted: Protection | null,
@@ -112,42 +82,31 @@ async function readShown(
       "stored_object_missing",
       `${at(key, known.versionId)} is not in the bucket when read back`,
     );
-  const versionId = known.versionId ?? head?.VersionId ?? null;
-  const tags = wanted?.tags ? (head?.TagCount === 0 ? [] : await readTags(sink, key, versionId)) : null;
+  const versionId = known.versionId ?? head?.versionId ?? null;
+  const tags = wanted?.tags ? (head?.tagCount === 0 ? [] : await readTags(sink, key, versionId)) : null;
   const lock = head ? lockShown(head) : { retention: null, legalHold: false };
-  return { etag: head?.ETag || known.etag, versionId, protection: { ...lock, tags } };
+  return { etag: head?.etag || known.etag, versionId, protection: { ...lock, tags } };
 }
 
 /** Apply what is missing to that version; returns the operations sent. */
 async function repair(
-  sink: S3Sink,
+  sink: Requests,
   key: string,
   versionId: string | null,
   wanted: Protection,
   shown: Protection,
 ) {
   const fix = repairsFor(wanted, shown);
-  const target = { Bucket: sink.settings.bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) };
+  const { store } = sink;
   const ops: [string, () => Promise<unknown>][] = [];
-  if (fix.retention) {
-    const Retention = { Mode: fix.retention.mode, RetainUntilDate: fix.retention.until };
+  const { retention, tags } = fix;
+  if (retention)
     ops.push([
       "PutObjectRetention",
-      () => sink.client.send(new PutObjectRetentionCommand({ ...target, Retention })),
+      () => store.putRetention(key, versionId, retention.mode, retention.until),
     ]);
-  }
-  if (fix.legalHold)
-    ops.push([
-      "PutObjectLegalHold",
-      () => sink.client.send(new PutObjectLegalHoldCommand({ ...target, LegalHold: { Status: "ON" } })),
-    ]);
-  if (fix.tags) {
-    const TagSet = fix.tags.map(([Key, Value]) => ({ Key, Value }));
-    ops.push([
-      "PutObjectTagging",
-      () => sink.client.send(new PutObjectTaggingCommand({ ...target, Tagging: { TagSet } })),
-    ]);
-  }
+  if (fix.legalHold) ops.push(["PutObjectLegalHold", () => store.putLegalHold(key, versionId)]);
+  if (tags) ops.push(["PutObjectTagging", () => store.putTags(key, versionId, tags)]);
   for (const [name, send] of ops) await sink.s3(`${name} ${at(key, versionId)}`, send).catch(refused(name));
   return ops.map(([name]) => name);
 

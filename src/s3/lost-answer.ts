@@ -7,13 +7,15 @@
  * multipart ETag (computed from the parts S3 confirmed) are ours is the write that landed — recorded, never sent
  * again.
  */
-import { CompleteMultipartUploadCommand, type CompletedPart } from "@aws-sdk/client-s3";
 import { ArchiverError, classify } from "../base/errors.js";
 import { multipartEtag, sameEtag } from "./multipart-etag.js";
-import { contiguousParts, type ResumableUpload, type S3Sink, type TransferResult } from "./s3.js";
+import type { CompletedPartRef, WriteAnswer } from "./object-store.js";
+import { contiguousParts } from "./resume.js";
+import type { Requests } from "./requests.js";
+import type { ResumableUpload, TransferResult } from "./types.js";
 import { rivalFirst, type RivalUpload } from "./conflict.js";
 
-type Head = NonNullable<Awaited<ReturnType<S3Sink["head"]>>>;
+type Head = NonNullable<Awaited<ReturnType<Requests["head"]>>>;
 
 /** What a write returned, or the object found in the bucket when an earlier attempt's answer was lost. */
 export type Written<T> = { out: T; landed?: undefined } | { out?: undefined; landed: Head };
@@ -24,7 +26,7 @@ export type Written<T> = { out: T; landed?: undefined } | { out?: undefined; lan
  * as S3 answers a conditional write (412), so that the caller resolves it as it does a refused If-None-Match.
  */
 export async function writeOnce<T>(
-  sink: S3Sink,
+  sink: Requests,
   what: string,
   key: string,
   isOurs: (h: Head) => boolean,
@@ -46,12 +48,12 @@ export async function writeOnce<T>(
 }
 
 /** The version id and ETag a write reports, from its answer or from the object that landed. */
-export function writtenAs<T extends { ETag?: string | undefined; VersionId?: string | undefined }>(
+export function writtenAs<T extends WriteAnswer>(
   w: Written<T>,
 ): { ETag: string | undefined; VersionId: string | undefined } {
   return w.landed
     ? { ETag: w.landed.etag ?? undefined, VersionId: w.landed.versionId ?? undefined }
-    : { ETag: w.out.ETag, VersionId: w.out.VersionId };
+    : { ETag: w.out.etag, VersionId: w.out.versionId };
 }
 
 /** The completion's outcome could not be learned (S3 unreachable through every retry): keep the upload. */
@@ -69,7 +71,7 @@ export class CompletionUnknown extends ArchiverError {
 export interface Completion {
   key: string;
   uploadId: string;
-  parts: CompletedPart[];
+  parts: CompletedPartRef[];
   bytes: number;
 }
 
@@ -80,7 +82,7 @@ export interface Completion {
  * (conflict.ts). "gone": the upload no longer exists and the object under the key is not what its parts make.
  */
 export async function completeUpload(
-  sink: S3Sink,
+  sink: Requests,
   c: Completion,
 ): Promise<
   | { kind: "completed"; ETag: string | undefined; VersionId: string | undefined }
@@ -88,7 +90,7 @@ export async function completeUpload(
   | { kind: "yield"; rival: RivalUpload }
   | { kind: "gone"; error: ArchiverError }
 > {
-  const etag = multipartEtag(c.parts.map((p) => p.ETag ?? ""));
+  const etag = multipartEtag(c.parts.map((p) => p.etag));
   const isOurs = (h: Head) => h.size === c.bytes && etag !== undefined && sameEtag(h.etag, etag);
   // Other writers' uploads first, then the key: a rival that completes in between has left its upload's place in
   // the listing for its object's under the key, and either is seen.
@@ -98,15 +100,12 @@ export async function completeUpload(
   try {
     const w = await writeOnce(sink, `CompleteMultipartUpload ${c.key}`, c.key, isOurs, async () => {
       try {
-        return await sink.client.send(
-          new CompleteMultipartUploadCommand({
-            Bucket: sink.settings.bucket,
-            Key: c.key,
-            UploadId: c.uploadId,
-            MultipartUpload: { Parts: c.parts },
-            IfNoneMatch: "*",
-          }),
-        );
+        return await sink.store.completeUpload({
+          key: c.key,
+          uploadId: c.uploadId,
+          parts: c.parts,
+          ifNoneMatch: "*",
+        });
       } catch (err) {
         // Aborted (a lifecycle rule, an operator): not retried here. (One an earlier attempt completed is found
         // by writeOnce's look at the bucket before this attempt is sent.)
@@ -136,7 +135,7 @@ export async function completeUpload(
  * — its SHA-256 is the digest recorded with its last part — with nothing downloaded or uploaded again.
  */
 export async function completedEarlier(
-  sink: S3Sink,
+  sink: Requests,
   key: string,
   up: ResumableUpload,
   expectedBytes: number | null,

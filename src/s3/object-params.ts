@@ -1,6 +1,6 @@
 /** How each object is stored (lock, hold, encryption, class, tags), from the storage settings. Pure. */
 import type { StorageSettings } from "../base/config.js";
-import type { ObjectParams } from "./s3.js";
+import type { ObjectParams } from "./types.js";
 
 const DAY_MS = 86_400_000;
 

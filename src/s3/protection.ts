@@ -2,7 +2,7 @@
  * Object protection (retention, legal hold, tags): what an object was asked to carry, what the bucket shows, and
  * how the two compare. Pure; lock-evidence.ts does the reading and repairing.
  */
-import type { ObjectParams } from "./s3.js";
+import type { ObjectParams } from "./types.js";
 
 export type LockMode = "GOVERNANCE" | "COMPLIANCE";
 

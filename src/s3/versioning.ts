@@ -3,20 +3,17 @@
  * Lock), and some servers ignore `If-None-Match: *` there (Ceph RGW 16.2 answers 200 and adds a version), so the
  * archiver asks for the key before writing instead of relying on the condition. Asked once per run.
  */
-import { GetBucketVersioningCommand } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import { classify } from "../base/errors.js";
-import type { S3Sink } from "./s3.js";
+import type { Requests } from "./requests.js";
 
 export type Versioning = "enabled" | "suspended" | "off" | "unknown";
 
 /** The bucket's versioning; "unknown" (logged) when the endpoint cannot say or the credentials may not ask. */
-export async function bucketVersioning(sink: S3Sink, logger: Logger): Promise<Versioning> {
+export async function bucketVersioning(sink: Requests, logger: Logger): Promise<Versioning> {
   try {
-    const out = await sink.s3("GetBucketVersioning", () =>
-      sink.client.send(new GetBucketVersioningCommand({ Bucket: sink.settings.bucket })),
-    );
-    return out.Status === "Enabled" ? "enabled" : out.Status === "Suspended" ? "suspended" : "off";
+    const status = await sink.s3("GetBucketVersioning", () => sink.store.versioning());
+    return status === "Enabled" ? "enabled" : status === "Suspended" ? "suspended" : "off";
   } catch (err) {
     const c = classify(err);
     if (c.kind === "retryable" || c.code === "NoSuchBucket") throw c;

@@ -291,7 +291,7 @@ describe("past a thousand keys: verify and reconcile by listing", () => {
       assert.equal((await read(keys[1005])).length, 1007);
       assert.deepEqual(requests, { list: 2 });
     } finally {
-      sink.client.destroy();
+      sink.close();
     }
   });
 

@@ -59,7 +59,7 @@ const UNSUPPORTED: Record<Backend, Record<string, string>> = {
         "s3rver keeps no versions (one object per key): these tests count each key's versions and read each version's lock",
       ]),
     ),
-    "a storage class the server does not have: operation, key, status and code, on both request paths":
+    "a storage class the server does not have: operation, key, status and code, for a single PUT and a multipart upload":
       "s3rver accepts any storage class",
     "tags in any script (ü, Prüfung) are stored on recordings and sidecars and read back":
       "s3rver does not store x-amz-tagging sent with PutObject (GetObjectTagging answers an empty set)",
@@ -67,7 +67,7 @@ const UNSUPPORTED: Record<Backend, Record<string, string>> = {
   rgw: {
     "S3 and Envoy 20 min ahead of this machine: everything archived, by their clocks": CLOCK,
     "S3 and Envoy 20 min behind this machine: everything archived, by their clocks": CLOCK,
-    "the clock jumps 20 min mid-run (a VM resumed): the direct PUTs learn the server's time again": CLOCK,
+    "the clock jumps 20 min mid-run (a VM resumed): the PUTs learn the server's time again": CLOCK,
     "a skew that cannot be corrected (no Date header) fails at once, naming the clock, not 'access denied'":
       "needs a server that refuses the request time and sends no Date header (local S3 emulation); RGW sends one",
     "the completion is refused (If-None-Match); the loser adopts the same bytes": NO_CONDITIONAL_COMPLETE,

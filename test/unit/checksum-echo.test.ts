@@ -20,8 +20,8 @@ function echoWithLog(alg: SinkSettings["checksum"]): { echo: ChecksumEcho; lines
 
 test("answers that carry the checksum back, or a checksum the archiver did not ask the SDK for: no warning", () => {
   for (const [alg, answer] of [
-    ["CRC32C", { ChecksumCRC32C: "bR7ERw==" }],
-    ["SHA256", { ChecksumSHA256: "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=" }],
+    ["CRC32C", { checksumCRC32C: "bR7ERw==" }],
+    ["SHA256", { checksumSHA256: "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=" }],
     ["MD5", {}],
     ["NONE", {}],
     [undefined, {}],
@@ -34,7 +34,7 @@ test("answers that carry the checksum back, or a checksum the archiver did not a
 
 test("an answer without the checksum sent: one warning naming the request, the header and MD5", () => {
   const { echo, lines } = echoWithLog("CRC32C");
-  echo.check("UploadPart 1 k", { ChecksumSHA256: "not the one sent" });
+  echo.check("UploadPart 1 k", { checksumSHA256: "not the one sent" });
   echo.check("PutObject k2", {});
   assert.equal(lines().length, 1, "once per run");
   const rec = JSON.parse(lines()[0]!) as { level: number; msg: string };
@@ -42,6 +42,6 @@ test("an answer without the checksum sent: one warning naming the request, the h
   assert.match(rec.msg, /answered UploadPart 1 k without x-amz-checksum-crc32c/);
   assert.match(rec.msg, /ARCHIVER_CHECKSUM_ALGORITHM=MD5/);
   const sha = echoWithLog("SHA256");
-  sha.echo.check("PutObject k", { ChecksumCRC32C: "x" });
+  sha.echo.check("PutObject k", { checksumCRC32C: "x" });
   assert.match(sha.lines()[0] ?? "", /without x-amz-checksum-sha256/);
 });

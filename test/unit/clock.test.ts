@@ -3,13 +3,12 @@ import assert from "node:assert/strict";
 import {
   clockSkewFailure,
   describeOffset,
-  learnS3Offset,
-  markSkewedRefusals,
   offsetFrom,
   ServerClock,
   SKEW_THRESHOLD_MS,
 } from "../../src/base/clock.js";
 import { classify } from "../../src/base/errors.js";
+import { markSkewedRefusals } from "../../src/s3/sdk-client.js";
 import { needsRefresh } from "../../src/envoy/url-refresh.js";
 import { multipartEtag, sameEtag } from "../../src/s3/multipart-etag.js";
 
@@ -54,15 +53,6 @@ test("expires_at judged by the API's clock: a fresh URL from an API 20 min behin
   assert.equal(needsRefresh(expiresAt, 1_000_000, clock.now()), false);
 });
 
-test("the direct S3 path learns the server's time into the client's offset", () => {
-  const config: { systemClockOffset?: number } = {};
-  assert.equal(learnS3Offset(config, httpDate(Date.now() - 20 * MIN), 0), true, "signed 20 min off");
-  assert.ok(Math.abs(config.systemClockOffset! + 20 * MIN) < 2000);
-  assert.equal(learnS3Offset(config, httpDate(Date.now() - 20 * MIN), config.systemClockOffset!), false);
-  assert.equal(learnS3Offset(config, undefined, 0), false, "no Date header: nothing learned");
-  assert.ok(Math.abs(config.systemClockOffset! + 20 * MIN) < 2000, "and the offset is kept");
-});
-
 test("a refusal counts as skewed only when the request was signed far off the server's time", async () => {
   const config = { systemClockOffset: -20 * MIN };
   const failing = (date: string, sdkSaysCorrected: boolean) => () =>
@@ -84,7 +74,7 @@ test("a refusal counts as skewed only when the request was signed far off the se
   assert.equal(await flag(httpDate(Date.now()), false), true);
 });
 
-/** An S3 error as the SDK (or s3-direct.ts) throws it. */
+/** An S3 error as the SDK throws it. */
 function s3Error(name: string, status: number, date?: string, corrected?: boolean) {
   return Object.assign(new Error(name === "Unknown" ? "UnknownError" : name), {
     name,

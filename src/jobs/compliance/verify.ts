@@ -9,7 +9,6 @@
  * multipart upload, its ETag) the recorded one; a recorded lock or hold still holds on the recorded version
  * (lock-check.ts). `deep`: the HEAD for every recording, and every byte read back and hashed.
  */
-import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import type { Config } from "../../base/config.js";
 import { NO_COUNTS } from "../../observe/tally.js";
@@ -21,7 +20,8 @@ import { recordingsListing } from "../../base/keys.js";
 import { DEFAULT_RETRY_POLICY } from "../../base/retry.js";
 import { listObjects, sameEtag, unquoteEtag } from "../../s3/listing.js";
 import { hashObject } from "../../s3/read-back.js";
-import { openSink } from "../../s3/s3.js";
+import type { ObjectHead } from "../../s3/object-store.js";
+import { openSink, type S3Sink } from "../../s3/s3.js";
 import { openState } from "../../state/integrity.js";
 import { archivedByKey, type ArchivedRow } from "../../state/scans.js";
 import { lockProblem, recordsLock } from "./lock-check.js";
@@ -40,19 +40,39 @@ export interface VerifyResult {
  * sidecar, the state and the manifest), so its ETag as stored must be the one recorded. Shallow, any ETag other
  * than the recorded one means the object was written again.
  */
-function contentChanged(
-  head: { Metadata?: Record<string, string>; ETag?: string },
-  r: ArchivedRow,
-  shallow: boolean,
-): string | null {
-  const etagChanged = unquoteEtag(r.etag) !== "" && !sameEtag(head.ETag, r.etag);
+function contentChanged(head: ObjectHead, r: ArchivedRow, shallow: boolean): string | null {
+  const etagChanged = unquoteEtag(r.etag) !== "" && !sameEtag(head.etag, r.etag);
   if (shallow && etagChanged)
-    return `ETag ${head.ETag ?? "(none)"} but ${r.etag} was archived: the object was written again`;
-  const stored = head.Metadata?.sha256;
+    return `ETag ${head.etag ?? "(none)"} but ${r.etag} was archived: the object was written again`;
+  const stored = head.metadata.sha256;
   if (stored !== undefined)
     return stored === r.sha256 ? null : `sha256 metadata ${stored} but ${r.sha256} was archived`;
   if (!r.etag) return "no sha256 metadata, and no ETag recorded to compare";
-  return etagChanged ? `ETag ${head.ETag ?? "(none)"} but ${r.etag} was archived` : null;
+  return etagChanged ? `ETag ${head.etag ?? "(none)"} but ${r.etag} was archived` : null;
+}
+
+/** What is wrong with one archived recording in the bucket (HEAD, lock, and with `deep` its bytes); null: nothing. */
+async function recordingProblem(
+  sink: S3Sink,
+  r: ArchivedRow,
+  deep: boolean,
+): Promise<{ kind: "missing" | "mismatched"; reason: string } | null> {
+  const head = await sink.headObject(r.key);
+  if (!head) return { kind: "missing", reason: "no such object" };
+  if (head.size !== r.bytes)
+    return { kind: "mismatched", reason: `size ${head.size} but ${r.bytes} bytes were archived` };
+  const changed = contentChanged(head, r, !deep);
+  if (changed) return { kind: "mismatched", reason: changed };
+  if (recordsLock(r)) {
+    const lock = await lockProblem(sink, r);
+    if (lock) return lock;
+  }
+  if (deep) {
+    const actual = await hashObject(sink, r.key);
+    if (actual !== r.sha256)
+      return { kind: "mismatched", reason: `content hashes to ${actual}, archived as ${r.sha256}` };
+  }
+  return null;
 }
 
 export async function verifyArchive(
@@ -64,7 +84,6 @@ export async function verifyArchive(
   const state = openState(config.dbPath, { always: true });
   const runId = startCommandRun(state, config, opts.deep ? "verify-deep" : "verify", opts.window);
   const sink = openSink(config, DEFAULT_RETRY_POLICY, logger, deps.signal);
-  const bucket = sink.settings.bucket;
   const result: VerifyResult = { checked: 0, ok: 0, missing: 0, mismatched: 0, errors: 0 };
 
   const problem = (kind: "missing" | "mismatched", r: ArchivedRow, reason: string) => {
@@ -78,30 +97,8 @@ export async function verifyArchive(
     const key = r.key;
     byHead++;
     try {
-      let head;
-      try {
-        head = await sink.s3(`HeadObject ${key}`, () =>
-          sink.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })),
-        );
-      } catch (err) {
-        const c = classify(err);
-        if (c.status === 404 || c.code === "NotFound" || c.code === "NoSuchKey")
-          return problem("missing", r, "no such object");
-        throw c;
-      }
-      if (head.ContentLength !== r.bytes)
-        return problem("mismatched", r, `size ${head.ContentLength} but ${r.bytes} bytes were archived`);
-      const changed = contentChanged(head, r, !opts.deep);
-      if (changed) return problem("mismatched", r, changed);
-      if (recordsLock(r)) {
-        const lock = await lockProblem(sink, r);
-        if (lock) return problem(lock.kind, r, lock.reason);
-      }
-      if (opts.deep) {
-        const actual = await hashObject(sink, key);
-        if (actual !== r.sha256)
-          return problem("mismatched", r, `content hashes to ${actual}, archived as ${r.sha256}`);
-      }
+      const found = await recordingProblem(sink, r, opts.deep === true);
+      if (found) return problem(found.kind, r, found.reason);
       result.ok++;
     } catch (err) {
       const c = classify(err);
