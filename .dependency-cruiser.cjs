@@ -4,6 +4,14 @@
  */
 const layer = (name) => `^src/${name}/`;
 const not = (...names) => `^src/(?!(${names.join("|")})/)`;
+/** A layer that imports only itself and the layers named. */
+const onlyBelow = (name, below, comment) => ({
+  name: `${name}-imports-only-${["itself", ...below].join("-and-")}`,
+  severity: "error",
+  comment,
+  from: { path: layer(name) },
+  to: { path: not(name, ...below) },
+});
 
 module.exports = {
   forbidden: [
@@ -14,41 +22,23 @@ module.exports = {
       from: { path: "^src/" },
       to: { circular: true },
     },
-    {
-      name: "base-is-the-floor",
-      severity: "error",
-      comment: "base/ holds policies and values every layer uses; it imports nothing else of the project.",
-      from: { path: layer("base") },
-      to: { path: not("base") },
-    },
-    {
-      name: "observe-sees-only-base",
-      severity: "error",
-      comment: "observe/ (logger, metrics, progress, the run observer and tally) is used by jobs and cli.",
-      from: { path: layer("observe") },
-      to: { path: not("base", "observe") },
-    },
-    {
-      name: "envoy-stands-alone",
-      severity: "error",
-      comment: "envoy/ (the API and media source) owns its types; only base below it.",
-      from: { path: layer("envoy") },
-      to: { path: not("base", "envoy") },
-    },
-    {
-      name: "s3-stands-alone",
-      severity: "error",
-      comment: "s3/ (the ObjectStore port and its S3 adapter) owns its types; only base below it.",
-      from: { path: layer("s3") },
-      to: { path: not("base", "s3") },
-    },
-    {
-      name: "state-stands-alone",
-      severity: "error",
-      comment: "state/ (the SQLite state DB) owns its types; only base below it.",
-      from: { path: layer("state") },
-      to: { path: not("base", "state") },
-    },
+    onlyBelow(
+      "base",
+      [],
+      "base/ holds policies and values every layer uses; it imports nothing else of the project.",
+    ),
+    onlyBelow(
+      "observe",
+      ["base"],
+      "observe/ (logger, tally, run observer, progress, metrics) is used by jobs and cli.",
+    ),
+    onlyBelow("envoy", ["base"], "envoy/ (the API and media source) owns its types; only base below it."),
+    onlyBelow(
+      "s3",
+      ["base"],
+      "s3/ (the ObjectStore port and its S3 adapter) owns its types; only base below it.",
+    ),
+    onlyBelow("state", ["base"], "state/ (the SQLite state DB) owns its types; only base below it."),
     {
       name: "jobs-below-cli",
       severity: "error",

@@ -20,6 +20,20 @@ export class BoundedQueue {
     while (this.inflight.size >= this.lookahead) await Promise.race(this.inflight);
   }
 
+  /**
+   * Feed the queue (`feed` adds the tasks) and wait for every task. On a failure, in the feed or a task, the tasks
+   * already queued settle before it is thrown: nothing runs on after its command has ended.
+   */
+  async run(feed: () => Promise<void>): Promise<void> {
+    try {
+      await feed();
+      await this.drain();
+    } catch (err) {
+      await this.settle();
+      throw err;
+    }
+  }
+
   /** Wait for every queued task; rejects with the first failure. */
   async drain(): Promise<void> {
     await Promise.all(this.inflight);

@@ -81,43 +81,40 @@ export async function reconcile(
   };
 
   const queue = new BoundedQueue(config.concurrency * 2);
-  let outcome = "ok";
+  let outcome = "fatal";
   try {
-    const known = knownObjects(state);
-    const listing = recordingsListing(config.s3.prefix, window.startDate);
-    for await (const o of listObjects(sink, listing.prefix, { startAfter: listing.startAfter })) {
-      const m = KEY_RE.exec(o.key);
-      if (!m || o.key.endsWith(".json")) continue;
-      const day = `${m[1]}-${m[2]}-${m[3]}`;
-      if (day > window.endDate) break; // keys sort by day: nothing after this is in the window
-      const callId = m[4]!;
-      if (!isValidCallId(callId) || !inShard(callId, opts.shard) || !inWindow(day, window)) continue;
-      result.objects++;
-      if (known(callId, o)) {
-        result.unchanged++;
-        continue;
-      }
-      await queue.add(async () => {
-        try {
-          result[await adopt(state, sink, o, callId, logger)]++;
-        } catch (err) {
-          const c = classify(err);
-          if (c.kind === "fatal") throw c;
-          result.errors++;
-          logger.error(
-            { key: o.key, call_id: callId, code: c.code },
-            `could not reconcile ${o.key}: ${c.message}`,
-          );
+    await queue.run(async () => {
+      const known = knownObjects(state);
+      const listing = recordingsListing(config.s3.prefix, window.startDate);
+      for await (const o of listObjects(sink, listing.prefix, { startAfter: listing.startAfter })) {
+        const m = KEY_RE.exec(o.key);
+        if (!m || o.key.endsWith(".json")) continue;
+        const day = `${m[1]}-${m[2]}-${m[3]}`;
+        if (day > window.endDate) break; // keys sort by day: nothing after this is in the window
+        const callId = m[4]!;
+        if (!isValidCallId(callId) || !inShard(callId, opts.shard) || !inWindow(day, window)) continue;
+        result.objects++;
+        if (known(callId, o)) {
+          result.unchanged++;
+          continue;
         }
-      });
-    }
-    await queue.drain();
+        await queue.add(async () => {
+          try {
+            result[await adopt(state, sink, o, callId, logger)]++;
+          } catch (err) {
+            const c = classify(err);
+            if (c.kind === "fatal") throw c;
+            result.errors++;
+            logger.error(
+              { key: o.key, call_id: callId, code: c.code },
+              `could not reconcile ${o.key}: ${c.message}`,
+            );
+          }
+        });
+      }
+    });
     outcome = result.errors > 0 ? "errors" : "ok";
     return result;
-  } catch (err) {
-    outcome = "fatal";
-    await queue.settle();
-    throw err;
   } finally {
     clearInterval(heartbeat);
     sink.close();

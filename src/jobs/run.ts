@@ -111,13 +111,13 @@ async function work(ctx: RunContext, opened: OpenedState, window: Window): Promi
   const schedule: Schedule = (call, raw) =>
     queue.add(() => (ctx.signal.aborted ? Promise.resolve() : archiveRecording(ctx, call, raw)));
   try {
-    if (!ctx.dryRun) await prepareStore(ctx);
-    await scheduleListed(ctx, window, schedule);
-    if (!ctx.dryRun && !ctx.signal.aborted) await scheduleWaiting(ctx, schedule);
-    await queue.drain();
+    await queue.run(async () => {
+      if (!ctx.dryRun) await prepareStore(ctx);
+      await scheduleListed(ctx, window, schedule);
+      if (!ctx.dryRun && !ctx.signal.aborted) await scheduleWaiting(ctx, schedule);
+    });
     if (!ctx.dryRun && !ctx.signal.aborted) await ctx.ledger.abortUnclaimed();
   } catch (err) {
-    await queue.settle();
     if (!(err instanceof StopRequested) && !ctx.signal.aborted) ctx.halt.raise(classify(err));
     else if (err instanceof ArchiverError && err.kind === "fatal") ctx.halt.raise(err);
   } finally {

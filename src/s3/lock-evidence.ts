@@ -15,17 +15,10 @@ import { tagging } from "./object-params.js";
 import { asksLock, repairsFor, shortfalls, type Protection } from "./protection.js";
 import type { ObjectHead } from "./object-store.js";
 import type { Requests } from "./requests.js";
+import type { StoredEvidence } from "../base/stored.js";
 
-/** One stored object as the bucket shows it. */
-export interface ObjectEvidence {
-  etag: string | null;
-  versionId: string | null;
-  /** Retention as read back; null when it has none, or when nothing was read. */
-  lockMode: string | null;
-  retainUntil: string | null;
-  legalHold: boolean;
-  /** Tags as read back (x-amz-tagging form); null when no tags were asked. */
-  tags: string | null;
+/** One stored object as the bucket shows it, and what it took. */
+export interface ObjectEvidence extends StoredEvidence {
   /** The requests that applied what the write itself did not; empty when the write sufficed. */
   repairedWith: string[];
 }

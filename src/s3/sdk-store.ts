@@ -41,6 +41,14 @@ import type {
   WriteAnswer,
 } from "./object-store.js";
 
+/** What a new object is created with, by a PUT or a multipart upload: key, type, metadata, lock, class, tags. */
+const newObject = (r: CreateUploadRequest) => ({
+  Key: r.key,
+  ContentType: r.contentType,
+  Metadata: r.metadata,
+  ...r.params,
+});
+
 const isNotFound = (err: unknown, ...codes: string[]) => {
   const c = classify(err);
   return c.status === 404 || codes.includes(c.code);
@@ -134,13 +142,10 @@ export class S3ObjectStore implements ObjectStore {
     const out = await this.client.send(
       new PutObjectCommand({
         ...this.b,
-        Key: r.key,
+        ...newObject(r),
         Body: r.body,
         ContentLength: r.length,
-        ContentType: r.contentType,
-        Metadata: r.metadata,
         ...(r.ifNoneMatch ? { IfNoneMatch: r.ifNoneMatch } : {}),
-        ...r.params,
         ...checks(r),
       }),
     );
@@ -151,10 +156,7 @@ export class S3ObjectStore implements ObjectStore {
     const out = await this.client.send(
       new CreateMultipartUploadCommand({
         ...this.b,
-        Key: r.key,
-        ContentType: r.contentType,
-        Metadata: r.metadata,
-        ...r.params,
+        ...newObject(r),
         ...(r.checksumAlgorithm ? { ChecksumAlgorithm: r.checksumAlgorithm } : {}),
       }),
     );

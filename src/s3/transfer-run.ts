@@ -108,13 +108,7 @@ async function singlePut(
     if (classify(err).status !== 412) throw err;
     return await resolveTakenKey(sink, input.key, { sha256, bytes: length }, writer, input.signal);
   }
-  return {
-    bytes: t.offset,
-    sha256,
-    etag: out.ETag || null,
-    versionId: out.VersionId || null,
-    multipart: false,
-  };
+  return stored(t, sha256, out, false);
 }
 
 /** Complete a large recording's multipart upload: conditional, and safe when its answer is lost. */
@@ -142,11 +136,23 @@ async function complete(
   input.onUploadEnded?.(uploadId);
   // Some servers answer without an ETag (Ceph RGW: empty) or version id: lock-evidence.ts reads them back.
   return {
+    ...stored(t, sha256, done, true),
+    ...(t.storedPrefix > 0 ? { resumedBytes: t.storedPrefix } : {}),
+  };
+}
+
+/** What a write stored, as its answer names it (an empty ETag or version id is none). */
+function stored(
+  t: Transfer,
+  sha256: string,
+  answer: { ETag?: string | undefined; VersionId?: string | undefined },
+  multipart: boolean,
+): TransferResult {
+  return {
     bytes: t.offset,
     sha256,
-    etag: done.ETag || null,
-    versionId: done.VersionId || null,
-    multipart: true,
-    ...(t.storedPrefix > 0 ? { resumedBytes: t.storedPrefix } : {}),
+    etag: answer.ETag || null,
+    versionId: answer.VersionId || null,
+    multipart,
   };
 }

@@ -1,6 +1,7 @@
 /** The store's own types: what a transfer is asked to do and what it answers, and how objects are written. */
 import type { StorageClass } from "@aws-sdk/client-s3";
 import type { Readable } from "node:stream";
+import type { StoredPart } from "../base/stored.js";
 
 /** Extra object parameters applied to every object written (encryption, storage class, lock, tags). */
 export type ObjectParams = Partial<{
@@ -32,18 +33,7 @@ export interface SourceStream {
   totalBytes: number | null;
 }
 
-/** A part of a multipart upload as S3 confirmed it, and where it sits in the recording. */
-export interface StoredPart {
-  partNumber: number;
-  /** Byte range [start, end) of the recording. */
-  start: number;
-  end: number;
-  etag: string;
-  checksumCRC32C?: string | undefined;
-  checksumSHA256?: string | undefined;
-  /** SHA-256 of the recording's bytes [0, end): checked when the prefix is re-read to resume. */
-  prefixSha256: string;
-}
+export type { StoredPart } from "../base/stored.js";
 
 /** A multipart upload that a stopped or killed run left, with the parts it recorded. */
 export interface ResumableUpload {

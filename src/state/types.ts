@@ -1,7 +1,8 @@
 /**
- * What the state DB stores and hands back. State owns these types: the S3 layer has its own (a multipart upload
- * it can resume, the evidence it read back), structurally the same, and the jobs pass one for the other.
+ * What the state DB stores and hands back. State owns these types; the two shapes it shares with the S3 layer (a
+ * stored part, an object's read-back evidence) live in base/stored.ts, below both.
  */
+import type { StoredEvidence, StoredPart } from "../base/stored.js";
 
 export type CallStatus = "pending" | "archived" | "not_ready" | "no_recording" | "failed";
 export const CALL_STATUSES: readonly CallStatus[] = [
@@ -117,28 +118,10 @@ export interface ArchivedFields {
 }
 
 /** What the bucket showed for an object after it was written, as a calls row records it (evidence.ts). */
-export interface EvidenceRecord {
-  etag: string | null;
-  versionId: string | null;
-  lockMode: string | null;
-  retainUntil: string | null;
-  legalHold: boolean;
-  /** Tags as read back (x-amz-tagging form); null when none were asked. */
-  tags: string | null;
-}
+export type EvidenceRecord = StoredEvidence;
 
 /** A part of a multipart upload that S3 confirmed (the upload_parts table). */
-export interface PartRecord {
-  partNumber: number;
-  /** Byte range [start, end) of the recording. */
-  start: number;
-  end: number;
-  etag: string;
-  checksumCRC32C?: string | undefined;
-  checksumSHA256?: string | undefined;
-  /** SHA-256 of the recording's bytes [0, end): checked when the prefix is re-read to resume. */
-  prefixSha256: string;
-}
+export type PartRecord = StoredPart;
 
 /** A multipart upload tracked for a call (the uploads table), with the parts recorded for it in order. */
 export interface UploadRecord {

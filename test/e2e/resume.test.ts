@@ -21,11 +21,12 @@ import {
 } from "@aws-sdk/client-s3";
 import type { CapturedRequest } from "../../scripts/s3-faults.js";
 import { startTestS3, type TestS3 } from "../helpers/backends.js";
-import { openSink, type ResumableUpload, type StoredPart, type TransferInput } from "../../src/s3/s3.js";
+import { type ResumableUpload, type StoredPart, type TransferInput } from "../../src/s3/s3.js";
 import { DEFAULT_RETRY_POLICY } from "../../src/base/retry.js";
 import { StopRequested } from "../../src/base/errors.js";
 import { collect, logsOf, sha256, startRig, summaryOf } from "../helpers/env.js";
 import { expectedSha256 } from "../../simulator/data.js";
+import { testSink } from "../helpers/sink.js";
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
@@ -76,16 +77,12 @@ describe("resuming an interrupted multipart upload (sink, in-process)", () => {
   });
 
   const sinkFor = (signal?: AbortSignal) =>
-    openSink(
-      {
-        concurrency: 1,
-        s3: { bucket: s3.bucket, forcePathStyle: true, partSize: PART, queueSize: 1, region: "us-east-1" },
-        storage: { checksum: "MD5" },
-      },
-      { ...DEFAULT_RETRY_POLICY, retries: 2, minDelayMs: 10, maxDelayMs: 50 },
+    testSink(s3.bucket, {
+      partSize: PART,
+      policy: { ...DEFAULT_RETRY_POLICY, retries: 2, minDelayMs: 10, maxDelayMs: 50 },
       logger,
       signal,
-    );
+    });
 
   /** A source serving `data` from any offset, counting what it sends; `onSent` can interrupt it. */
   function source(data: Buffer, onSent?: (sent: number, body: Readable) => void) {

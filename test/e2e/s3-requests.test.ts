@@ -8,17 +8,16 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import pino from "pino";
 import { describe, startTestS3, test, type TestS3 } from "../helpers/backends.js";
 import { classify } from "../../src/base/errors.js";
 import { DEFAULT_RETRY_POLICY } from "../../src/base/retry.js";
-import { createS3Client, openSink, type S3Sink } from "../../src/s3/s3.js";
+import { createS3Client, type S3Sink } from "../../src/s3/s3.js";
 import { S3ObjectStore } from "../../src/s3/sdk-store.js";
 import type { CapturedRequest } from "../../scripts/local-s3.js";
+import { testSink } from "../helpers/sink.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
-const MiB = 1024 ** 2;
 const POLICY = { ...DEFAULT_RETRY_POLICY, retries: 0 };
 const md5 = (b: Buffer) => createHash("md5").update(b).digest("hex");
 const sha = (b: Buffer) => createHash("sha256").update(b);
@@ -47,21 +46,7 @@ describe("S3 requests through the SDK", () => {
       region: "us-east-1",
       endpoint: s3.endpoint,
     });
-    sink = openSink(
-      {
-        concurrency: 2,
-        s3: {
-          bucket: s3.bucket,
-          forcePathStyle: true,
-          partSize: 5 * MiB,
-          queueSize: 1,
-          region: "us-east-1",
-        },
-        storage: { checksum: "NONE" },
-      },
-      POLICY,
-      pino({ level: "silent" }),
-    );
+    sink = testSink(s3.bucket, { concurrency: 2, checksum: "NONE", policy: POLICY });
   });
   after(async () => {
     sink.close();

@@ -7,11 +7,9 @@ import { describe, test } from "../helpers/backends.js";
 import assert from "node:assert/strict";
 import { rmSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { pino } from "pino";
 import { collect, startRig, summaryOf, type Rig } from "../helpers/env.js";
-import { DEFAULT_RETRY_POLICY } from "../../src/base/retry.js";
 import { listObjects } from "../../src/s3/listing.js";
-import { openSink } from "../../src/s3/s3.js";
+import { testSink } from "../helpers/sink.js";
 
 const MiB = 1024 * 1024;
 
@@ -258,21 +256,7 @@ describe("past a thousand keys: verify and reconcile by listing", () => {
 
   test("a listing told where to stop asks for no page past it", async () => {
     Object.assign(process.env, rig.s3.env, { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" });
-    const sink = openSink(
-      {
-        concurrency: 1,
-        s3: {
-          bucket: rig.bucket,
-          forcePathStyle: true,
-          partSize: 5 * MiB,
-          queueSize: 1,
-          region: "us-east-1",
-        },
-        storage: { checksum: "MD5" },
-      },
-      DEFAULT_RETRY_POLICY,
-      pino({ level: "silent" }),
-    );
+    const sink = testSink(rig.bucket);
     try {
       const keys = await rig.listKeys("recordings/");
       const read = async (stopAfter?: string) => {

@@ -3,20 +3,15 @@
  * what a SIGKILLed archiver leaves on the wire. Settings from the environment: the local S3's, and PUT_KEY.
  */
 import { Readable } from "node:stream";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { s3ClientFor } from "./s3-client.js";
 
 const env = process.env;
 // The test runner also loads every file under test/ on its own: without PUT_KEY there is nothing to do.
 if (env.PUT_KEY) await dyingPut();
 
 async function dyingPut(): Promise<void> {
-  const client = new S3Client({
-    endpoint: env.AWS_ENDPOINT_URL_S3!,
-    region: env.AWS_REGION!,
-    forcePathStyle: true,
-    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
-    maxAttempts: 1,
-  });
+  const client = s3ClientFor(env);
   let sent = false;
   const body = new Readable({
     read() {

@@ -7,23 +7,9 @@
  */
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import type {
-  CompleteRequest,
-  CreateUploadRequest,
-  ListedPart,
-  ObjectHead,
-  ObjectPage,
-  ObjectStore,
-  Page,
-  PartRequest,
-  PutRequest,
-  UploadInProgress,
-  UploadMarker,
-  VersioningStatus,
-  WriteAnswer,
-} from "../../src/s3/object-store.js";
+import type * as port from "../../src/s3/object-store.js";
 
-export type Operation = Exclude<keyof ObjectStore, "bucket" | "clockOffsetMs" | "close">;
+export type Operation = Exclude<keyof port.ObjectStore, "bucket" | "clockOffsetMs" | "close">;
 
 /** What a failing call does: throw this error, or run this (which may throw, or change the store) first. */
 export type Fault = Error | ((args: unknown[]) => void);
@@ -63,7 +49,7 @@ async function readBody(body: Buffer | Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-export class MemoryStore implements ObjectStore {
+export class MemoryStore implements port.ObjectStore {
   readonly objects = new Map<string, StoredObjectBody>();
   readonly uploads = new Map<string, Upload>();
   /** Calls made of each operation (failed ones included). */
@@ -119,12 +105,12 @@ export class MemoryStore implements ObjectStore {
     return Promise.resolve("not-configured");
   }
 
-  versioning(): Promise<VersioningStatus> {
+  versioning(): Promise<port.VersioningStatus> {
     this.call("versioning", []);
     return Promise.resolve(undefined);
   }
 
-  head(key: string): Promise<ObjectHead | null> {
+  head(key: string): Promise<port.ObjectHead | null> {
     this.call("head", [key]);
     const o = this.objects.get(key);
     if (!o) return Promise.resolve(null);
@@ -147,7 +133,7 @@ export class MemoryStore implements ObjectStore {
     return Promise.resolve(o ? Readable.from([o.body]) : null);
   }
 
-  async put(r: PutRequest): Promise<WriteAnswer> {
+  async put(r: port.PutRequest): Promise<port.WriteAnswer> {
     this.call("put", [r]);
     const body = await readBody(r.body);
     if (body.length !== r.length) throw s3Error("IncompleteBody", 400);
@@ -165,7 +151,7 @@ export class MemoryStore implements ObjectStore {
     return { etag, versionId: undefined };
   }
 
-  createUpload(r: CreateUploadRequest): Promise<string> {
+  createUpload(r: port.CreateUploadRequest): Promise<string> {
     this.call("createUpload", [r]);
     const uploadId = `upload-${this.nextUpload++}`;
     const { key, contentType, metadata } = r;
@@ -173,7 +159,7 @@ export class MemoryStore implements ObjectStore {
     return Promise.resolve(uploadId);
   }
 
-  async uploadPart(r: PartRequest): Promise<WriteAnswer> {
+  async uploadPart(r: port.PartRequest): Promise<port.WriteAnswer> {
     this.call("uploadPart", [r]);
     const body = await readBody(r.body);
     const up = this.upload(r.uploadId);
@@ -183,7 +169,7 @@ export class MemoryStore implements ObjectStore {
     return { etag, versionId: undefined };
   }
 
-  completeUpload(r: CompleteRequest): Promise<WriteAnswer> {
+  completeUpload(r: port.CompleteRequest): Promise<port.WriteAnswer> {
     this.call("completeUpload", [r]);
     const up = this.upload(r.uploadId);
     if (r.ifNoneMatch === "*" && this.objects.has(r.key)) throw s3Error("PreconditionFailed", 412);
@@ -208,7 +194,7 @@ export class MemoryStore implements ObjectStore {
     return Promise.resolve(this.uploads.delete(uploadId) ? "aborted" : "gone");
   }
 
-  listUploads(prefix: string): Promise<Page<UploadInProgress, UploadMarker>> {
+  listUploads(prefix: string): Promise<port.Page<port.UploadInProgress, port.UploadMarker>> {
     this.call("listUploads", [prefix]);
     const items = [...this.uploads]
       .filter(([, u]) => u.key.startsWith(prefix))
@@ -216,7 +202,10 @@ export class MemoryStore implements ObjectStore {
     return Promise.resolve({ items, next: undefined });
   }
 
-  listParts(key: string, uploadId: string): Promise<Page<ListedPart, number> | "gone" | "unsupported"> {
+  listParts(
+    key: string,
+    uploadId: string,
+  ): Promise<port.Page<port.ListedPart, number> | "gone" | "unsupported"> {
     this.call("listParts", [key]);
     const up = this.uploads.get(uploadId);
     if (!up) return Promise.resolve("gone");
@@ -224,7 +213,7 @@ export class MemoryStore implements ObjectStore {
     return Promise.resolve({ items, next: undefined });
   }
 
-  listObjects(prefix: string, from: { startAfter?: string | undefined }): Promise<ObjectPage> {
+  listObjects(prefix: string, from: { startAfter?: string | undefined }): Promise<port.ObjectPage> {
     this.call("listObjects", [prefix]);
     const items = [...this.objects]
       .filter(([k]) => k.startsWith(prefix) && (from.startAfter === undefined || k > from.startAfter))

@@ -9,8 +9,9 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
-import { HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { startLocalS3 } from "../../scripts/local-s3.js";
+import { s3ClientFor } from "../helpers/s3-client.js";
 
 const DYING_PUT = fileURLToPath(new URL("../helpers/dying-put.js", import.meta.url));
 
@@ -25,17 +26,10 @@ async function headOf(client: S3Client, key: string): Promise<number | string> {
 
 test("a new object whose client is killed mid-body is not stored, and the key takes a whole one after", async () => {
   const s3 = await startLocalS3({ buckets: ["b"] });
-  const env = s3.env;
-  const client = new S3Client({
-    endpoint: env.AWS_ENDPOINT_URL_S3!,
-    region: env.AWS_REGION!,
-    forcePathStyle: true,
-    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
-    maxAttempts: 1,
-  });
+  const client = s3ClientFor(s3.env);
   try {
     const child = spawn(process.execPath, [DYING_PUT], {
-      env: { ...process.env, ...env, PUT_KEY: "k" },
+      env: { ...process.env, ...s3.env, PUT_KEY: "k" },
       stdio: ["ignore", "pipe", "inherit"],
     });
     await once(child.stdout, "data");

@@ -111,30 +111,27 @@ export async function verifyArchive(
   };
 
   const queue = new BoundedQueue(config.concurrency);
-  let outcome = "ok";
+  let outcome = "fatal";
   try {
-    for await (const { row, listed } of rowsToCheck(state, sink, config, opts)) {
-      if (deps.signal?.aborted) break;
-      // A recorded lock or hold is read from the recorded version: the listing cannot show it.
-      if (!opts.deep && !recordsLock(row) && provenByListing(row, listed)) {
-        result.checked++;
-        result.ok++;
-        byListing++;
-        continue;
+    await queue.run(async () => {
+      for await (const { row, listed } of rowsToCheck(state, sink, config, opts)) {
+        if (deps.signal?.aborted) break;
+        // A recorded lock or hold is read from the recorded version: the listing cannot show it.
+        if (!opts.deep && !recordsLock(row) && provenByListing(row, listed)) {
+          result.checked++;
+          result.ok++;
+          byListing++;
+          continue;
+        }
+        await queue.add(() => check(row));
       }
-      await queue.add(() => check(row));
-    }
-    await queue.drain();
+    });
     logger.info(
       { checked: result.checked, by_listing: byListing, by_head: byHead },
       "verify: recordings proven by the bucket listing, and by a request each",
     );
     outcome = result.missing + result.mismatched > 0 ? "failures" : result.errors > 0 ? "errors" : "ok";
     return result;
-  } catch (err) {
-    outcome = "fatal";
-    await queue.settle();
-    throw err;
   } finally {
     sink.close();
     state.finishRun(
