@@ -165,6 +165,28 @@ async function settlesSoon(p: Promise<unknown>): Promise<boolean> {
   return settled;
 }
 
+test("a 429 storm uses up no retries, stops at maxRetryTimeMs, and onRetry never hears the final 429", async () => {
+  let n = 0;
+  const retried: number[] = [];
+  await assert.rejects(
+    withRetry(
+      async () => {
+        n++;
+        throw tooMany(10);
+      },
+      { ...fast, retries: 1, maxRetryTimeMs: 80 },
+      { onRetry: (_e, attempt) => retried.push(attempt) },
+    ),
+    (e: unknown) => e instanceof ArchiverError && e.status === 429,
+  );
+  assert.ok(n >= 3 && n <= 12, `${n} attempts: more than retries + 1, ended by the 80 ms bound`);
+  assert.deepEqual(
+    retried,
+    Array.from({ length: n - 1 }, (_, i) => i + 1),
+    "every attempt but the last",
+  );
+});
+
 test("once the retries are used up a 429 fails too, without a pause", async () => {
   const seq = [reset(), tooMany(1), tooMany(1), reset(), tooMany(1), reset()];
   let n = 0;
@@ -283,6 +305,7 @@ test("a stop during a backoff wait ends it at once with StopRequested", async ()
 test("a stop during a 429's Retry-After wait ends it at once with StopRequested", async () => {
   const ac = new AbortController();
   let n = 0;
+  let retries = 0;
   const p = withRetry(
     async () => {
       n++;
@@ -292,11 +315,13 @@ test("a stop during a 429's Retry-After wait ends it at once with StopRequested"
     {
       signal: ac.signal,
       onRateLimit: () => setImmediate(() => ac.abort(new Error("the signal's own reason"))),
+      onRetry: () => retries++,
     },
   );
   assert.ok(await settlesSoon(p), "the 60 s Retry-After wait was cut short");
   await assert.rejects(p, (e: unknown) => e instanceof StopRequested);
   assert.equal(n, 1);
+  assert.equal(retries, 0, "a stopped operation is not retried, so onRetry does not hear it");
 });
 
 test("a StopRequested from the attempt, or a failure once stopped, is neither retried nor reported as one", async () => {
