@@ -1,7 +1,14 @@
 /**
  * The retry policy: how often and how long each kind of error (errors.ts) is tried again. Every network call in
  * the archiver goes through `withRetry`; nothing else sleeps or loops on failure.
+ *
+ * The loop is p-retry's: attempts, the count of retries used up, exponential backoff with full jitter, the time
+ * bound (maxRetryTime) and the stop signal. `withRetry` adds what the archiver's policy says about errors: they
+ * come out classified (ArchiverError) and a stop as StopRequested; only kind "retryable" is retried; a 429 does
+ * not use up a retry and waits what the server asked (capped), announced first through `onRateLimit` so the API
+ * gate pauses every worker; `onRetry` hears each failed attempt that will be retried, never the final failure.
  */
+import pRetry, { AbortError, type Options as PRetryOptions, type RetryContext } from "p-retry";
 import { ArchiverError, classify, StopRequested, type ErrorKind } from "./errors.js";
 
 /** Parse a Retry-After header (delta-seconds or HTTP-date) into milliseconds from `now`; undefined if absent/bad. */
@@ -78,38 +85,79 @@ export async function withRetry<T>(
   hooks: RetryHooks = {},
 ): Promise<T> {
   const { signal } = hooks;
-  const start = performance.now();
-  /** Retries used up: 429s do not use them (they wait as long as the server asks, within maxRetryTimeMs). */
-  let consumed = 0;
-  for (let attempt = 1; ; attempt++) {
-    if (signal?.aborted) throw new StopRequested();
-    let err: ArchiverError;
-    try {
-      const result = await fn(attempt);
-      // Stopped while it ran: the caller treats the operation as interrupted (as before any result is kept).
-      if (signal?.aborted) throw new StopRequested();
-      return result;
-    } catch (e) {
-      if (e instanceof StopRequested || signal?.aborted) throw new StopRequested();
-      err = classify(e);
-    }
-    if (!isRetryable(err.kind) || consumed >= policy.retries) throw err;
-    hooks.onRetry?.(err, attempt);
-    const rateLimited = isRateLimit(err);
-    if (rateLimited) {
-      const delay = rateLimitDelay(err, policy);
-      hooks.onRateLimit?.(err, delay);
-      await sleep(delay, signal);
-    }
-    const remaining = policy.maxRetryTimeMs - (performance.now() - start);
-    if (remaining <= 0) throw err;
-    if (rateLimited) continue;
-    await sleep(Math.min(backoffDelay(consumed, policy), remaining), signal);
-    consumed++;
+  try {
+    return await pRetry((attempt) => attemptOnce(fn, attempt, signal), pRetryOptions(policy, hooks));
+  } catch (e) {
+    // p-retry rejects with the signal's reason when it sees the stop itself (before an attempt, in a backoff).
+    if (e instanceof StopRequested || signal?.aborted) throw new StopRequested();
+    throw classify(e);
   }
 }
 
-/** Backoff before retry number `consumed + 1`: minDelay × 2^consumed × a random factor in [1, 2), capped. */
+/** One attempt: a failure leaves it classified, and a stop (during it, or after it succeeded) ends the loop. */
+async function attemptOnce<T>(
+  fn: (attempt: number) => Promise<T>,
+  attempt: number,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  let result: T;
+  try {
+    result = await fn(attempt);
+  } catch (e) {
+    if (e instanceof StopRequested || signal?.aborted) throw new AbortError(new StopRequested());
+    throw classify(e);
+  }
+  // Stopped while it ran: the caller treats the operation as interrupted (as before any result is kept).
+  if (signal?.aborted) throw new AbortError(new StopRequested());
+  return result;
+}
+
+/**
+ * The policy as p-retry options. p-retry waits round(random[1, 2) × minTimeout × factor^consumed), capped at
+ * maxTimeout (and at the time left): with randomize, factor 2, minDelayMs and maxDelayMs that is `backoffDelay`,
+ * the same full-jitter distribution. A retry not consumed (a 429) gets no backoff of its own from p-retry; its
+ * wait is the Retry-After one, in `onFailedAttempt`.
+ */
+function pRetryOptions(policy: RetryPolicy, hooks: RetryHooks): PRetryOptions {
+  return {
+    retries: policy.retries,
+    minTimeout: policy.minDelayMs,
+    factor: 2,
+    maxTimeout: policy.maxDelayMs,
+    randomize: true,
+    maxRetryTime: policy.maxRetryTimeMs,
+    signal: hooks.signal,
+    onFailedAttempt: (ctx) => waitOutRateLimit(ctx, policy, hooks),
+    shouldConsumeRetry: ({ error }) => !isRateLimit(error as ArchiverError),
+    // p-retry asks this last, after its retry-count and time checks: a yes is a retry, so onRetry is told here.
+    shouldRetry: ({ error, attemptNumber }) => {
+      const err = error as ArchiverError;
+      if (!isRetryable(err.kind)) return false;
+      hooks.onRetry?.(err, attemptNumber);
+      return true;
+    },
+  };
+}
+
+/**
+ * After a 429 that has retries left: announce the pause, then wait what the server asked (capped). p-retry
+ * checks the time bound after this, so a wait that outlasts maxRetryTimeMs ends the loop with the 429.
+ */
+async function waitOutRateLimit(ctx: RetryContext, policy: RetryPolicy, hooks: RetryHooks): Promise<void> {
+  const { signal } = hooks;
+  const err = ctx.error as ArchiverError;
+  if (!isRetryable(err.kind) || !isRateLimit(err) || ctx.retriesLeft <= 0) return;
+  const delay = rateLimitDelay(err, policy);
+  hooks.onRateLimit?.(err, delay);
+  await sleep(delay, signal);
+  // Stopped while waiting: end here, before p-retry would ask shouldRetry (and so onRetry) about it.
+  if (signal?.aborted) throw new StopRequested();
+}
+
+/**
+ * Backoff before retry number `consumed + 1`: minDelay × 2^consumed × a random factor in [1, 2), capped. The loop
+ * leaves the arithmetic to p-retry (`pRetryOptions`); this states it, for tests and readers.
+ */
 export function backoffDelay(consumed: number, policy: RetryPolicy, random = Math.random()): number {
   return Math.min(Math.round((random + 1) * policy.minDelayMs * 2 ** consumed), policy.maxDelayMs);
 }

@@ -146,3 +146,211 @@ test("an aborted signal stops retrying with StopRequested", async () => {
   await assert.rejects(p, (e: unknown) => e instanceof StopRequested);
   assert.ok(n <= 3);
 });
+
+const reset = () => Object.assign(new Error("reset"), { code: "ECONNRESET" });
+const tooMany = (retryAfterMs?: number) =>
+  new ArchiverError("retryable", "rate_limit_exceeded", "slow down", {
+    status: 429,
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+  });
+
+/** Whether `p` has settled once the event loop has turned a few times (no clock involved). */
+async function settlesSoon(p: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  p.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  return settled;
+}
+
+test("a 429 storm uses up no retries, stops at maxRetryTimeMs, and onRetry never hears the final 429", async () => {
+  let n = 0;
+  const retried: number[] = [];
+  await assert.rejects(
+    withRetry(
+      async () => {
+        n++;
+        throw tooMany(10);
+      },
+      { ...fast, retries: 1, maxRetryTimeMs: 80 },
+      { onRetry: (_e, attempt) => retried.push(attempt) },
+    ),
+    (e: unknown) => e instanceof ArchiverError && e.status === 429,
+  );
+  assert.ok(n >= 3 && n <= 12, `${n} attempts: more than retries + 1, ended by the 80 ms bound`);
+  assert.deepEqual(
+    retried,
+    Array.from({ length: n - 1 }, (_, i) => i + 1),
+    "every attempt but the last",
+  );
+});
+
+test("once the retries are used up a 429 fails too, without a pause", async () => {
+  const seq = [reset(), tooMany(1), tooMany(1), reset(), tooMany(1), reset()];
+  let n = 0;
+  const pauses: number[] = [];
+  await assert.rejects(
+    withRetry(
+      async () => {
+        throw seq[n++];
+      },
+      { ...fast, retries: 2 },
+      { onRateLimit: (_e, ms) => pauses.push(ms) },
+    ),
+    (e: unknown) => e instanceof ArchiverError && e.status === 429,
+  );
+  assert.equal(n, 5, "two resets consumed both retries; the third 429 ends it");
+  assert.deepEqual(pauses, [1, 1], "the failing 429 announces no pause");
+});
+
+test("onRetry hears each attempt that will be retried, not the final failure nor an error not retried", async () => {
+  const retried: number[] = [];
+  await assert.rejects(
+    withRetry(
+      async () => {
+        throw reset();
+      },
+      fast,
+      { onRetry: (_e, attempt) => retried.push(attempt) },
+    ),
+  );
+  assert.deepEqual(retried, [1, 2, 3]);
+  retried.length = 0;
+  await assert.rejects(
+    withRetry(
+      async () => {
+        throw new ArchiverError("permanent", "x", "no");
+      },
+      fast,
+      { onRetry: (_e, attempt) => retried.push(attempt) },
+    ),
+  );
+  assert.deepEqual(retried, []);
+});
+
+test("the waits between retries are backoffDelay's; a 429 waits its Retry-After and does not advance them", async (t) => {
+  const waits: number[] = [];
+  const realSetTimeout = globalThis.setTimeout;
+  t.mock.method(Math, "random", () => 0.5);
+  t.mock.method(globalThis, "setTimeout", (cb: () => void, ms: number) => {
+    waits.push(ms);
+    return realSetTimeout(cb, 0);
+  });
+  const policy = { ...DEFAULT_RETRY_POLICY, retries: 8 };
+  await assert.rejects(
+    withRetry(async () => {
+      throw reset();
+    }, policy),
+    (e: unknown) => e instanceof ArchiverError && e.code === "ECONNRESET",
+  );
+  const expected = [375, 750, 1500, 3000, 6000, 12_000, 20_000, 20_000];
+  assert.deepEqual(waits, expected);
+  assert.deepEqual(
+    expected,
+    expected.map((_, consumed) => backoffDelay(consumed, policy, 0.5)),
+  );
+
+  waits.length = 0;
+  const seq = [reset(), tooMany(7), reset(), tooMany(), reset(), reset()];
+  let n = 0;
+  await assert.rejects(
+    withRetry(
+      async () => {
+        throw seq[n++];
+      },
+      { ...policy, retries: 3 },
+    ),
+    (e: unknown) => e instanceof ArchiverError && e.code === "ECONNRESET",
+  );
+  assert.equal(n, 6);
+  assert.deepEqual(waits, [375, 7, 750, policy.defaultRetryAfterMs, 1500]);
+});
+
+test("a signal aborted before the first attempt: StopRequested, not the signal's reason, and no attempt", async () => {
+  const ac = new AbortController();
+  ac.abort(new Error("the signal's own reason"));
+  let n = 0;
+  await assert.rejects(
+    withRetry(
+      async () => {
+        n++;
+        return "x";
+      },
+      fast,
+      { signal: ac.signal },
+    ),
+    (e: unknown) => e instanceof StopRequested,
+  );
+  assert.equal(n, 0);
+});
+
+test("a stop during a backoff wait ends it at once with StopRequested", async () => {
+  const ac = new AbortController();
+  let n = 0;
+  const p = withRetry(
+    async () => {
+      n++;
+      throw reset();
+    },
+    { ...fast, minDelayMs: 60_000, maxDelayMs: 60_000 },
+    { signal: ac.signal, onRetry: () => setImmediate(() => ac.abort(new Error("the signal's own reason"))) },
+  );
+  assert.ok(await settlesSoon(p), "the 60 s backoff was cut short");
+  await assert.rejects(p, (e: unknown) => e instanceof StopRequested);
+  assert.equal(n, 1);
+});
+
+test("a stop during a 429's Retry-After wait ends it at once with StopRequested", async () => {
+  const ac = new AbortController();
+  let n = 0;
+  let retries = 0;
+  const p = withRetry(
+    async () => {
+      n++;
+      throw tooMany(60_000);
+    },
+    fast,
+    {
+      signal: ac.signal,
+      onRateLimit: () => setImmediate(() => ac.abort(new Error("the signal's own reason"))),
+      onRetry: () => retries++,
+    },
+  );
+  assert.ok(await settlesSoon(p), "the 60 s Retry-After wait was cut short");
+  await assert.rejects(p, (e: unknown) => e instanceof StopRequested);
+  assert.equal(n, 1);
+  assert.equal(retries, 0, "a stopped operation is not retried, so onRetry does not hear it");
+});
+
+test("a StopRequested from the attempt, or a failure once stopped, is neither retried nor reported as one", async () => {
+  let n = 0;
+  let retries = 0;
+  await assert.rejects(
+    withRetry(
+      async () => {
+        n++;
+        throw new StopRequested();
+      },
+      fast,
+      { onRetry: () => retries++ },
+    ),
+    (e: unknown) => e instanceof StopRequested,
+  );
+  const ac = new AbortController();
+  await assert.rejects(
+    withRetry(
+      async () => {
+        n++;
+        ac.abort();
+        throw reset();
+      },
+      fast,
+      { signal: ac.signal, onRetry: () => retries++ },
+    ),
+    (e: unknown) => e instanceof StopRequested,
+  );
+  assert.equal(n, 2);
+  assert.equal(retries, 0);
+});
