@@ -9,6 +9,9 @@ import {
   type RetryPolicy,
 } from "../../src/base/retry.js";
 
+/** A connection reset: retryable. */
+const reset = () => Object.assign(new Error("reset"), { code: "ECONNRESET" });
+
 const fast: RetryPolicy = {
   ...DEFAULT_RETRY_POLICY,
   retries: 3,
@@ -33,7 +36,7 @@ test("Retry-After: delta seconds, HTTP dates, garbage", () => {
 test("retryable errors are retried until success", async () => {
   let n = 0;
   const out = await withRetry(async () => {
-    if (++n < 3) throw Object.assign(new Error("reset"), { code: "ECONNRESET" });
+    if (++n < 3) throw reset();
     return "ok";
   }, fast);
   assert.equal(out, "ok");
@@ -105,7 +108,7 @@ test("no retry starts after maxRetryTimeMs, whatever retries are left", async ()
     withRetry(
       async () => {
         n++;
-        throw Object.assign(new Error("reset"), { code: "ECONNRESET" });
+        throw reset();
       },
       { ...fast, retries: 1000, minDelayMs: 20, maxDelayMs: 20, maxRetryTimeMs: 150 },
     ),
@@ -138,7 +141,7 @@ test("an aborted signal stops retrying with StopRequested", async () => {
     async () => {
       n++;
       if (n === 2) ac.abort();
-      throw Object.assign(new Error("reset"), { code: "ECONNRESET" });
+      throw reset();
     },
     { ...fast, retries: 50 },
     { signal: ac.signal },
@@ -147,7 +150,6 @@ test("an aborted signal stops retrying with StopRequested", async () => {
   assert.ok(n <= 3);
 });
 
-const reset = () => Object.assign(new Error("reset"), { code: "ECONNRESET" });
 const tooMany = (retryAfterMs?: number) =>
   new ArchiverError("retryable", "rate_limit_exceeded", "slow down", {
     status: 429,
