@@ -134,20 +134,22 @@ test("a stop during a successful attempt still ends in StopRequested (the caller
   );
 });
 
+/** An attempt that always fails with `err()`, counting its calls; `each(n)` runs first on call n. */
+function alwaysFailing(err: () => unknown, each: (n: number) => void = () => {}) {
+  const calls = { n: 0 };
+  const fn = async () => {
+    each(++calls.n);
+    throw err();
+  };
+  return { fn, calls };
+}
+
 test("an aborted signal stops retrying with StopRequested", async () => {
   const ac = new AbortController();
-  let n = 0;
-  const p = withRetry(
-    async () => {
-      n++;
-      if (n === 2) ac.abort();
-      throw reset();
-    },
-    { ...fast, retries: 50 },
-    { signal: ac.signal },
-  );
+  const attempt = alwaysFailing(reset, (n) => n === 2 && ac.abort());
+  const p = withRetry(attempt.fn, { ...fast, retries: 50 }, { signal: ac.signal });
   await assert.rejects(p, (e: unknown) => e instanceof StopRequested);
-  assert.ok(n <= 3);
+  assert.ok(attempt.calls.n <= 3);
 });
 
 const tooMany = (retryAfterMs?: number) =>
@@ -290,18 +292,15 @@ test("a signal aborted before the first attempt: StopRequested, not the signal's
 
 test("a stop during a backoff wait ends it at once with StopRequested", async () => {
   const ac = new AbortController();
-  let n = 0;
+  const attempt = alwaysFailing(reset);
   const p = withRetry(
-    async () => {
-      n++;
-      throw reset();
-    },
+    attempt.fn,
     { ...fast, minDelayMs: 60_000, maxDelayMs: 60_000 },
     { signal: ac.signal, onRetry: () => setImmediate(() => ac.abort(new Error("the signal's own reason"))) },
   );
   assert.ok(await settlesSoon(p), "the 60 s backoff was cut short");
   await assert.rejects(p, (e: unknown) => e instanceof StopRequested);
-  assert.equal(n, 1);
+  assert.equal(attempt.calls.n, 1);
 });
 
 test("a stop during a 429's Retry-After wait ends it at once with StopRequested", async () => {
