@@ -4,6 +4,7 @@
  */
 import { ArchiverError } from "../base/errors.js";
 import { compareKeys } from "../base/keys.js";
+import { unquoteEtag } from "./multipart-etag.js";
 import type { ListedObject, ObjectPage } from "./object-store.js";
 import type { Requests } from "./requests.js";
 
@@ -54,8 +55,7 @@ export async function* listObjects(
   }
 }
 
-/** An ETag without the quotes some servers leave off; "" when there is none (unknown). */
-export const unquoteEtag = (e: string | null | undefined): string => (e ?? "").replace(/^"|"$/g, "");
+export { unquoteEtag };
 
 /** Two ETags are the same object's: both known and equal, quotes aside. */
 export function sameEtag(a: string | null | undefined, b: string | null | undefined): boolean {

@@ -14,7 +14,7 @@ import { ArchiverError, classify } from "../base/errors.js";
 import { tagging } from "./object-params.js";
 import { asksLock, repairsFor, shortfalls, type Protection } from "./protection.js";
 import type { ObjectHead } from "./object-store.js";
-import type { Requests } from "./requests.js";
+import { atVersion as at, type Requests } from "./requests.js";
 import type { StoredEvidence } from "../base/stored.js";
 
 /** One stored object as the bucket shows it, and what it took. */
@@ -38,17 +38,6 @@ interface Shown {
   protection: Protection;
 }
 
-const at = (key: string, versionId: string | null) => (versionId ? `${key} (version ${versionId})` : key);
-
-/** HeadObject on one version (the latest without a version id); null when there is no such version. */
-export function headVersion(
-  sink: Requests,
-  key: string,
-  versionId: string | null,
-): Promise<ObjectHead | null> {
-  return sink.headObject(key, versionId);
-}
-
 /** Retention and legal hold as a HeadObject answer shows them (tags: not in it). */
 export function lockShown(head: ObjectHead): Protection {
   const until = head.retainUntil;
@@ -68,7 +57,7 @@ async function readShown(
   wanted: Protection | null,
   withHead: boolean,
 ): Promise<Shown> {
-  const head = withHead ? await headVersion(sink, key, known.versionId) : undefined;
+  const head = withHead ? await sink.headObject(key, known.versionId) : undefined;
   if (head === null)
     throw new ArchiverError(
       "retryable",

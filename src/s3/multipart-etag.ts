@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto";
 
+/** An ETag without the quotes servers put around it; "" when there is none (unknown). */
 export const unquoteEtag = (etag: string | null | undefined): string => (etag ?? "").replace(/^"|"$/g, "");
 
 /** The multipart ETag (unquoted) of parts with these ETags, in part order; undefined when one is not an MD5. */

@@ -23,6 +23,10 @@ import type { SinkSettings, TransferInput } from "./types.js";
 
 const MIN_PART_SIZE = 5 * 1024 ** 2;
 
+/** A key, or one version of it, as messages name it. */
+export const atVersion = (key: string, versionId?: string | null): string =>
+  versionId ? `${key} (version ${versionId})` : key;
+
 /** An object as the jobs see it: size, sha256 metadata, ETag, version. */
 export interface StoredObject {
   size: number;
@@ -69,8 +73,7 @@ export class Requests {
 
   /** HeadObject on a key (or one version of it), under the retry policy; null when there is none. */
   headObject(key: string, versionId?: string | null): Promise<ObjectHead | null> {
-    const at = versionId ? `${key} (version ${versionId})` : key;
-    return this.s3(`HeadObject ${at}`, () => this.store.head(key, versionId));
+    return this.s3(`HeadObject ${atVersion(key, versionId)}`, () => this.store.head(key, versionId));
   }
 
   /** An object's size, sha256 metadata, ETag and version; null when there is none. */

@@ -3,6 +3,7 @@
  * object and its recorded parts are still in S3 with the same ETags and sizes.
  */
 import { createHash } from "node:crypto";
+import { unquoteEtag } from "./multipart-etag.js";
 import type { Requests } from "./requests.js";
 import type { ResumableUpload, SinkSettings, StoredPart, TransferInput } from "./types.js";
 
@@ -40,8 +41,6 @@ export function contiguousParts(parts: readonly StoredPart[]): StoredPart[] {
   return out;
 }
 
-const unquote = (etag: string | undefined) => (etag ?? "").replace(/^"|"$/g, "");
-
 /**
  * Take over the upload a stopped or killed run left for this recording, when it can be trusted: same key,
  * created with the same settings, and its recorded parts still in S3 with the same ETags. Otherwise abort it
@@ -71,7 +70,7 @@ export async function continueUpload(
   if (inS3 !== "unsupported") {
     const firstBad = parts.findIndex((p) => {
       const s = inS3.get(p.partNumber);
-      return !s || unquote(s.etag) !== unquote(p.etag) || s.size !== p.end - p.start;
+      return !s || unquoteEtag(s.etag) !== unquoteEtag(p.etag) || s.size !== p.end - p.start;
     });
     if (firstBad >= 0) parts = parts.slice(0, firstBad);
   }

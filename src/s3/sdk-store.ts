@@ -244,8 +244,8 @@ export class S3ObjectStore implements ObjectStore {
         page.NextPartNumberMarker === undefined ? undefined : Number(page.NextPartNumberMarker);
       return { items, next: page.IsTruncated ? nextMarker : undefined };
     } catch (err) {
+      if (isNotFound(err, "NoSuchUpload")) return "gone" as const;
       const c = classify(err);
-      if (c.code === "NoSuchUpload" || c.status === 404) return "gone" as const;
       if (c.status === 501 || c.status === 405 || c.code === "NotImplemented") return "unsupported" as const;
       throw err;
     }

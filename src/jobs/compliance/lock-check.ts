@@ -3,7 +3,7 @@
  * show at least that on the recorded version — mode as strong, retain-until no earlier, legal hold on. One
  * HeadObject per such recording; none for the others.
  */
-import { headVersion, lockShown } from "../../s3/lock-evidence.js";
+import { lockShown } from "../../s3/lock-evidence.js";
 import { shortfalls, type Protection } from "../../s3/protection.js";
 import type { S3Sink } from "../../s3/s3.js";
 import type { CallRow } from "../../state/db.js";
@@ -24,7 +24,7 @@ export async function lockProblem(
   sink: S3Sink,
   r: LockRow,
 ): Promise<{ kind: "missing" | "mismatched"; reason: string } | null> {
-  const head = await headVersion(sink, r.key!, r.version_id);
+  const head = await sink.headObject(r.key!, r.version_id);
   if (!head)
     return { kind: "missing", reason: `no version ${r.version_id ?? "(latest)"} to check the lock of` };
   const weaker = shortfalls(recordedLock(r), lockShown(head), "archived");
