@@ -63,11 +63,7 @@ export async function storeSidecar(
   const existing = adopted ? await rules.sink.head(key) : null;
   if (existing) return settleEvidence(ctx, { key, ...existing }, "an earlier run's sidecar PutObject");
   const out = await rules.sink.putJson(key, doc(), objectParams, metadata);
-  return settleEvidence(
-    ctx,
-    { key, etag: out.ETag ?? null, versionId: out.VersionId ?? null },
-    "the sidecar's PutObject",
-  );
+  return settleEvidence(ctx, { key, ...out }, "the sidecar's PutObject");
 }
 
 /** How the sidecar describes the recording's stored version: as read back from the bucket. */

@@ -47,13 +47,17 @@ export async function writeOnce<T>(
   });
 }
 
+/** What a write stored under the key. */
+export interface WrittenAs {
+  /** null when the server named none (Ceph RGW answers a completion with an empty ETag). */
+  etag: string | null;
+  versionId: string | null;
+}
+
 /** The version id and ETag a write reports, from its answer or from the object that landed. */
-export function writtenAs<T extends WriteAnswer>(
-  w: Written<T>,
-): { ETag: string | undefined; VersionId: string | undefined } {
-  return w.landed
-    ? { ETag: w.landed.etag ?? undefined, VersionId: w.landed.versionId ?? undefined }
-    : { ETag: w.out.etag, VersionId: w.out.versionId };
+export function writtenAs<T extends WriteAnswer>(w: Written<T>): WrittenAs {
+  const named = w.landed ?? w.out;
+  return { etag: named.etag || null, versionId: named.versionId || null };
 }
 
 /** The completion's outcome could not be learned (S3 unreachable through every retry): keep the upload. */
@@ -85,7 +89,7 @@ export async function completeUpload(
   sink: Requests,
   c: Completion,
 ): Promise<
-  | { kind: "completed"; ETag: string | undefined; VersionId: string | undefined }
+  | ({ kind: "completed" } & WrittenAs)
   | { kind: "taken" }
   | { kind: "yield"; rival: RivalUpload }
   | { kind: "gone"; error: ArchiverError }

@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import type { RetryPolicy } from "../base/retry.js";
 import { checkBucket, checkObjectLock } from "./bucket-checks.js";
 import { bodyChecksum, knownSha256 } from "./body.js";
-import { writeOnce, writtenAs } from "./lost-answer.js";
+import { writeOnce, writtenAs, type WrittenAs } from "./lost-answer.js";
 import { sameEtag } from "./multipart-etag.js";
 import { Requests } from "./requests.js";
 import { createS3Client } from "./sdk-client.js";
@@ -87,7 +87,7 @@ export class S3Sink extends Requests {
     value: unknown,
     objectParams: ObjectParams,
     metadata: Record<string, string> = {},
-  ): Promise<{ ETag: string | undefined; VersionId: string | undefined }> {
+  ): Promise<WrittenAs> {
     const body = Buffer.from(JSON.stringify(value, null, 2) + "\n");
     const sha256 = createHash("sha256").update(body).digest("hex");
     // A PUT whose answer was lost is not sent twice: the object with this body's MD5 is the one that landed.

@@ -14,7 +14,7 @@ import { withRetry } from "../base/retry.js";
 import { alreadyStored } from "./already-stored.js";
 import { bodyChecksum, knownSha256, requestBody } from "./body.js";
 import { awaitRival, resolveTakenKey, type Writer } from "./conflict.js";
-import { completeUpload, CompletionUnknown, writeOnce, writtenAs } from "./lost-answer.js";
+import { completeUpload, CompletionUnknown, writeOnce, writtenAs, type WrittenAs } from "./lost-answer.js";
 import { multipartEtag } from "./multipart-etag.js";
 import { continueUpload } from "./resume.js";
 import type { Requests } from "./requests.js";
@@ -141,18 +141,7 @@ async function complete(
   };
 }
 
-/** What a write stored, as its answer names it (an empty ETag or version id is none). */
-function stored(
-  t: Transfer,
-  sha256: string,
-  answer: { ETag?: string | undefined; VersionId?: string | undefined },
-  multipart: boolean,
-): TransferResult {
-  return {
-    bytes: t.offset,
-    sha256,
-    etag: answer.ETag || null,
-    versionId: answer.VersionId || null,
-    multipart,
-  };
+/** What a write stored: this transfer's bytes and SHA-256, under the ETag and version the write named. */
+function stored(t: Transfer, sha256: string, written: WrittenAs, multipart: boolean): TransferResult {
+  return { bytes: t.offset, sha256, etag: written.etag, versionId: written.versionId, multipart };
 }
