@@ -12,7 +12,6 @@ import { refreshingOpener } from "../envoy/url-refresh.js";
 import { SourceChanged } from "../s3/conflict.js";
 import { objectParamsFor } from "../s3/object-params.js";
 import type { ObjectParams, TransferResult } from "../s3/s3.js";
-import { markArchivedWithEvidence } from "../state/evidence.js";
 import { objectMetadata, storedContentType } from "./recording-meta.js";
 import { recordingIO } from "./recording-io.js";
 import type { RunContext } from "./run-context.js";
@@ -240,7 +239,7 @@ function record(
     storageClass: objectParams.StorageClass ?? null,
     sse: objectParams.ServerSideEncryption ?? null,
   };
-  markArchivedWithEvidence(ctx.state, job.call.id, fields, proof.evidence, proof.sidecar);
+  ctx.state.markArchivedWithEvidence(job.call.id, fields, proof.evidence, proof.sidecar);
   if (adopted) ctx.tally.recordingFinished("already_archived", 0, seconds);
   else ctx.tally.recordingFinished("archived", stored.bytes, seconds);
   ctx.logger.debug({ call_id: job.call.id, key, bytes: stored.bytes, sha256: stored.sha256 }, "archived");

@@ -17,10 +17,12 @@ import * as calls from "./calls.js";
 import * as uploads from "./uploads.js";
 import * as runs from "./runs.js";
 import * as runLock from "./run-lock.js";
+import { markArchivedWithEvidence, type FieldsBesideEvidence } from "./evidence.js";
 import type {
   ArchivedFields,
   CallRow,
   CallStatus,
+  EvidenceRecord,
   LockHolder,
   PartRecord,
   RunCounts,
@@ -158,6 +160,16 @@ export class StateDb {
 
   markArchived(callId: string, f: ArchivedFields): void {
     calls.markArchived(this.sql, callId, f);
+  }
+
+  /** Archived, with what the bucket showed for the recording and its sidecar, in one transaction. */
+  markArchivedWithEvidence(
+    callId: string,
+    fields: FieldsBesideEvidence,
+    recording: EvidenceRecord,
+    sidecar: EvidenceRecord,
+  ): void {
+    markArchivedWithEvidence(this.sql, callId, fields, recording, sidecar);
   }
 
   /** Record a call as archived from what S3 holds (reconcile), creating its row when the DB has none. */
