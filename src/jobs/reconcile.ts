@@ -38,10 +38,8 @@ const KEY_RE = /recordings\/(\d{4})\/(\d{2})\/(\d{2})\/([^/]+)\.(m4a|mp4|bin)$/;
 
 /** Does the state already record this listed object: archived under this key, with its size and ETag? */
 function knownObjects(state: StateDb): (callId: string, o: ListedObject) => boolean {
-  const stmt = state.db.prepare("SELECT status, key, bytes, etag FROM calls WHERE call_id = ?");
   return (callId, o) => {
-    const row = stmt.get(callId) as
-      { status: string; key: string | null; bytes: number | null; etag: string | null } | undefined;
+    const row = state.storedAs(callId);
     return (
       row?.status === "archived" && row.key === o.key && row.bytes === o.size && sameEtag(row.etag, o.etag)
     );

@@ -45,16 +45,20 @@ export function readStatus(dbPath: string, runs = 10, opts: { check?: boolean } 
       CallStatus,
       number
     >;
-    const lock = state.db
-      .prepare("SELECT run_id, pid, host, heartbeat_at FROM run_lock WHERE id = 1")
-      .get() as StatusReport["lock"] | undefined;
+    const holder = state.lockHolder();
+    const lock = holder && {
+      run_id: holder.run_id,
+      pid: holder.pid,
+      host: holder.host,
+      heartbeat_at: holder.heartbeat_at,
+    };
     return {
       db_path: dbPath,
       integrity: opts.check ? "ok" : null,
       counts,
       bytes_archived: byStatus.archived.bytes,
       watermark: state.getMeta("watermark"),
-      lock: lock ?? null,
+      lock,
       open_multipart_uploads: state.trackedUploads().length,
       source_changes: { count: countSourceChanges(state), recent: recentSourceChanges(state, 5) },
       recent_runs: state.recentRuns(runs).map((r) => ({

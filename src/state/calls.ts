@@ -11,6 +11,15 @@ export function getCall(sql: Sql, callId: string): CallRow | undefined {
   return sql.st("SELECT * FROM calls WHERE call_id = ?").get(callId) as CallRow | undefined;
 }
 
+/** Where and what a call's row says its recording is (reconcile compares it with each listed object). */
+export function storedAs(
+  sql: Sql,
+  callId: string,
+): Pick<CallRow, "status" | "key" | "bytes" | "etag"> | undefined {
+  return sql.st("SELECT status, key, bytes, etag FROM calls WHERE call_id = ?").get(callId) as
+    Pick<CallRow, "status" | "key" | "bytes" | "etag"> | undefined;
+}
+
 /**
  * The finished calls a run has listed unchanged, in a temporary table: SQLite keeps it in a bounded cache and a
  * temp file, so re-listing a million archived calls writes nothing to the DB. Emptied when a new run lists.

@@ -158,6 +158,11 @@ export class StateDb {
     return calls.recordListed(this.sql, this.unchanged, { callId, callTime, callJson, runId });
   }
 
+  /** A call's status, key, size and ETag only (reconcile reads one per listed object). */
+  storedAs(callId: string): ReturnType<typeof calls.storedAs> {
+    return calls.storedAs(this.sql, callId);
+  }
+
   markArchived(callId: string, f: ArchivedFields): void {
     calls.markArchived(this.sql, callId, f);
   }
@@ -205,6 +210,11 @@ export class StateDb {
     onTakeover?: (dead: LockHolder) => void,
   ): LockHolder | null {
     return runLock.acquireLock(this.sql, { runId, host, staleMs, isAlive, onTakeover });
+  }
+
+  /** Who holds the run lock; null when it is free. */
+  lockHolder(): LockHolder | null {
+    return runLock.lockHolder(this.sql);
   }
 
   heartbeat(runId: string): void {

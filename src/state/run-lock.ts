@@ -26,6 +26,11 @@ function holderDead(
   return Date.now() - Date.parse(held.heartbeat_at) > staleMs;
 }
 
+/** Who holds the run lock; null when it is free. */
+export function lockHolder(sql: Sql): LockHolder | null {
+  return (sql.st("SELECT * FROM run_lock WHERE id = 1").get() as LockHolder | undefined) ?? null;
+}
+
 /**
  * Take the run lock, or say who holds it. A holder on this host whose pid is gone, or any holder whose
  * heartbeat is older than `staleMs`, is dead: its lock is taken over.
@@ -44,7 +49,7 @@ export function acquireLock(
   let takenFrom: LockHolder | undefined;
   const holder = sql.db
     .transaction((): LockHolder | null => {
-      const held = sql.st("SELECT * FROM run_lock WHERE id = 1").get() as LockHolder | undefined;
+      const held = lockHolder(sql);
       if (held) {
         if (!holderDead(held, host, staleMs, isAlive)) return held;
         takenFrom = held;
