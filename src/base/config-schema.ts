@@ -63,6 +63,7 @@ export const EnvSchema = z.object({
   ARCHIVER_PART_SIZE_MB: int(5, 5120).default(16),
   ARCHIVER_PART_QUEUE: int(1, 64).default(2),
   ARCHIVER_SPOOL_DIR: z.string().trim().optional(),
+  ARCHIVER_GROUP_READABLE: bool.default(false),
   ARCHIVER_API_RPS: z
     .string()
     .trim()

@@ -1,4 +1,5 @@
 /** The validated settings, in the shape the jobs use (made by loadConfig). */
+import type { Exposure, Readers } from "./private-fs.js";
 
 export interface Config {
   envoy: {
@@ -37,6 +38,10 @@ export interface Config {
   progressIntervalS: number;
   metricsPort: number;
   shardCount: number | undefined;
+  /** Who besides the owner may read the outputs (manifests, the metrics file): ARCHIVER_GROUP_READABLE. */
+  outputReaders: Readers;
+  /** The `.env` file read, when it holds secrets and its group or others may read it (the CLI warns). */
+  exposedSettingsFile: (Exposure & { secrets: string[] }) | undefined;
 }
 
 /** What a media response must be, and how much and how long it may take. */

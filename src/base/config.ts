@@ -3,12 +3,13 @@
  * once at start. Every setting has one environment name; flags are overrides of those names. The names and their
  * checks are in config-schema.ts, the shape the jobs read in config-types.ts (both re-exported here).
  */
-import { readFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { parse as parseDotenv } from "dotenv";
 import { normalizePrefix } from "./keys.js";
 import { parseTags } from "./tags.js";
 import { credentialProblem } from "./header-values.js";
+import { exposureOf, type Exposure } from "./private-fs.js";
 import { ENV_NAMES, EnvSchema, type Env } from "./config-schema.js";
 import type { Config } from "./config-types.js";
 
@@ -34,7 +35,7 @@ export interface LoadOptions {
 
 export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? process.env;
-  const { fromFile, problems } = readDotenv(opts);
+  const { fromFile, problems, exposed } = readDotenv(opts);
   const raw = rawSettings(opts, env, fromFile);
   const parsed = EnvSchema.safeParse(raw);
   if (!parsed.success) problems.push(...parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
@@ -49,20 +50,49 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     );
   if (problems.length > 0 || !parsed.success)
     throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
-  return configOf(parsed.data, {
+  const config = configOf(parsed.data, {
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? fromFile.AWS_REGION,
     endpoint: env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL ?? fromFile.AWS_ENDPOINT_URL_S3,
   });
+  return { ...config, exposedSettingsFile: exposed };
 }
 
-/** The `.env` file's values; a missing file is fine unless it was named (`requireDotenv`). */
-function readDotenv(opts: LoadOptions): { fromFile: Record<string, string>; problems: string[] } {
+/** Names of settings whose values are secrets: a file holding one must be its owner's alone. */
+const SECRET_NAME = /(^|_)(API_KEY|TOKEN|SECRET|PASSWORD)(_|$)/;
+
+/** The secrets a settings file holds (names only, those with a value). */
+export function secretsIn(values: Record<string, string>): string[] {
+  return Object.keys(values)
+    .filter((name) => SECRET_NAME.test(name) && values[name]!.trim() !== "")
+    .sort();
+}
+
+/**
+ * The `.env` file's values; a missing file is fine unless it was named (`requireDotenv`). `exposed`: the file
+ * holds secrets and its group or others may read it (the mode of the file actually read).
+ */
+function readDotenv(opts: LoadOptions): {
+  fromFile: Record<string, string>;
+  problems: string[];
+  exposed: (Exposure & { secrets: string[] }) | undefined;
+} {
   const path = opts.dotenvPath ?? ".env";
+  let fd: number | undefined;
   try {
-    return { fromFile: parseDotenv(readFileSync(path)), problems: [] };
+    fd = openSync(path, "r");
+    const fromFile = parseDotenv(readFileSync(fd));
+    const secrets = secretsIn(fromFile);
+    const exposure = secrets.length > 0 ? exposureOf(path, fstatSync(fd).mode) : undefined;
+    return { fromFile, problems: [], exposed: exposure && { ...exposure, secrets } };
   } catch (err) {
     const missing = (err as NodeJS.ErrnoException).code === "ENOENT" && !opts.requireDotenv;
-    return { fromFile: {}, problems: missing ? [] : [`${path}: cannot read it (${(err as Error).message})`] };
+    return {
+      fromFile: {},
+      problems: missing ? [] : [`${path}: cannot read it (${(err as Error).message})`],
+      exposed: undefined,
+    };
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -118,6 +148,8 @@ function configOf(e: Env, aws: AwsSettings): Config {
     progressIntervalS: e.ARCHIVER_PROGRESS_INTERVAL,
     metricsPort: e.ARCHIVER_METRICS_PORT,
     shardCount: e.ARCHIVER_SHARD_COUNT,
+    outputReaders: e.ARCHIVER_GROUP_READABLE ? "group" : "owner",
+    exposedSettingsFile: undefined,
   };
 }
 
@@ -208,6 +240,7 @@ export function secretsOf(c: Config): string[] {
 export function configFingerprint(c: Config): string {
   const safe = {
     ...c,
+    exposedSettingsFile: undefined, // the file's mode, not what is archived
     envoy: {
       ...c.envoy,
       apiKey: c.envoy.apiKey ? "set" : undefined,

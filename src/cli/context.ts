@@ -1,6 +1,7 @@
 /** The command context: settings (with a command's own usage checks), the logger, the shard. */
 import type { Logger } from "pino";
 import { ConfigError, loadConfig, secretsOf, type Config, type LoadOptions } from "../base/config.js";
+import { chmodFix, exposure, octal } from "../base/private-fs.js";
 import { registerSecrets } from "../base/redact.js";
 import { resolveShard, type Shard } from "../base/shard.js";
 import { createLogger } from "../observe/logger.js";
@@ -25,8 +26,9 @@ export function settingsFor<T>(
 }
 
 /**
- * The logger (pretty on a terminal, JSON lines otherwise; secrets scrubbed). `announce`: a command that talks to
- * Envoy and S3 also says what about this machine or these settings deserves a word.
+ * The logger (pretty on a terminal, JSON lines otherwise; secrets scrubbed), after one warning for each file of
+ * the archiver's that its group or others may read. `announce`: a command that talks to Envoy and S3 also says
+ * what about this machine or these settings deserves a word.
  */
 export function loggerFor(config: Config, opts: { announce?: boolean } = {}): Logger {
   const logger = createLogger({
@@ -34,6 +36,7 @@ export function loggerFor(config: Config, opts: { announce?: boolean } = {}): Lo
     pretty: process.stderr.isTTY === true,
     secrets: secretsOf(config),
   });
+  warnAboutExposedFiles(config, logger);
   if (!opts.announce) return logger;
   if (Number(process.versions.node.split(".")[0]) < 22)
     logger.info(
@@ -43,6 +46,32 @@ export function loggerFor(config: Config, opts: { announce?: boolean } = {}): Lo
   if (config.envoy.apiKey && config.envoy.token)
     logger.warn("both ENVOY_API_KEY and ENVOY_API_TOKEN are set: using the API key");
   return logger;
+}
+
+/**
+ * What the archiver created owner-only (base/private-fs.ts) but found open to its group or others: the state DB
+ * and spool directory as an older release or a hand-made one left them, and a settings file holding secrets. A
+ * warning, not a refusal (see the README's Security section): the path, who can read it, and the fix.
+ */
+export function warnAboutExposedFiles(config: Config, logger: Logger): void {
+  const stored: [string | undefined, string, boolean][] = [
+    [config.dbPath, "state DB (call metadata: phone numbers, call times)", false],
+    [config.s3.spoolDir, "spool directory (recording bytes in transit)", true],
+  ];
+  for (const [path, what, directory] of stored) {
+    const open = path === undefined || path === ":memory:" ? undefined : exposure(path);
+    if (open)
+      logger.warn(
+        { path, mode: octal(open.mode) },
+        `the ${what} ${path} is open to ${open.who} (mode ${octal(open.mode)}): ${chmodFix(path!, directory)}`,
+      );
+  }
+  const file = config.exposedSettingsFile;
+  if (file)
+    logger.warn(
+      { path: file.path, mode: octal(file.mode), holds: file.secrets },
+      `the settings file ${file.path} holds ${file.secrets.join(", ")} and is open to ${file.who} (mode ${octal(file.mode)}): ${chmodFix(file.path, false)}, and replace those secrets if anyone else could read them`,
+    );
 }
 
 /** `--shard`, or the index the environment gives with ARCHIVER_SHARD_COUNT; a usage error when malformed. */

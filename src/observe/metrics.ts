@@ -4,8 +4,8 @@
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { createServer, type Server } from "node:http";
-import { renameSync, writeFileSync } from "node:fs";
 import type { RunObserver } from "./observer.js";
+import { replaceFilePrivate, type Readers } from "../base/private-fs.js";
 
 export interface Metrics {
   registry: Registry;
@@ -112,11 +112,16 @@ function metricsObserver(m: ReturnType<typeof defineMetrics>): RunObserver {
   };
 }
 
-/** node_exporter textfile collector format, written atomically (the collector must never read half a file). */
-export async function writeMetricsFile(path: string, registry: Registry): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, await registry.metrics());
-  renameSync(tmp, path);
+/**
+ * node_exporter textfile collector format, written atomically (the collector must never read half a file), mode
+ * 0600, or 0640 with `readers: "group"` so that a node_exporter in the file's group can read it.
+ */
+export async function writeMetricsFile(
+  path: string,
+  registry: Registry,
+  readers: Readers = "owner",
+): Promise<void> {
+  replaceFilePrivate(path, await registry.metrics(), readers);
 }
 
 /** /metrics (Prometheus text) and /healthz (JSON from `health`) on a port. */

@@ -6,10 +6,11 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, readdir, rm, type FileHandle } from "node:fs/promises";
+import { readdir, rm, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { ArchiverError } from "../base/errors.js";
+import { mkdirPrivate, openPrivate } from "../base/private-fs.js";
 
 /** Bodies up to this size stay in memory (most call recordings, and every sidecar). */
 export const SPILL_BYTES = 1024 * 1024;
@@ -79,8 +80,8 @@ export class SpillBuffer {
     const path = join(dir, `${process.pid}-${++counter}.body`);
     let handle: FileHandle;
     try {
-      await mkdir(dir, { recursive: true });
-      handle = await open(path, "w+", 0o600);
+      mkdirPrivate(dir);
+      handle = await openPrivate(path, "w+");
     } catch (err) {
       throw spoolError(dir, err);
     }

@@ -7,9 +7,9 @@
  * table holds and how it changes lives beside it: calls.ts, uploads.ts, runs.ts (with meta), run-lock.ts.
  */
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { ArchiverError } from "../base/errors.js";
+import { ensurePrivateFile, mkdirPrivate } from "../base/private-fs.js";
 import { stateDbOpenError } from "./schema-guard.js";
 import { migrate } from "./migrate.js";
 import { Sql } from "./sql.js";
@@ -57,7 +57,11 @@ export class StateDb {
    */
   static open(path: string): StateDb {
     try {
-      if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+      if (path !== ":memory:" && path !== "") {
+        // Created 0600 before SQLite opens it: the DB's -wal and -shm take its mode (base/private-fs.ts).
+        mkdirPrivate(dirname(path));
+        ensurePrivateFile(path);
+      }
       const db = new Database(path, { timeout: 5000 });
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = NORMAL");

@@ -76,7 +76,8 @@ async function runAction(flags: RunFlags): Promise<void> {
     },
     { logger, signal: stop.signal, observer: combineObservers(progress, metrics?.observer) },
   );
-  if (metrics && flags.metricsFile) await writeMetricsFile(flags.metricsFile, metrics.registry);
+  if (metrics && flags.metricsFile)
+    await writeMetricsFile(flags.metricsFile, metrics.registry, config.outputReaders);
   printSummary(summary, flags.json ?? false);
   process.exitCode = exitCodeFor(summary, stop.received());
 }

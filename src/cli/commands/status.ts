@@ -1,6 +1,6 @@
 /** `envoy-archiver status`: what the state DB knows. Read-only. */
 import type { Command } from "commander";
-import { settingsFor } from "../context.js";
+import { loggerFor, settingsFor } from "../context.js";
 import { ConfigError } from "../../base/config.js";
 import { settingOptions, type SettingFlags } from "../options.js";
 
@@ -28,6 +28,7 @@ async function statusAction(flags: StatusFlags): Promise<void> {
     if (!Number.isInteger(n) || n < 0) throw new ConfigError("--runs must be a whole number");
     return n;
   });
+  loggerFor(config); // for its warnings about files others can read
   const { readStatus, formatStatus } = await import("../../jobs/status.js");
   const report = readStatus(config.dbPath, runs, { check: flags.check ?? false });
   process.stdout.write(flags.json ? JSON.stringify(report) + "\n" : formatStatus(report));

@@ -4,7 +4,7 @@
  * under {prefix}manifests/ with its own SHA-256.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
+import { createReadStream, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
@@ -15,6 +15,7 @@ import { NO_COUNTS } from "../../observe/tally.js";
 import { startCommandRun } from "../../state/audit.js";
 import type { Window } from "../../base/dates.js";
 import { manifestKey } from "../../base/keys.js";
+import { openPrivateWriteStream, type Readers } from "../../base/private-fs.js";
 import { DEFAULT_RETRY_POLICY } from "../../base/retry.js";
 import { openSink } from "../../s3/s3.js";
 import { openState } from "../../state/integrity.js";
@@ -109,6 +110,14 @@ async function write(stream: Writable, text: string): Promise<void> {
   if (!stream.write(text)) await once(stream, "drain");
 }
 
+/**
+ * Where the rows go: the file (created 0600 whatever the umask; the user's `--out` is 0640 under
+ * ARCHIVER_GROUP_READABLE, the temp file to upload never is), or stdout.
+ */
+function manifestStream(path: string | null, readers: Readers, stdout: Writable | undefined): Writable {
+  return path ? openPrivateWriteStream(path, readers) : (stdout ?? process.stdout);
+}
+
 export async function writeManifest(
   config: Config,
   opts: ManifestOptions,
@@ -125,7 +134,7 @@ export async function writeManifest(
       tmp = mkdtempSync(join(tmpdir(), "envoy-manifest-"));
       path = join(tmp, `manifest.${opts.format}`);
     }
-    const stream: Writable = path ? createWriteStream(path) : (deps.stdout ?? process.stdout);
+    const stream = manifestStream(path, tmp ? "owner" : config.outputReaders, deps.stdout);
     const hash = createHash("sha256");
     let rows = 0;
     let bytes = 0;

@@ -1,0 +1,181 @@
+/**
+ * Every file and directory the archiver creates goes through here, so that what it writes at rest is its owner's
+ * alone whatever the umask: files 0600, directories 0700. The state DB holds call metadata (phone numbers, call
+ * times, directions), the spool holds recording bytes in transit, and the outputs (manifests, the metrics file,
+ * reports, exports) describe both; a umask of 022, the usual one, would leave all of them readable by every
+ * local user.
+ *
+ * Outputs meant for someone else (an auditors' group reading manifests and reports, node_exporter reading the
+ * metrics file) can be opened to the file's group on purpose: `readers: "group"` (ARCHIVER_GROUP_READABLE) makes
+ * them 0640 and their new directories 0750. Nothing is ever opened to others.
+ *
+ * How: each file is opened with its mode, then the mode is set on the open descriptor (`fchmod`), because the
+ * umask takes bits away from a new file's mode (a group-readable output under umask 077) and because a file that
+ * already exists keeps its old mode on open (a manifest written again over last month's 0644 one). Only a regular
+ * file this user owns is changed: never a device (`--out /dev/stdout`) or someone else's file.
+ */
+import {
+  chmodSync,
+  closeSync,
+  createWriteStream,
+  fchmodSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+  type WriteStream,
+} from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+
+/** Who may read a file the archiver creates besides its owner: no one, or the file's group too. */
+export type Readers = "owner" | "group";
+
+export const FILE_MODE: Readonly<Record<Readers, number>> = { owner: 0o600, group: 0o640 };
+export const DIR_MODE: Readonly<Record<Readers, number>> = { owner: 0o700, group: 0o750 };
+
+const myUid = process.getuid?.();
+
+/** The mode bits only (no file type), as `chmod` takes them. */
+export const permissions = (mode: number): number => mode & 0o777;
+
+/** `0644`, as `ls` and `chmod` spell a mode. */
+export const octal = (mode: number): string => `0${permissions(mode).toString(8).padStart(3, "0")}`;
+
+/** Whether a stat is a regular file this user owns, whose mode the archiver may therefore set. */
+function ours(st: { isFile(): boolean; uid: number }): boolean {
+  return st.isFile() && myUid !== undefined && st.uid === myUid;
+}
+
+/** Give an open file exactly `mode`, when it is ours and has another one. */
+function settle(fd: number, mode: number): void {
+  const st = fstatSync(fd);
+  if (ours(st) && permissions(st.mode) !== mode) fchmodSync(fd, mode);
+}
+
+/**
+ * Create `path` and any missing parents as directories of mode 0700 (0750 for `group`). Directories that already
+ * exist are left as they are (an operator's /var/lib/... is theirs to set); `exposure` says when one is open.
+ */
+export function mkdirPrivate(path: string, readers: Readers = "owner"): void {
+  const mode = DIR_MODE[readers];
+  const first = mkdirSync(path, { recursive: true, mode });
+  if (first === undefined) return;
+  // The umask may have taken bits from each directory this call created (group's r-x under umask 077).
+  const top = resolve(first);
+  for (let dir = resolve(path); ; dir = dirname(dir)) {
+    chmodSync(dir, mode);
+    if (dir === top || dir === dirname(dir)) break;
+  }
+}
+
+/** Open `path` for writing (created, or truncated), mode 0600 (0640 for `group`); the caller closes the fd. */
+export function openPrivateSync(path: string, readers: Readers = "owner", flags = "w"): number {
+  const mode = FILE_MODE[readers];
+  const fd = openSync(path, flags, mode);
+  try {
+    settle(fd, mode);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
+}
+
+/** Write `data` to `path` (created, or replaced in place), mode 0600 (0640 for `group`). */
+export function writeFilePrivate(path: string, data: string | Uint8Array, readers: Readers = "owner"): void {
+  const fd = openPrivateSync(path, readers);
+  try {
+    writeFileSync(fd, data);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Write `data` beside `path` and rename it over `path`, so that a reader (node_exporter's textfile collector, a
+ * report viewer) never sees half a file; the new file has mode 0600 (0640 for `group`) whatever the old one had.
+ */
+export function replaceFilePrivate(
+  path: string,
+  data: string | Uint8Array,
+  readers: Readers = "owner",
+): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFilePrivate(tmp, data, readers);
+  renameSync(tmp, path);
+}
+
+/** A write stream to `path` (created, or truncated), mode 0600 (0640 for `group`), opened before it returns. */
+export function openPrivateWriteStream(path: string, readers: Readers = "owner"): WriteStream {
+  return createWriteStream(path, { fd: openPrivateSync(path, readers) });
+}
+
+/** `open(path, flags)` for the hot paths (spool bodies): mode 0600, whatever the umask. */
+export async function openPrivate(path: string, flags = "w+"): Promise<FileHandle> {
+  const mode = FILE_MODE.owner;
+  const handle = await open(path, flags, mode);
+  try {
+    const st = await handle.stat();
+    if (ours(st) && permissions(st.mode) !== mode) await handle.chmod(mode);
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+  return handle;
+}
+
+/**
+ * Make sure `path` exists as a file, creating it empty with mode 0600 when it does not (an existing one is left
+ * as it is). For files another library creates on open: SQLite makes a new DB 0644 under umask 022, and its
+ * `-wal` and `-shm` take the DB file's mode, so creating the DB first gives all three 0600.
+ */
+export function ensurePrivateFile(path: string): void {
+  let fd: number;
+  try {
+    fd = openPrivateSync(path, "owner", "wx");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return;
+    throw err;
+  }
+  closeSync(fd);
+}
+
+/** An existing path that its group or others may use: its mode, and who they are. */
+export interface Exposure {
+  path: string;
+  mode: number;
+  /** "its group", "other users", or "its group and other users". */
+  who: string;
+}
+
+/** Whether an existing path lets its group or others in (any of their bits); undefined when private or missing. */
+export function exposure(path: string): Exposure | undefined {
+  let mode: number;
+  try {
+    mode = statSync(path).mode;
+  } catch {
+    return undefined;
+  }
+  return exposureOf(path, mode);
+}
+
+/** `exposure` from a mode already read (the settings file's, from the descriptor it was read through). */
+export function exposureOf(path: string, mode: number): Exposure | undefined {
+  const group = (mode & 0o070) !== 0;
+  const others = (mode & 0o007) !== 0;
+  if (!group && !others) return undefined;
+  return {
+    path,
+    mode: permissions(mode),
+    who: group && others ? "its group and other users" : group ? "its group" : "other users",
+  };
+}
+
+/** The shell command that closes an exposed path: `chmod 600 'path'` (700 for a directory). */
+export function chmodFix(path: string, directory: boolean): string {
+  const quoted = /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
+  return `chmod ${directory ? "700" : "600"} ${quoted}`;
+}
