@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, configFingerprint, loadConfig, requireRunSettings } from "../../src/base/config.js";
@@ -76,4 +76,40 @@ test("the fingerprint never contains secrets and changes with settings", () => {
   });
   assert.equal(configFingerprint(a), configFingerprint(b), "the key's value does not matter");
   assert.notEqual(configFingerprint(a), configFingerprint(c));
+});
+
+test("a settings file holding secrets that others can read is named, with the secrets it holds (names only)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "cfg-"));
+  const file = join(dir, "settings.env");
+  writeFileSync(
+    file,
+    "ENVOY_API_KEY=envai_live_abc\nAWS_SECRET_ACCESS_KEY=wJalr\nAWS_SESSION_TOKEN=\nARCHIVER_SSE=aws:kms\nARCHIVER_SSE_KMS_KEY_ID=k\n",
+  );
+  const load = (mode: number) => {
+    chmodSync(file, mode);
+    return loadConfig({ env: {}, dotenvPath: file, requireDotenv: true });
+  };
+  assert.deepEqual(load(0o644).exposedSettingsFile, {
+    path: file,
+    mode: 0o644,
+    who: "its group and other users",
+    secrets: ["AWS_SECRET_ACCESS_KEY", "ENVOY_API_KEY"], // an empty value holds nothing; a KMS key id is no secret
+  });
+  assert.equal(load(0o640).exposedSettingsFile?.who, "its group");
+  assert.equal(load(0o600).exposedSettingsFile, undefined);
+  assert.equal(load(0o400).exposedSettingsFile, undefined);
+  assert.equal(
+    configFingerprint(load(0o644)),
+    configFingerprint(load(0o600)),
+    "the file's mode is not a setting",
+  );
+
+  writeFileSync(file, "ARCHIVER_S3_BUCKET=b\nARCHIVER_CONCURRENCY=2\n");
+  assert.equal(load(0o644).exposedSettingsFile, undefined, "no secret in it: nothing to warn about");
+});
+
+test("ARCHIVER_GROUP_READABLE: the outputs' readers", () => {
+  assert.equal(loadConfig({ env: {}, dotenvPath: noFile }).outputReaders, "owner");
+  const c = loadConfig({ env: { ARCHIVER_GROUP_READABLE: "true" }, dotenvPath: noFile });
+  assert.equal(c.outputReaders, "group");
 });
