@@ -3,13 +3,14 @@
  * second run shows that a finished archive has nothing left to do. No credentials, no Docker.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { createHash } from "node:crypto";
 import { startLocalS3 } from "./local-s3.js";
 import { startSimulator } from "../simulator/server.js";
 import { expectedSha256 } from "../simulator/data.js";
+import { mkdirPrivate } from "../src/base/private-fs.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const root = resolve(import.meta.dirname, "../..");
@@ -18,7 +19,7 @@ const cli = join(root, "dist/src/cli.js");
 const bucket = "envoy-recordings";
 
 rmSync(demoDir, { recursive: true, force: true });
-mkdirSync(demoDir, { recursive: true });
+mkdirPrivate(demoDir); // its state DB holds (simulated) call metadata: owner-only, as the archiver makes its own
 
 const sim = await startSimulator({
   calls: { count: 24, seed: 42, days: 7, notReadyEvery: 8, noRecordingEvery: 11 },

@@ -82,7 +82,7 @@ function readDotenv(opts: LoadOptions): {
     fd = openSync(path, "r");
     const fromFile = parseDotenv(readFileSync(fd));
     const secrets = secretsIn(fromFile);
-    const exposure = secrets.length > 0 ? exposureOf(path, fstatSync(fd).mode) : undefined;
+    const exposure = secrets.length > 0 ? exposureOf(path, fstatSync(fd)) : undefined;
     return { fromFile, problems: [], exposed: exposure && { ...exposure, secrets } };
   } catch (err) {
     const missing = (err as NodeJS.ErrnoException).code === "ENOENT" && !opts.requireDotenv;

@@ -143,34 +143,40 @@ export function ensurePrivateFile(path: string): void {
   closeSync(fd);
 }
 
-/** An existing path that its group or others may use: its mode, and who they are. */
+/** An existing path that other users may use: its mode, and who they are. */
 export interface Exposure {
   path: string;
   mode: number;
-  /** "its group", "other users", or "its group and other users". */
+  /** "other users", "its group (gid N)", or "its group (gid N) and other users". */
   who: string;
 }
 
-/** Whether an existing path lets its group or others in (any of their bits); undefined when private or missing. */
+const myGid = process.getgid?.();
+
+/**
+ * Whether an existing path lets other users in; undefined when private or missing. Others' bits always count; the
+ * group's count when the group is not the archiver's own primary group: a per-user group (user `archiver`, group
+ * `archiver`), or Kubernetes' `fsGroup` equal to `runAsGroup` (which makes the volume's files 0660), has no one
+ * else in it.
+ */
 export function exposure(path: string): Exposure | undefined {
-  let mode: number;
   try {
-    mode = statSync(path).mode;
+    return exposureOf(path, statSync(path));
   } catch {
     return undefined;
   }
-  return exposureOf(path, mode);
 }
 
-/** `exposure` from a mode already read (the settings file's, from the descriptor it was read through). */
-export function exposureOf(path: string, mode: number): Exposure | undefined {
-  const group = (mode & 0o070) !== 0;
-  const others = (mode & 0o007) !== 0;
+/** `exposure` from a stat already made (the settings file's, from the descriptor it was read through). */
+export function exposureOf(path: string, st: { mode: number; gid: number }): Exposure | undefined {
+  const group = (st.mode & 0o070) !== 0 && st.gid !== myGid;
+  const others = (st.mode & 0o007) !== 0;
   if (!group && !others) return undefined;
+  const theGroup = `its group (gid ${st.gid})`;
   return {
     path,
-    mode: permissions(mode),
-    who: group && others ? "its group and other users" : group ? "its group" : "other users",
+    mode: permissions(st.mode),
+    who: group && others ? `${theGroup} and other users` : group ? theGroup : "other users",
   };
 }
 

@@ -92,10 +92,10 @@ test("a settings file holding secrets that others can read is named, with the se
   assert.deepEqual(load(0o644).exposedSettingsFile, {
     path: file,
     mode: 0o644,
-    who: "its group and other users",
+    who: "other users",
     secrets: ["AWS_SECRET_ACCESS_KEY", "ENVOY_API_KEY"], // an empty value holds nothing; a KMS key id is no secret
   });
-  assert.equal(load(0o640).exposedSettingsFile?.who, "its group");
+  assert.equal(load(0o640).exposedSettingsFile, undefined, "its group is this user's own");
   assert.equal(load(0o600).exposedSettingsFile, undefined);
   assert.equal(load(0o400).exposedSettingsFile, undefined);
   assert.equal(

@@ -23,6 +23,7 @@ import {
   chmodFix,
   ensurePrivateFile,
   exposure,
+  exposureOf,
   mkdirPrivate,
   openPrivate,
   openPrivateWriteStream,
@@ -159,25 +160,36 @@ test("the state DB, its -wal and -shm and its new directory are owner-only under
   }
 });
 
-test("exposure: who besides the owner may use a path, and nothing for a private or missing one", () => {
+test("exposure: the other users a path is open to; its own group is no one else's; nothing when private or missing", () => {
   const root = tmp();
   const file = join(root, "f");
   writeFileSync(file, "");
-  const cases: [number, string | undefined][] = [
-    [0o600, undefined],
-    [0o400, undefined],
-    [0o640, "its group"],
-    [0o620, "its group"],
-    [0o604, "other users"],
-    [0o644, "its group and other users"],
+  const own = process.getgid!();
+  const cases: [number, number, string | undefined][] = [
+    [0o600, own, undefined],
+    [0o400, 4242, undefined],
+    [0o640, own, undefined], // the archiver's own (per-user) group, or Kubernetes' fsGroup = runAsGroup
+    [0o660, own, undefined],
+    [0o640, 4242, "its group (gid 4242)"],
+    [0o620, 4242, "its group (gid 4242)"],
+    [0o604, own, "other users"],
+    [0o644, own, "other users"],
+    [0o644, 4242, "its group (gid 4242) and other users"],
   ];
-  for (const [mode, who] of cases) {
-    chmodSync(file, mode);
-    assert.equal(exposure(file)?.who, who, mode.toString(8));
-  }
+  for (const [mode, gid, who] of cases)
+    assert.equal(
+      exposureOf(file, { mode: 0o100000 | mode, gid })?.who,
+      who,
+      `${mode.toString(8)} gid ${gid}`,
+    );
+  // On the file itself: made by this process, so its group is the process's own.
+  chmodSync(file, 0o640);
+  assert.equal(exposure(file), undefined);
+  chmodSync(file, 0o644);
+  assert.deepEqual(exposure(file), { path: file, mode: 0o644, who: "other users" });
   assert.equal(exposure(join(root, "missing")), undefined);
   chmodSync(root, 0o755);
-  assert.deepEqual(exposure(root), { path: root, mode: 0o755, who: "its group and other users" });
+  assert.deepEqual(exposure(root), { path: root, mode: 0o755, who: "other users" });
 });
 
 test("chmodFix: a command to paste, the path quoted for a shell when it needs it", () => {
