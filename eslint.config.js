@@ -23,4 +23,34 @@ export default tseslint.config(
       "max-lines-per-function": ["error", { max: 80, skipBlankLines: true, skipComments: true, IIFEs: true }],
     },
   },
+  {
+    // Every file and directory the archiver creates is owner-only whatever the umask: created through
+    // src/base/private-fs.ts, never with these (docs/architecture.md, "Where each policy lives"). Reading, and
+    // mkdtemp (always 0700), stay open.
+    files: ["src/**/*.ts"],
+    ignores: ["src/base/private-fs.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        ...["node:fs", "fs", "node:fs/promises", "fs/promises"].map((name) => ({
+          name,
+          importNames: [
+            "writeFile",
+            "writeFileSync",
+            "appendFile",
+            "appendFileSync",
+            "createWriteStream",
+            "mkdir",
+            "mkdirSync",
+            "copyFile",
+            "copyFileSync",
+            "cp",
+            "cpSync",
+          ],
+          message:
+            "create files and directories with src/base/private-fs.ts (mkdirPrivate, writeFilePrivate, replaceFilePrivate, openPrivateWriteStream): owner-only whatever the umask",
+        })),
+      ],
+    },
+  },
 );
