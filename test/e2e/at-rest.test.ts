@@ -89,7 +89,7 @@ describe("at rest (umask 022)", () => {
   });
   after(() => rig.close());
 
-  test("a run, the worker, status and manifests create nothing its group or others can read", async () => {
+  test("run, worker, status, reconcile, verify and manifests create nothing its group or others can read", async () => {
     assert.equal(
       execFileSync("sh", ["-c", "umask"], { encoding: "utf8" }).trim(),
       "0022",
@@ -145,8 +145,13 @@ describe("at rest (umask 022)", () => {
       const up = await upload;
       assert.equal(up.code, 0, up.stderr);
 
+      // Every other command that opens a state DB, each on a new one (in a directory that does not exist yet).
       const status = await rig.run(["status", "--json", "--db", join(home, "new", "status.db")], env);
       assert.equal(status.code, 0, status.stderr);
+      const rebuilt = await rig.run(["reconcile", "--json", "--db", join(home, "rebuilt", "r.db")], env);
+      assert.equal(rebuilt.code, 0, rebuilt.stderr);
+      const verify = await rig.run(["verify", "--json"], env);
+      assert.equal(verify.code, 0, verify.stderr);
     } finally {
       watch.stop();
     }
@@ -165,6 +170,7 @@ describe("at rest (umask 022)", () => {
       /^home\/worker\/worker\.db(-wal|-shm)?$/,
       /^home\/worker\/worker\.db\.spool\/\d+-\d+\.body$/,
       /^home\/new\/status\.db$/,
+      /^home\/rebuilt\/r\.db(-wal|-shm)?$/,
       /^textfile\/envoy\.prom$/,
       /^manifest\.csv$/,
       /^tmp\/envoy-manifest-[^/]+$/,
