@@ -180,8 +180,8 @@ export function exposureOf(path: string, st: { mode: number; gid: number }): Exp
   };
 }
 
-/** The shell command that closes an exposed path: `chmod 600 'path'` (700 for a directory). */
-export function chmodFix(path: string, directory: boolean): string {
-  const quoted = /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
-  return `chmod ${directory ? "700" : "600"} ${quoted}`;
+/** The shell command that closes exposed paths: `chmod 600 'a' 'b'` (700 for directories), quoted for a shell. */
+export function chmodFix(paths: string[], kind?: "directory"): string {
+  const quote = (p: string) => (/^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replaceAll("'", `'\\''`)}'`);
+  return `chmod ${kind === "directory" ? "700" : "600"} ${paths.map(quote).join(" ")}`;
 }

@@ -49,29 +49,39 @@ export function loggerFor(config: Config, opts: { announce?: boolean } = {}): Lo
 }
 
 /**
- * What the archiver created owner-only (base/private-fs.ts) but found open to its group or others: the state DB
- * and spool directory as an older release or a hand-made one left them, and a settings file holding secrets. A
- * warning, not a refusal (see the README's Security section): the path, who can read it, and the fix.
+ * What the archiver created owner-only (base/private-fs.ts) but found open to other users: the state DB (with the
+ * -wal and -shm a killed run left, which SQLite keeps as they are) and spool directory as an older release or a
+ * hand left them, and a settings file holding secrets. One warning each, not a refusal (README, "Security"):
+ * the path, who may read it, and the fix.
  */
 export function warnAboutExposedFiles(config: Config, logger: Logger): void {
-  const stored: [string | undefined, string, boolean][] = [
-    [config.dbPath, "state DB (call metadata: phone numbers, call times)", false],
-    [config.s3.spoolDir, "spool directory (recording bytes in transit)", true],
-  ];
-  for (const [path, what, directory] of stored) {
-    const open = path === undefined || path === ":memory:" ? undefined : exposure(path);
-    if (open)
-      logger.warn(
-        { path, mode: octal(open.mode) },
-        `the ${what} ${path} is open to ${open.who} (mode ${octal(open.mode)}): ${chmodFix(path!, directory)}`,
-      );
-  }
+  const db = config.dbPath;
+  if (db !== ":memory:" && db !== "")
+    warnIfOpen(logger, "state DB (call metadata: phone numbers, call times)", [db, `${db}-wal`, `${db}-shm`]);
+  if (config.s3.spoolDir)
+    warnIfOpen(logger, "spool directory (recording bytes in transit)", [config.s3.spoolDir], "directory");
   const file = config.exposedSettingsFile;
   if (file)
     logger.warn(
       { path: file.path, mode: octal(file.mode), holds: file.secrets },
-      `the settings file ${file.path} holds ${file.secrets.join(", ")} and is open to ${file.who} (mode ${octal(file.mode)}): ${chmodFix(file.path, false)}, and replace those secrets if anyone else could read them`,
+      `the settings file ${file.path} holds ${file.secrets.join(", ")} and is open to ${file.who} (mode ${octal(file.mode)}): ${chmodFix([file.path])}, and replace those secrets if anyone else could read them`,
     );
+}
+
+/** One warning when any of `paths` (a file, and those kept beside it) is open: named by the first, fixed for all. */
+function warnIfOpen(logger: Logger, what: string, paths: string[], kind?: "directory"): void {
+  const open = paths.map((p) => exposure(p)).filter((e) => e !== undefined);
+  if (open.length === 0) return;
+  const modes = open.map((e) =>
+    e.path === paths[0] ? `mode ${octal(e.mode)}` : `${e.path} ${octal(e.mode)}`,
+  );
+  logger.warn(
+    { path: paths[0], mode: octal(open[0]!.mode) },
+    `the ${what} ${paths[0]} is open to ${open[0]!.who} (${modes.join("; ")}): ${chmodFix(
+      open.map((e) => e.path),
+      kind,
+    )}`,
+  );
 }
 
 /** `--shard`, or the index the environment gives with ARCHIVER_SHARD_COUNT; a usage error when malformed. */

@@ -229,6 +229,7 @@ describe("at rest (umask 022)", () => {
     assert.deepEqual(warnings(ok), [], "a new state DB is private: nothing to say");
     chmodSync(dir, 0o755);
     chmodSync(db, 0o644);
+    writeFileSync(`${db}-wal`, "", { mode: 0o644 }); // left by a killed run: SQLite keeps its mode as it is
     mkdirSync(spool, { mode: 0o755 });
     writeFileSync(settings, "ENVOY_API_KEY=envai_live_s3cr3tv4lue\nAWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI\n", {
       mode: 0o644,
@@ -240,7 +241,7 @@ describe("at rest (umask 022)", () => {
       {
         path: db,
         mode: "0644",
-        msg: `the state DB (call metadata: phone numbers, call times) ${db} is open to other users (mode 0644): chmod 600 ${db}`,
+        msg: `the state DB (call metadata: phone numbers, call times) ${db} is open to other users (mode 0644; ${db}-wal 0644): chmod 600 ${db} ${db}-wal`,
       },
       {
         path: spool,

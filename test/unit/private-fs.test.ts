@@ -192,11 +192,11 @@ test("exposure: the other users a path is open to; its own group is no one else'
   assert.deepEqual(exposure(root), { path: root, mode: 0o755, who: "other users" });
 });
 
-test("chmodFix: a command to paste, the path quoted for a shell when it needs it", () => {
+test("chmodFix: a command to paste, each path quoted for a shell when it needs it", () => {
   assert.equal(
-    chmodFix("/var/lib/envoy-archiver/archiver.db", false),
-    "chmod 600 /var/lib/envoy-archiver/archiver.db",
+    chmodFix(["/var/lib/envoy-archiver/archiver.db", "/var/lib/envoy-archiver/archiver.db-wal"]),
+    "chmod 600 /var/lib/envoy-archiver/archiver.db /var/lib/envoy-archiver/archiver.db-wal",
   );
-  assert.equal(chmodFix("./data/archiver.db.spool", true), "chmod 700 ./data/archiver.db.spool");
-  assert.equal(chmodFix("/srv/my data/it's.env", false), `chmod 600 '/srv/my data/it'\\''s.env'`);
+  assert.equal(chmodFix(["./data/archiver.db.spool"], "directory"), "chmod 700 ./data/archiver.db.spool");
+  assert.equal(chmodFix(["/srv/my data/it's.env"]), `chmod 600 '/srv/my data/it'\\''s.env'`);
 });
