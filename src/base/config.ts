@@ -50,11 +50,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     );
   if (problems.length > 0 || !parsed.success)
     throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
-  const config = configOf(parsed.data, {
+  const aws = {
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? fromFile.AWS_REGION,
     endpoint: env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL ?? fromFile.AWS_ENDPOINT_URL_S3,
-  });
-  return { ...config, exposedSettingsFile: exposed };
+  };
+  return { ...configOf(parsed.data, aws), exposedSettingsFile: exposed };
 }
 
 /** Names of settings whose values are secrets: a file holding one must be its owner's alone. */
@@ -69,7 +69,7 @@ export function secretsIn(values: Record<string, string>): string[] {
 
 /**
  * The `.env` file's values; a missing file is fine unless it was named (`requireDotenv`). `exposed`: the file
- * holds secrets and its group or others may read it (the mode of the file actually read).
+ * holds secrets and other users may read it (judged on the file actually read).
  */
 function readDotenv(opts: LoadOptions): {
   fromFile: Record<string, string>;
@@ -149,7 +149,7 @@ function configOf(e: Env, aws: AwsSettings): Config {
     metricsPort: e.ARCHIVER_METRICS_PORT,
     shardCount: e.ARCHIVER_SHARD_COUNT,
     outputReaders: e.ARCHIVER_GROUP_READABLE ? "group" : "owner",
-    exposedSettingsFile: undefined,
+    exposedSettingsFile: undefined, // set by loadConfig, which read the file
   };
 }
 

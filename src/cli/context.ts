@@ -27,7 +27,7 @@ export function settingsFor<T>(
 
 /**
  * The logger (pretty on a terminal, JSON lines otherwise; secrets scrubbed), after one warning for each file of
- * the archiver's that its group or others may read. `announce`: a command that talks to Envoy and S3 also says
+ * the archiver's that other users may read. `announce`: a command that talks to Envoy and S3 also says
  * what about this machine or these settings deserves a word.
  */
 export function loggerFor(config: Config, opts: { announce?: boolean } = {}): Logger {
