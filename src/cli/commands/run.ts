@@ -23,8 +23,9 @@ export function addRunCommand(program: Command): void {
     .command("run")
     .description(
       "Archive every recording not archived yet. Without dates: incremental (since the last run's watermark,\n" +
-        "minus ARCHIVER_OVERLAP_DAYS, plus calls still pending from earlier runs). With --since/--until: a backfill\n" +
-        "of exactly that window (inclusive UTC dates).",
+        "minus ARCHIVER_OVERLAP_DAYS, plus calls still pending from earlier runs, plus each of the\n" +
+        "ARCHIVER_COMPLETENESS_DAYS days before whose call count at Envoy differs from the archive's: one request a\n" +
+        "day). With --since/--until: a backfill of exactly that window (inclusive UTC dates).",
     );
   windowOptions(cmd, "backfill");
   cmd
