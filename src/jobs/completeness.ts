@@ -75,11 +75,11 @@ export async function countAtSource(client: EnvoyClient, days: string[]): Promis
           pageSize: 1,
           window: { startDate: day, endDate: day },
         });
-        if (page.totalCount === null)
+        if (page.totalCount === null || page.totalCount < 0)
           throw new ArchiverError(
             "permanent",
             "no_total_count",
-            `GET /calls for ${day} gave no pagination.total_count: the source's per-day counts cannot be checked`,
+            `GET /calls for ${day} gave ${page.totalCount === null ? "no" : "a negative"} pagination.total_count: the source's per-day counts cannot be checked`,
           );
         counts.set(day, page.totalCount);
       });
