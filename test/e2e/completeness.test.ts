@@ -13,6 +13,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { startRig, summaryOf, type Rig } from "../helpers/env.js";
 import type { SimCall } from "../../simulator/data.js";
+import type { CompletenessFigures } from "../../src/observe/tally.js";
 
 const DAY_MS = 86_400_000;
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -25,14 +26,7 @@ const keyOf = (c: SimCall) => {
 const countQuery = (d: string) => `page=1&page_size=1&start_date=${d}&end_date=${d}`;
 const listQuery = (from: string, to: string) => `page=1&page_size=100&start_date=${from}&end_date=${to}`;
 
-interface Figures {
-  days_checked: number;
-  gap_days: number;
-  gaps_closed: number;
-  missing_calls: number;
-  oldest_gap_day: string | null;
-  fewer_at_source_days: string[];
-}
+type Figures = CompletenessFigures;
 
 describe("completeness against the source, per UTC day", () => {
   let rig: Rig;
