@@ -14,7 +14,7 @@ export function addStatusCommand(program: Command): void {
   const cmd = program
     .command("status")
     .description(
-      "Show what the state DB knows: recordings by state, bytes archived, the watermark, the last check against\n" +
+      "Show what the state DB knows: recordings by state, bytes archived, the watermark, the last check against " +
         "the source (calls it counts that the archive does not hold, per UTC day), recent runs.",
     )
     .option("--json", "print the report as one JSON object")

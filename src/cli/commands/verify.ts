@@ -22,9 +22,9 @@ export function addVerifyCommand(program: Command): void {
       "Check every archived recording against S3: present, same size, sha256 metadata equal to the state's.\n" +
         "--deep also reads every object back and recomputes its SHA-256. Exit 0 when all are intact, 3 when any\n" +
         "is missing or altered (each logged with its call id and key), 1 when some could not be checked.\n" +
-        "--source instead compares, for each UTC day (of call_time) from --since to --until (default: the\n" +
-        "ARCHIVER_COMPLETENESS_DAYS days up to yesterday, 30 when it is 0), Envoy's count of calls with what the\n" +
-        "archive holds (archived, or without a recording): one API request a day. Exit 3 when any day is short\n" +
+        "--source instead compares, for each UTC day (of call_time) from --since to --until (default: the " +
+        "ARCHIVER_COMPLETENESS_DAYS days up to yesterday, 30 when it is 0), Envoy's count of calls with what the " +
+        "archive holds (archived, or without a recording): one API request a day. Exit 3 when any day is short " +
         "(each named), 0 when every day is complete; days with fewer calls at Envoy than archived are named too.",
     );
   windowOptions(cmd, "filter")
