@@ -22,6 +22,12 @@ import { checkStoredAndDrop } from "./stored.js";
 const RESULTS = join(ROOT, "bench/RESULTS.md");
 const MiB = 1024 * 1024;
 
+if (process.argv.includes("--completeness")) {
+  const { completenessBench } = await import("./completeness.js");
+  completenessBench(process.argv.slice(2).filter((a) => a !== "--completeness"));
+  process.exit(0);
+}
+
 if (process.argv.includes("--scale")) {
   const { scaleBench } = await import("./scale.js");
   await scaleBench(process.argv.slice(2).filter((a) => a !== "--scale"));

@@ -62,6 +62,8 @@ export interface SimStats {
   faultsInjected: Record<string, number>;
   orgHeaders: string[];
   mediaRequestsByCall: Record<string, number>;
+  /** The query string of every `GET /calls` answered (what a test counts a run's listing cost by). */
+  listQueries: string[];
 }
 
 export interface Simulator {
@@ -73,7 +75,13 @@ export interface Simulator {
   stats: SimStats;
   setFaults(f: Faults): void;
   resetStats(): void;
-  addCalls(n: number, opts?: { ready?: boolean }): SimCall[];
+  /**
+   * Add calls: by default now (in an incremental run's window); `callTime` places them at an earlier time instead,
+   * as a call record created late (an import, a delayed upstream) is: listed from now on under its old day.
+   */
+  addCalls(n: number, opts?: { ready?: boolean; callTime?: Date }): SimCall[];
+  /** Delete calls upstream: no longer listed or counted, their recordings 404. */
+  removeCalls(callIds: readonly string[]): void;
   setReady(callId: string, ready: boolean): void;
   close(): Promise<void>;
 }
@@ -93,6 +101,7 @@ function emptyStats(): SimStats {
     faultsInjected: {},
     orgHeaders: [],
     mediaRequestsByCall: {},
+    listQueries: [],
   };
 }
 
@@ -261,6 +270,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     }
     if (m[1] === undefined) {
       stats.listRequests++;
+      stats.listQueries.push(url.search.replace(/^\?/, ""));
       return list(url, send);
     }
     stats.recordingRequests++;
@@ -459,12 +469,17 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     resetStats() {
       stats = emptyStats();
     },
-    addCalls(n: number, o: { ready?: boolean } = {}) {
+    addCalls(n: number, o: { ready?: boolean; callTime?: Date } = {}) {
       const added = generateCalls({ ...gen, count: n, now: new Date() }, calls.length);
-      const now = Date.now();
+      const created = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+      const at = (o.callTime ?? new Date()).getTime();
       added.forEach((c, i) => {
-        // New calls are recent: they land in an incremental run's window.
-        c.call_time = new Date(now - (n - i) * 1000).toISOString().replace(/\.\d+Z$/, "Z");
+        // New calls are recent (they land in an incremental run's window), or at the time asked for.
+        c.call_time = new Date(at - (n - i) * 1000).toISOString().replace(/\.\d+Z$/, "Z");
+        c.call_start_time = c.call_time;
+        // The record is created now, whatever time the call was at (the window filters on call_time).
+        c.created_at = created;
+        c.updated_at = created;
         c.recording.recording_start_time = c.call_time;
         c.recording.hasRecording = true;
         c.recording.ready = o.ready ?? true;
@@ -474,6 +489,16 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       });
       resort();
       return added;
+    },
+    removeCalls(callIds: readonly string[]) {
+      for (const id of callIds) {
+        if (!byId.delete(id)) throw new Error(`no call ${id}`);
+        calls.splice(
+          calls.findIndex((c) => c.id === id),
+          1,
+        );
+      }
+      resort();
     },
     setReady(callId: string, ready: boolean) {
       const c = byId.get(callId);

@@ -13,6 +13,8 @@ export { createLogger } from "./observe/logger.js";
 export { PACKAGE_VERSION } from "./base/paths.js";
 export { writeManifest, type ManifestOptions, type ManifestResult } from "./jobs/compliance/manifest.js";
 export { verifyArchive, type VerifyResult } from "./jobs/compliance/verify.js";
+export { verifySource, type SourceVerifyResult } from "./jobs/compliance/source-verify.js";
+export type { DayCount } from "./jobs/completeness.js";
 export { reconcile, type ReconcileResult } from "./jobs/reconcile.js";
 export { readStatus, type StatusReport } from "./jobs/status.js";
 export { startWorker, type WorkerOptions } from "./jobs/worker.js";

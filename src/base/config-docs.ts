@@ -18,6 +18,9 @@ export const SETTING_HELP = {
   ARCHIVER_PAGE_SIZE: "calls per list page, 1-100",
   ARCHIVER_READY_STATUSES: "recording_status values that mean ready",
   ARCHIVER_OVERLAP_DAYS: "incremental runs re-list this many days before the watermark",
+  ARCHIVER_COMPLETENESS_DAYS:
+    "incremental runs count the calls of this many UTC days before their window at the source " +
+    "(one request a day) and list in full each day that differs from the state; 0 = off",
   ARCHIVER_PART_SIZE_MB: "multipart part size in MiB, min 5; smaller recordings use one PUT",
   ARCHIVER_PART_QUEUE: "parts of one recording uploaded at once",
   ARCHIVER_SPOOL_DIR: 'where bodies above 1 MiB wait for S3, or "memory" (default <db path>.spool)',

@@ -60,6 +60,7 @@ export const EnvSchema = z.object({
   ARCHIVER_ALLOW_INSECURE_URLS: bool.default(false),
   ARCHIVER_READY_STATUSES: list.default(["AVAILABLE", "COMPLETED", "READY"]),
   ARCHIVER_OVERLAP_DAYS: int(0, 365).default(1),
+  ARCHIVER_COMPLETENESS_DAYS: int(0, 3650).default(30),
   ARCHIVER_PART_SIZE_MB: int(5, 5120).default(16),
   ARCHIVER_PART_QUEUE: int(1, 64).default(2),
   ARCHIVER_SPOOL_DIR: z.string().trim().optional(),

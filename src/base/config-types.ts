@@ -30,6 +30,8 @@ export interface Config {
   concurrency: number;
   allowInsecureUrls: boolean;
   overlapDays: number;
+  /** Incremental runs compare this many days before their window with the source's per-day counts (0: off). */
+  completenessDays: number;
   maxRetries: number;
   /** A source that changed after archiving: only reported, or its new bytes also archived under `{call_id}.v2…`. */
   onSourceChange: "report" | "archive";

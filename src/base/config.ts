@@ -142,6 +142,7 @@ function configOf(e: Env, aws: AwsSettings): Config {
     concurrency: e.ARCHIVER_CONCURRENCY,
     allowInsecureUrls: e.ARCHIVER_ALLOW_INSECURE_URLS,
     overlapDays: e.ARCHIVER_OVERLAP_DAYS,
+    completenessDays: e.ARCHIVER_COMPLETENESS_DAYS,
     maxRetries: e.ARCHIVER_MAX_RETRIES,
     onSourceChange: e.ARCHIVER_ON_SOURCE_CHANGE,
     logLevel: e.LOG_LEVEL,

@@ -15,7 +15,7 @@ export const EXIT_HELP: readonly (readonly [string, string])[] = [
   [
     "3",
     "run: done, but some recordings failed (logged, kept in the state DB for the next run);\n" +
-      "verify: something is missing or altered",
+      "verify: something is missing or altered; verify --source: a day has calls the archive does not hold",
   ],
   ["130/143", "stopped by SIGINT/SIGTERM (in-flight transfers stopped, stored parts kept, state saved)"],
 ];

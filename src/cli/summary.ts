@@ -31,6 +31,7 @@ function jsonSummary(s: RunSummary): string {
       api_requests: s.api_requests,
       rate_limited: s.rate_limited,
       retries: s.retries,
+      ...(s.completeness ? { completeness: s.completeness } : {}),
       ...(s.error ? { error: s.error } : {}),
     }) + "\n"
   );
@@ -63,6 +64,23 @@ function textSummary(s: RunSummary): string {
   ])
     if (Math.abs(ms) >= 60_000)
       lines.push(`  clock             ${describeOffset(ms)} ${server}'s (its time is used)`);
+  if (s.completeness) lines.push(...completenessLines(s.completeness));
   if (s.error) lines.push(`  error             ${s.error}`);
   return lines.join("\n") + "\n";
+}
+
+function completenessLines(c: NonNullable<RunSummary["completeness"]>): string[] {
+  if (c.error) return [`  completeness      not checked: ${c.error}`];
+  const lines = [
+    `  completeness      ${c.days_checked} days checked at the source, ${c.gap_days} with a gap listed in full, ${c.gaps_closed} closed`,
+  ];
+  if (c.missing_calls > 0)
+    lines.push(
+      `                    ${c.missing_calls} calls not in the archive, oldest on ${c.oldest_gap_day}`,
+    );
+  if (c.fewer_at_source_days.length > 0)
+    lines.push(
+      `                    fewer calls at the source than archived (deleted upstream; kept): ${c.fewer_at_source_days.join(", ")}`,
+    );
+  return lines;
 }

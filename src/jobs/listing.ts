@@ -13,10 +13,18 @@ import type { RunContext } from "./run-context.js";
 /** Queue one call for archiveRecording (waits while the queue is full). */
 export type Schedule = (call: Call, raw: unknown) => Promise<void>;
 
-/** Page the window's calls and schedule each that needs work, until the run is stopped. */
-export async function scheduleListed(ctx: RunContext, window: Window, schedule: Schedule): Promise<void> {
+/**
+ * Page the window's calls and schedule each that needs work, until the run is stopped. `more`: a listing besides
+ * the run's window (a day with a gap: completeness.ts), whose calls add to the run's total.
+ */
+export async function scheduleListed(
+  ctx: RunContext,
+  window: Window,
+  schedule: Schedule,
+  more = false,
+): Promise<void> {
   const pages = ctx.client.iterateCalls(window, ctx.config.envoy.pageSize, (total) =>
-    ctx.tally.totalCalls(total),
+    more ? ctx.tally.moreCalls(total) : ctx.tally.totalCalls(total),
   );
   for await (const page of pages) {
     for (const listed of page) {

@@ -12,7 +12,7 @@ import { ArchiverError } from "../base/errors.js";
 import { PACKAGE_VERSION } from "../base/paths.js";
 import type { RetryPolicy } from "../base/retry.js";
 import type { Shard } from "../base/shard.js";
-import { EnvoyClient } from "../envoy/envoy-client.js";
+import { EnvoyClient, type EnvoyClientOptions } from "../envoy/envoy-client.js";
 import { MediaFetcher } from "../envoy/media.js";
 import { RateGate } from "../envoy/rate-limit.js";
 import { openSink, type S3Sink } from "../s3/s3.js";
@@ -152,18 +152,11 @@ export function connectRun(
       `this machine's clock is ${describeOffset(offset)} the Envoy API's: media URL expiry is judged by the API's clock`,
     ),
   );
-  const client = new EnvoyClient({
-    baseUrl: config.envoy.apiUrl,
-    apiKey: config.envoy.apiKey,
-    token: config.envoy.token,
-    organizationId: config.envoy.organizationId,
-    gate: new RateGate(config.envoy.rps),
-    policy,
+  const client = envoyClientFor(config, {
     logger,
-    userAgent: `envoy-archiver/${PACKAGE_VERSION}`,
+    policy,
     signal,
     connections: config.concurrency + 2,
-    maxPages: config.envoy.maxPages,
     onResponse: (status) => observer.apiResponse?.(status),
     onRetry: () => tally.retried("api"),
     onRateLimit: () => tally.rateLimited(),
@@ -198,4 +191,24 @@ export function connectRun(
     bucket: undefined,
     sourceChanges: [],
   };
+}
+
+/** The Envoy API client as the settings describe it (every command that talks to Envoy makes it here). */
+export function envoyClientFor(
+  config: Config,
+  opts: Pick<
+    EnvoyClientOptions,
+    "logger" | "policy" | "signal" | "connections" | "onResponse" | "onRetry" | "onRateLimit" | "clock"
+  >,
+): EnvoyClient {
+  return new EnvoyClient({
+    baseUrl: config.envoy.apiUrl,
+    apiKey: config.envoy.apiKey,
+    token: config.envoy.token,
+    organizationId: config.envoy.organizationId,
+    gate: new RateGate(config.envoy.rps),
+    userAgent: `envoy-archiver/${PACKAGE_VERSION}`,
+    maxPages: config.envoy.maxPages,
+    ...opts,
+  });
 }

@@ -17,8 +17,9 @@ import type { Shard } from "../base/shard.js";
 import { clearSpool } from "../s3/spool.js";
 import { startCommandRun } from "../state/audit.js";
 import type { RunObserver } from "../observe/observer.js";
-import type { RunOutcome, TallyCounts } from "../observe/tally.js";
+import type { CompletenessFigures, RunOutcome, TallyCounts } from "../observe/tally.js";
 import { archiveRecording } from "./archive-recording.js";
+import { checkSource, closeGaps, settleCheck, type SourceCheck } from "./completeness.js";
 import { scheduleListed, scheduleWaiting, type Schedule } from "./listing.js";
 import { learnBucket } from "./protect.js";
 import {
@@ -54,6 +55,8 @@ export interface RunSummary extends TallyCounts {
   duration_ms: number;
   outcome: RunOutcome;
   error?: string;
+  /** Incremental runs: the days before the window counted at the source (completeness.ts). */
+  completeness?: CompletenessFigures;
 }
 
 export interface RunDeps {
@@ -97,26 +100,39 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   if (!dryRun) startCommandRun(state, config, "run", window, { id: runId, mode, dryRun });
   logger.info({ run_id: runId, mode, window, dry_run: dryRun, shard: opts.shard }, "run started");
   observer.runStarted?.(ctx.tally.live);
-  await work(ctx, opened, window);
+  const completeness = await work(ctx, opened, plan);
   const summary = summarize(ctx, plan, deps.signal?.aborted === true);
+  if (completeness) summary.completeness = completeness;
   finish(ctx, plan, summary);
   observer.runFinished?.(summary);
   return summary;
 }
 
-/** Everything between the start and the end: the store made ready, the calls listed and archived, drained. */
-async function work(ctx: RunContext, opened: OpenedState, window: Window): Promise<void> {
+/**
+ * Everything between the start and the end: the store made ready, the days before the window checked against the
+ * source, the calls listed (the window, then each day with a gap) and archived, drained.
+ */
+async function work(
+  ctx: RunContext,
+  opened: OpenedState,
+  plan: RunPlan,
+): Promise<CompletenessFigures | undefined> {
+  const { window } = plan;
   // Bounded concurrency, and bounded look-ahead: listing never runs more than a few pages ahead of the workers.
   const queue = new BoundedQueue(ctx.config.concurrency);
   const schedule: Schedule = (call, raw) =>
     queue.add(() => (ctx.signal.aborted ? Promise.resolve() : archiveRecording(ctx, call, raw)));
+  const source: { check: SourceCheck | null } = { check: null };
   try {
     await queue.run(async () => {
       if (!ctx.dryRun) await prepareStore(ctx);
+      source.check = await checkSource(ctx, window, plan.mode === "backfill");
       await scheduleListed(ctx, window, schedule);
+      if (source.check) await closeGaps(ctx, source.check, schedule);
       if (!ctx.dryRun && !ctx.signal.aborted) await scheduleWaiting(ctx, schedule);
     });
     if (!ctx.dryRun && !ctx.signal.aborted) await ctx.ledger.abortUnclaimed();
+    return source.check ? settleCheck(ctx, source.check) : undefined;
   } catch (err) {
     if (!(err instanceof StopRequested) && !ctx.signal.aborted) ctx.halt.raise(classify(err));
     else if (err instanceof ArchiverError && err.kind === "fatal") ctx.halt.raise(err);
@@ -125,6 +141,7 @@ async function work(ctx: RunContext, opened: OpenedState, window: Window): Promi
     ctx.sink.close();
     if (opened.heartbeat) clearInterval(opened.heartbeat);
   }
+  return undefined;
 }
 
 /** Before a run that writes: the bucket checked, its rules learned, leftovers of killed runs swept. */
@@ -175,7 +192,12 @@ function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary): void {
     if (summary.mode === "incremental" && summary.outcome !== "fatal" && summary.outcome !== "interrupted")
       advanceWatermark(state, plan.started);
     const details =
-      ctx.sourceChanges.length > 0 ? { source_changed: ctx.sourceChanges.slice(0, 1000) } : undefined;
+      ctx.sourceChanges.length > 0 || summary.completeness
+        ? {
+            ...(ctx.sourceChanges.length > 0 ? { source_changed: ctx.sourceChanges.slice(0, 1000) } : {}),
+            ...(summary.completeness ? { completeness: summary.completeness } : {}),
+          }
+        : undefined;
     state.finishRun(ctx.runId, summary, summary.outcome, summary.error ?? null, details);
     state.releaseLock(ctx.runId);
   }

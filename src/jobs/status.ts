@@ -6,6 +6,7 @@ import { CALL_STATUSES, StateDb, type CallStatus, type RunRow } from "../state/d
 import { countSourceChanges, recentSourceChanges, type SourceChange } from "../state/source-changes.js";
 import { redactText } from "../base/redact.js";
 import { checkIntegrity } from "../state/integrity.js";
+import { readCompleteness, type StoredCompleteness } from "./completeness.js";
 
 export interface StatusReport {
   db_path: string;
@@ -18,6 +19,8 @@ export interface StatusReport {
   open_multipart_uploads: number;
   /** Sources that changed after their recording was archived (originals kept), with the latest few. */
   source_changes: { count: number; recent: SourceChange[] };
+  /** The last per-day check against the source (an incremental run's or `verify --source`'s); null: none yet. */
+  completeness: StoredCompleteness | null;
   recent_runs: Pick<
     RunRow,
     | "id"
@@ -61,6 +64,7 @@ export function readStatus(dbPath: string, runs = 10, opts: { check?: boolean } 
       lock,
       open_multipart_uploads: state.trackedUploads().length,
       source_changes: { count: countSourceChanges(state), recent: recentSourceChanges(state, 5) },
+      completeness: readCompleteness(state),
       recent_runs: state.recentRuns(runs).map((r) => ({
         id: r.id,
         command: r.command,
@@ -101,6 +105,8 @@ export function formatStatus(s: StatusReport): string {
         `  ${c.detected_at}  ${c.key}: archived ${c.archived_sha256.slice(0, 12)}…, source now ${c.source_sha256.slice(0, 12)}…${c.new_key ? `, new bytes in ${c.new_key}` : " (only reported)"}`,
     ),
     "",
+    ...completenessLines(s.completeness),
+    "",
     "recent runs",
   ];
   if (s.recent_runs.length === 0) lines.push("  (none)");
@@ -111,4 +117,17 @@ export function formatStatus(s: StatusReport): string {
     );
   }
   return lines.join("\n") + "\n";
+}
+
+function completenessLines(c: StoredCompleteness | null): string[] {
+  if (!c) return ["completeness  (not checked yet: incremental runs check ARCHIVER_COMPLETENESS_DAYS days)"];
+  if (c.error) return [`completeness  not checked by ${c.by} at ${c.checked_at}: ${c.error}`];
+  return [
+    `completeness  ${c.days_checked} days ${c.first_day ?? ""}..${c.last_day ?? ""} checked against the source by ${c.by} at ${c.checked_at}`,
+    `  calls at the source not in the archive  ${c.missing_calls}${c.oldest_gap_day ? ` (oldest day ${c.oldest_gap_day})` : ""}`,
+    ...c.days.map(
+      (d) =>
+        `  ${d.day}  source ${d.source}, archived ${d.archived}, no recording ${d.no_recording}, not ready ${d.not_ready}, failed ${d.failed}, pending ${d.pending}${d.source < d.known ? "  (fewer at the source: deleted upstream, archive kept)" : ""}`,
+    ),
+  ];
 }

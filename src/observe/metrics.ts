@@ -75,6 +75,16 @@ function defineMetrics(registry: Registry) {
       help: "Recordings whose source changed after they were archived (the archived original is kept).",
       registers,
     }),
+    sourceMissing: new Gauge({
+      name: "envoy_archiver_source_missing_calls",
+      help: "Calls the source counts on the days the last run checked that the archive does not hold (ARCHIVER_COMPLETENESS_DAYS).",
+      registers,
+    }),
+    sourceOldestGap: new Gauge({
+      name: "envoy_archiver_source_oldest_gap_day_timestamp_seconds",
+      help: "Start (UTC) of the oldest checked day with calls the archive does not hold; 0 when none.",
+      registers,
+    }),
     runs: new Counter({
       name: "envoy_archiver_runs_total",
       help: "Runs, by outcome (ok, failures, fatal, interrupted).",
@@ -108,6 +118,11 @@ function metricsObserver(m: ReturnType<typeof defineMetrics>): RunObserver {
     runFinished(summary) {
       m.runs.inc({ outcome: summary.outcome });
       if (summary.outcome === "ok") m.lastSuccess.set(Date.now() / 1000);
+      const c = summary.completeness;
+      if (c && c.days_checked > 0) {
+        m.sourceMissing.set(c.missing_calls);
+        m.sourceOldestGap.set(c.oldest_gap_day ? Date.parse(`${c.oldest_gap_day}T00:00:00Z`) / 1000 : 0);
+      }
     },
   };
 }

@@ -38,9 +38,31 @@ export interface TallyCounts extends RecordingCounts {
   retries: number;
 }
 
+/**
+ * An incremental run's look at the days before its window (jobs/completeness.ts): each day's count at the source
+ * beside the calls the state knows of that day.
+ */
+export interface CompletenessFigures {
+  /** Days whose source count was asked for (one request each); 0 when the check is off or was not made. */
+  days_checked: number;
+  /** Days whose source count differed from the calls the state knew: each was listed in full. */
+  gap_days: number;
+  /** Of those with calls the state did not know, days whose every call it knows after the run. */
+  gaps_closed: number;
+  /** Calls the source counts on those days that the archive does not hold (not archived, nor without a recording). */
+  missing_calls: number;
+  /** The oldest checked day (UTC) with such calls; null when none. */
+  oldest_gap_day: string | null;
+  /** Days on which the source now counts fewer calls than the state knows (deleted upstream; nothing is deleted). */
+  fewer_at_source_days: string[];
+  /** Why the check could not be made (the run went on without it). */
+  error?: string;
+}
+
 /** The counts of a finished run, and how it ended. */
 export interface RunReport extends TallyCounts {
   outcome: RunOutcome;
+  completeness?: CompletenessFigures;
 }
 
 /** Live view of a run; the tally updates it, observers read it. */
@@ -151,5 +173,10 @@ export class Tally {
   /** Calls in the window as Envoy counts them. */
   totalCalls(n: number | null): void {
     this.live.totalCalls = n;
+  }
+
+  /** More calls to list (a day listed in full to close a gap), as Envoy counts them. */
+  moreCalls(n: number | null): void {
+    if (n !== null) this.live.totalCalls = (this.live.totalCalls ?? 0) + n;
   }
 }

@@ -17,6 +17,7 @@ import * as calls from "./calls.js";
 import * as uploads from "./uploads.js";
 import * as runs from "./runs.js";
 import * as runLock from "./run-lock.js";
+import { knownOnDay } from "./days.js";
 import { markArchivedWithEvidence, type FieldsBesideEvidence } from "./evidence.js";
 import type {
   ArchivedFields,
@@ -201,6 +202,11 @@ export class StateDb {
 
   countsByStatus(): Record<CallStatus, { count: number; bytes: number }> {
     return calls.countsByStatus(this.sql);
+  }
+
+  /** The calls of one UTC day (of call_time) the state knows, by status (days.ts). */
+  knownOnDay(day: string): Record<CallStatus, number> {
+    return knownOnDay(this.sql, day);
   }
 
   // ---- run lock (run-lock.ts) -------------------------------------------------------------------------------

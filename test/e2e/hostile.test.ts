@@ -267,6 +267,47 @@ describe("2. listing bounds", () => {
   });
 });
 
+describe("2b. per-day counts (the completeness check)", () => {
+  test("a source that gives no total_count: the check is not made, said so, and the run goes on", async () => {
+    h.set({ list: (page) => ({ body: { data: [], pagination: { page, has_next: false } } }) });
+    const env = envFor("no-count", { ARCHIVER_COMPLETENESS_DAYS: "3" });
+    assert.equal((await cli(["run", "--json"], env)).code, 0, "a first run lists everything");
+    h.reset();
+    const r = await cli(["run", "--json"], env);
+    assert.equal(r.code, 0, r.stderr);
+    const c = summaryOf(r).completeness as { days_checked: number; error?: string };
+    assert.equal(c.days_checked, 0);
+    assert.match(c.error ?? "", /no pagination.total_count/);
+    assert.match(r.stderr, /completeness check not made/);
+    assert.equal(h.stats.list, 4, "three day counts (asked at once) and the window");
+    note("2d no total_count", r, `${h.stats.list} list requests; ${c.error}`);
+  });
+
+  test("a day counted far above what it lists: listed in full under the listing's bounds, which end the run", async () => {
+    const call = hostileCall();
+    const env = envFor("huge-count", { ARCHIVER_COMPLETENESS_DAYS: "1" });
+    assert.equal((await cli(["run", "--json"], env)).code, 0, "a first run lists everything");
+    // The day's count is a billion; the day's listing repeats one call forever; the window lists nothing.
+    h.set({
+      list: (page, q) => {
+        const day = q.get("start_date") === q.get("end_date");
+        if (q.get("page_size") === "1")
+          return { body: { data: [call], pagination: { page, has_next: true, total_count: 1_000_000_000 } } };
+        if (!day) return { body: page1([]) };
+        return { body: { data: [call], pagination: { page, has_next: true } } };
+      },
+    });
+    h.reset();
+    const r = await cli(["run", "--json"], env, 30_000);
+    assertBounded(r, 15_000);
+    assert.equal(r.code, 1, r.stderr);
+    const s = summaryOf(r);
+    assert.match(String(s.error), /page 3: pages 2-3 added no new call/);
+    assert.equal(h.stats.list, 1 + 1 + 3, "the count, the window, three pages of the day");
+    note("2e a day counted at 10^9", r, `${h.stats.list} list requests; ${String(s.error)}`);
+  });
+});
+
 describe("3. media is media", () => {
   test("HTML, JSON and text answers are never archived; the next run fetches the real recording", async () => {
     const types = ["text/html; charset=utf-8", "application/json", "text/plain"];

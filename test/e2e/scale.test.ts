@@ -72,6 +72,28 @@ describe("worker", () => {
     assert.deepEqual((await rig.listKeys()).filter((k) => !k.endsWith(".json")).length, ready);
   });
 
+  test("a worker's tick archives a call that appeared days after its call time (the completeness check)", async () => {
+    const [late] = rig.sim.addCalls(1, { callTime: new Date(Date.now() - 5 * 86_400_000) });
+    const child = rig.spawn(["worker", "--cron", "* * * * * *", "--metrics-port", "0"]);
+    const result = collect(child);
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const url = await waitFor("metrics address", () => /"metrics":"(http:[^"]+?)\/?"/.exec(stderr)?.[1]);
+    const metrics = await waitFor("the late call archived", async () => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      return metricValue(text, 'envoy_archiver_recordings_total{outcome="archived"}') >= 1 ? text : undefined;
+    });
+    child.kill("SIGTERM");
+    assert.equal((await result).code, 143, stderr);
+    assert.equal(metricValue(metrics, "envoy_archiver_source_missing_calls"), 0);
+    assert.equal(metricValue(metrics, "envoy_archiver_source_oldest_gap_day_timestamp_seconds"), 0);
+    const keys = await rig.listKeys();
+    assert.ok(
+      keys.some((k) => k.endsWith(`/${late!.id}.m4a`)),
+      `${late!.id} archived by a tick`,
+    );
+  });
+
   test("a one-shot run writes the same metrics to a textfile", async () => {
     const file = join(rig.dir, "archiver.prom");
     const r = await rig.run([

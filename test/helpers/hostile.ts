@@ -19,8 +19,8 @@ export interface ApiAnswer {
 }
 
 export interface HostileHandlers {
-  /** GET /calls?page=N. Default: one page, the calls in `calls`, has_next false. */
-  list?: (page: number) => ApiAnswer;
+  /** GET /calls?page=N (`q`: the whole query). Default: one page, the calls in `calls`, has_next false. */
+  list?: (page: number, q: URLSearchParams) => ApiAnswer;
   /** GET /calls/{id}/recording; `n` counts this call's metadata requests from 1. */
   recording?: (id: string, n: number) => ApiAnswer;
   /** GET /media/{name}: the test writes the answer itself. */
@@ -77,7 +77,7 @@ export async function startHostile(): Promise<HostileServer> {
     if (url.pathname === "/api/v1/calls") {
       stats.list++;
       const page = Number(url.searchParams.get("page") ?? "1");
-      return answer(res, handlers.list?.(page) ?? { body: page1([]) });
+      return answer(res, handlers.list?.(page, url.searchParams) ?? { body: page1([]) });
     }
     const rec = /^\/api\/v1\/calls\/([^/]+)\/recording$/.exec(url.pathname);
     if (rec) {

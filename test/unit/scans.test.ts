@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StateDb, type CallStatus } from "../../src/state/db.js";
 import { archivedByCallId, archivedByKey, SCAN_SQL, waitingCalls } from "../../src/state/scans.js";
+import { DAY_SQL } from "../../src/state/days.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "scans-"));
 const id = (n: number) => `call_00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
@@ -54,15 +55,18 @@ const archivedAs = (key: string) => ({
   versionId: null,
 });
 
-function plan(s: StateDb, sql: string, params: object): string[] {
-  return (s.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(params) as { detail: string }[]).map((r) => r.detail);
+function plan(s: StateDb, sql: string, params: object | unknown[]): string[] {
+  const st = s.db.prepare(`EXPLAIN QUERY PLAN ${sql}`);
+  return ((Array.isArray(params) ? st.all(...params) : st.all(params)) as { detail: string }[]).map(
+    (r) => r.detail,
+  );
 }
 
 test("every paged query walks its index in order: no temp B-tree, no scan from the start", () => {
   const s = StateDb.open(join(tmp(), "plans.db"));
   populate(s, 3000);
   const window = { since: "2026-02-01", until: "2026-05-31" };
-  const cases: [string, object, RegExp][] = [
+  const cases: [string, object | unknown[], RegExp][] = [
     [
       SCAN_SQL.archivedByCallId,
       { after: "", ...window },
@@ -87,6 +91,8 @@ test("every paged query walks its index in order: no temp B-tree, no scan from t
   s.db.prepare = prepare;
   assert.equal(prepared.length, 1);
   cases.push([prepared[0]!, {}, /^SCAN calls USING COVERING INDEX calls_status_bytes$/]);
+  // What the state knows of one UTC day (completeness against the source), from the index alone.
+  cases.push([DAY_SQL, ["2026-03-14"], /^SEARCH calls USING COVERING INDEX calls_call_day \(<expr>=\?\)$/]);
 
   for (const analyzed of [false, true]) {
     if (analyzed) s.db.exec("ANALYZE");
@@ -191,5 +197,28 @@ test("a re-list rewrites no finished row, yet still tells a page shift's duplica
   s.recordListed(c, "2026-01-01T00:00:00Z", `{"id":"${c}"}`, "r4");
   assert.equal(s.getCall(c)!.last_run_id, "r4");
   assert.equal(s.recordListed(c, "2026-01-01T00:00:00Z", `{"id":"${c}"}`, "r4").duplicate, true);
+  s.close();
+});
+
+test("what the state knows of a UTC day: every status counted, a time with an offset on its UTC day", () => {
+  const s = StateDb.open(join(tmp(), "days.db"));
+  s.recordListed(id(1), "2026-03-14T23:30:00-05:00", "{}", "r"); // 2026-03-15 04:30 UTC
+  s.recordListed(id(2), "2026-03-15T00:00:00Z", "{}", "r");
+  s.recordListed(id(3), "2026-03-15T23:59:59Z", "{}", "r");
+  s.recordListed(id(4), "2026-03-16T00:00:00Z", "{}", "r");
+  s.recordListed(id(5), null, "{}", "r");
+  s.markArchived(id(2), archivedAs("k2"));
+  s.markStatus(id(3), "failed", { kind: "permanent", message: "x" });
+  assert.deepEqual(s.knownOnDay("2026-03-15"), {
+    archived: 1,
+    pending: 1,
+    not_ready: 0,
+    no_recording: 0,
+    failed: 1,
+  });
+  assert.equal(
+    Object.values(s.knownOnDay("2026-03-14")).reduce((a, b) => a + b),
+    0,
+  );
   s.close();
 });

@@ -22,9 +22,10 @@ export function addRunCommand(program: Command): void {
   const cmd = program
     .command("run")
     .description(
-      "Archive every recording not archived yet. Without dates: incremental (since the last run's watermark,\n" +
-        "minus ARCHIVER_OVERLAP_DAYS, plus calls still pending from earlier runs). With --since/--until: a backfill\n" +
-        "of exactly that window (inclusive UTC dates).",
+      "Archive every recording not archived yet. Without dates: incremental (since the last run's watermark, " +
+        "minus ARCHIVER_OVERLAP_DAYS, plus calls still pending from earlier runs, plus each of the " +
+        "ARCHIVER_COMPLETENESS_DAYS days before whose call count at Envoy differs from the archive's: one request a " +
+        "day). With --since/--until: a backfill of exactly that window (inclusive UTC dates).",
     );
   windowOptions(cmd, "backfill");
   cmd

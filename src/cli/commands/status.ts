@@ -14,7 +14,8 @@ export function addStatusCommand(program: Command): void {
   const cmd = program
     .command("status")
     .description(
-      "Show what the state DB knows: recordings by state, bytes archived, the watermark, recent runs.",
+      "Show what the state DB knows: recordings by state, bytes archived, the watermark, the last check against " +
+        "the source (calls it counts that the archive does not hold, per UTC day), recent runs.",
     )
     .option("--json", "print the report as one JSON object")
     .option("--check", "also check the state DB's integrity (reads all of it; exit 1 if it fails)")
