@@ -86,7 +86,7 @@ export async function handleSourceChanged(
     etag: existing.etag,
     versionId: existing.versionId,
   };
-  return { event, original: { ...original, multipart: false } };
+  return { event, original: { ...original, multipart: false, proof: null } };
 }
 
 /** The first versioned key that is free (archived there now) or already holds these bytes (an earlier run's). */
@@ -101,7 +101,14 @@ async function archiveNewVersion(
     if (there && compareWith(there, source) === "same")
       return {
         key,
-        result: { ...source, etag: there.etag, versionId: there.versionId, multipart: false, adopted: true },
+        result: {
+          ...source,
+          etag: there.etag,
+          versionId: there.versionId,
+          multipart: false,
+          adopted: true,
+          proof: "etag", // compareWith says "same" only for the ETag our bytes give
+        },
       };
     if (there) continue; // another earlier version of this source
     return { key, result: await ctx.archiveAs(key, { key: existing.key, sha256: existing.sha256 ?? "" }) };

@@ -2,7 +2,7 @@
  * If a server ignores a header, the user hears it. With ARCHIVER_CHECKSUM_ALGORITHM=CRC32C or SHA256, S3 checks
  * the x-amz-checksum-* of each body it is sent and answers it back (PutObject, UploadPart). A server that answers
  * without it did not confirm it: Ceph RGW 16.2 accepts a wrong one and keeps none. The user is told once per run;
- * the bytes are still checked end to end with SHA-256, and Content-MD5 (MD5) is the checksum every S3 server checks.
+ * each write is then proven by its ETag against the MD5 of the bytes sent, or by reading it back (write-proof.ts).
  */
 import type { Logger } from "pino";
 import type { SinkSettings } from "./types.js";
@@ -31,7 +31,7 @@ export class ChecksumEcho {
     const header = `x-amz-checksum-${this.alg!.toLowerCase()}`;
     this.logger.warn(
       { what, checksum: this.alg },
-      `ARCHIVER_CHECKSUM_ALGORITHM=${this.alg}: the server answered ${what} without ${header}, so it did not confirm checking it (some S3-compatible servers accept any value and keep none). Bytes are still verified end to end with SHA-256; ARCHIVER_CHECKSUM_ALGORITHM=MD5 (Content-MD5) is checked by every S3 server. Logged once per run.`,
+      `ARCHIVER_CHECKSUM_ALGORITHM=${this.alg}: the server answered ${what} without ${header}, so it did not confirm checking it (some S3-compatible servers accept any value and keep none). Each write is proven instead by its ETag against the MD5 of the bytes sent (or, where the ETag is no MD5, by reading the object back); the run summary's write_proof says which. Logged once per run.`,
     );
   }
 }

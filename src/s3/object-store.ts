@@ -131,6 +131,8 @@ export interface ObjectStore {
   /** The object's bytes; null when there is no such object (or version). */
   get(key: string, versionId?: string | null): Promise<Readable | null>;
   put(req: PutRequest): Promise<WriteAnswer>;
+  /** Delete an object, or exactly one version of it (a write that stored other bytes than were sent). */
+  deleteObject(key: string, versionId: string | null): Promise<void>;
 
   createUpload(req: CreateUploadRequest): Promise<string>;
   uploadPart(req: PartRequest): Promise<WriteAnswer>;

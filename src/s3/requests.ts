@@ -94,8 +94,8 @@ export class Requests {
     open: TransferInput["open"],
     expectedBytes: number | null,
     key: string,
-  ): Promise<{ sha256: string; bytes: number }> {
-    return hashSource(this, open, expectedBytes, key);
+  ): Promise<{ sha256: string; bytes: number; etag: string | undefined }> {
+    return hashSource(this, open, expectedBytes, key, this.settings.partSize);
   }
 
   /** The parts S3 holds for an upload; "gone" when the upload no longer exists, "unsupported" when the endpoint cannot say. */

@@ -28,10 +28,13 @@ const releaseSlab = (b: Buffer) => {
   if (slabs.length < MAX_POOLED_SLABS) slabs.push(b);
 };
 
-/** A finished body: its length, its MD5 when asked for, and a fresh stream of its bytes for every attempt. */
+/**
+ * A finished body: its length, the MD5 of its bytes (computed as they arrived: what proves the write, see
+ * write-proof.ts), and a fresh stream of its bytes for every attempt.
+ */
 export interface SealedBody {
   readonly length: number;
-  readonly md5Base64: string | undefined;
+  readonly md5Base64: string;
   /** The bytes as one Buffer (memory bodies only: SDK-computed checksums need it). */
   buffer(): Buffer;
   stream(): Readable;
@@ -45,19 +48,14 @@ export class SpillBuffer {
   /** Memory bodies with a spool directory (≤ SPILL_BYTES): copied into a pooled slab. */
   private slab: Buffer | undefined;
   private file: { path: string; handle: FileHandle } | undefined;
-  private readonly md5: Hash | undefined;
+  private readonly md5: Hash = createHash("md5");
 
   /** `dir` undefined: always in memory. */
-  constructor(
-    private readonly dir: string | undefined,
-    withMd5: boolean,
-  ) {
-    this.md5 = withMd5 ? createHash("md5") : undefined;
-  }
+  constructor(private readonly dir: string | undefined) {}
 
   /** Add a chunk; returns a promise only when the bytes go to disk. */
   append(chunk: Buffer): Promise<void> | undefined {
-    this.md5?.update(chunk);
+    this.md5.update(chunk);
     const at = this.length;
     this.length += chunk.length;
     if (this.file) return writeAll(this.file.handle, [chunk], this.dir!);
@@ -91,7 +89,7 @@ export class SpillBuffer {
 
   /** Finish the body. The buffer must not be appended to afterwards. */
   async seal(): Promise<SealedBody> {
-    const md5Base64 = this.md5?.digest("base64");
+    const md5Base64 = this.md5.digest("base64");
     const length = this.length;
     if (!this.file && this.slab) {
       const slab = this.slab;

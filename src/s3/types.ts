@@ -80,12 +80,23 @@ export interface TransferInput {
   runId?: string | undefined;
 }
 
+/**
+ * How a write's stored bytes were proven to be the ones sent (write-proof.ts): the checksum the server verified
+ * and echoed, the ETag against the MD5 of the bytes sent, or the object read back and hashed.
+ */
+export type WriteProof = "checksum" | "etag" | "read-back";
+
 export interface TransferResult {
   bytes: number;
   sha256: string;
   etag: string | null;
   versionId: string | null;
   multipart: boolean;
+  /**
+   * How the bytes in the bucket were proven to be the source's (write-proof.ts); null for an archived original
+   * kept after its source changed (its earlier run's record stands).
+   */
+  proof: WriteProof | null;
   /** The key already held these exact bytes: nothing was written. */
   adopted?: boolean;
   /** Bytes that an interrupted run had stored already (resumed upload): re-read to hash, not uploaded. */
