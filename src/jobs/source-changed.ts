@@ -7,7 +7,7 @@
 import type { Logger } from "pino";
 import { ArchiverError } from "../base/errors.js";
 import { versionedKey } from "../base/keys.js";
-import { compareWith, inspectKey } from "../s3/existing.js";
+import { inspectKey, sameBy } from "../s3/existing.js";
 import type { SourceChanged } from "../s3/conflict.js";
 import type { S3Sink, TransferResult } from "../s3/s3.js";
 import type { StateDb } from "../state/db.js";
@@ -98,7 +98,8 @@ async function archiveNewVersion(
   for (let n = 2; n <= MAX_VERSION; n++) {
     const key = versionedKey(existing.key, n);
     const there = await inspectKey(ctx.sink, key);
-    if (there && compareWith(there, source) === "same")
+    const proof = there && sameBy(there, source);
+    if (there && proof)
       return {
         key,
         result: {
@@ -107,7 +108,7 @@ async function archiveNewVersion(
           versionId: there.versionId,
           multipart: false,
           adopted: true,
-          proof: "etag", // compareWith says "same" only for the ETag our bytes give
+          proof,
         },
       };
     if (there) continue; // another earlier version of this source

@@ -6,7 +6,7 @@
  * condition and the completion's checks (lost-answer.ts, conflict.ts) settle what lands while it writes.
  */
 import { SourceChanged } from "./conflict.js";
-import { compareWith, inspectKey, readBack } from "./existing.js";
+import { compareWith, inspectKey, readBack, sameBy } from "./existing.js";
 import { completedEarlier } from "./lost-answer.js";
 import type { Requests } from "./requests.js";
 import type { TransferInput, TransferResult } from "./types.js";
@@ -42,7 +42,7 @@ export async function adoptExisting(sink: Requests, input: TransferInput): Promi
   // Its recorded SHA-256 is a claim: proven by the ETag our bytes give, else by reading the object back.
   const verdict = compareWith(existing, source);
   const settled = verdict === "unknown" ? await readBack(sink, existing, source) : { existing, verdict };
-  const proof = verdict === "unknown" ? "read-back" : "etag";
+  const proof = sameBy(existing, source) ?? "read-back";
   const { etag, versionId } = settled.existing;
   if (settled.verdict === "same")
     return {

@@ -35,3 +35,38 @@ export class ChecksumEcho {
     );
   }
 }
+
+/** The two kinds of write whose answers may differ in what they prove. */
+export type WriteKind = "PutObject" | "UploadPart";
+
+/**
+ * What this server's answers prove, learned once per run from the first answer of each kind and said once in the
+ * log: a write whose answer echoes a checksum the server verified needs no MD5 of its bytes (write-proof.ts), so
+ * once a kind's answers are known to echo one, its bodies are sent without computing it. An answer of that kind
+ * without the echo later on is proven by reading the object back, and the MD5 is computed again from then on.
+ */
+export class ServerProof {
+  private readonly echoes: Record<WriteKind, boolean | undefined> = {
+    PutObject: undefined,
+    UploadPart: undefined,
+  };
+
+  constructor(private readonly logger: Logger) {}
+
+  learn(kind: WriteKind, proof: string): void {
+    const echoed = proof === "checksum";
+    if (this.echoes[kind] === undefined)
+      this.logger.info(
+        { write: kind, proof },
+        echoed
+          ? `write proof: ${kind} answers echo the checksum the server verified; that is each write's proof (no MD5 computed)`
+          : `write proof: ${kind} answers echo no verified checksum; each write is proven by ${proof === "etag" ? "its ETag against the MD5 of the bytes sent" : "reading the object back"}`,
+      );
+    if (this.echoes[kind] !== false) this.echoes[kind] = echoed;
+  }
+
+  /** Whether bodies of this kind need their MD5 computed (nothing else is known to prove them). */
+  needsMd5(kind: WriteKind): boolean {
+    return this.echoes[kind] !== true;
+  }
+}

@@ -30,11 +30,12 @@ const releaseSlab = (b: Buffer) => {
 
 /**
  * A finished body: its length, the MD5 of its bytes (computed as they arrived: what proves the write, see
- * write-proof.ts), and a fresh stream of its bytes for every attempt.
+ * write-proof.ts; undefined when the server is known to prove the write by a checksum it echoes), and a fresh
+ * stream of its bytes for every attempt.
  */
 export interface SealedBody {
   readonly length: number;
-  readonly md5Base64: string;
+  readonly md5Base64: string | undefined;
   /** The bytes as one Buffer (memory bodies only: SDK-computed checksums need it). */
   buffer(): Buffer;
   stream(): Readable;
@@ -48,14 +49,19 @@ export class SpillBuffer {
   /** Memory bodies with a spool directory (≤ SPILL_BYTES): copied into a pooled slab. */
   private slab: Buffer | undefined;
   private file: { path: string; handle: FileHandle } | undefined;
-  private readonly md5: Hash = createHash("md5");
+  private readonly md5: Hash | undefined;
 
   /** `dir` undefined: always in memory. */
-  constructor(private readonly dir: string | undefined) {}
+  constructor(
+    private readonly dir: string | undefined,
+    withMd5 = true,
+  ) {
+    this.md5 = withMd5 ? createHash("md5") : undefined;
+  }
 
   /** Add a chunk; returns a promise only when the bytes go to disk. */
   append(chunk: Buffer): Promise<void> | undefined {
-    this.md5.update(chunk);
+    this.md5?.update(chunk);
     const at = this.length;
     this.length += chunk.length;
     if (this.file) return writeAll(this.file.handle, [chunk], this.dir!);
@@ -89,7 +95,7 @@ export class SpillBuffer {
 
   /** Finish the body. The buffer must not be appended to afterwards. */
   async seal(): Promise<SealedBody> {
-    const md5Base64 = this.md5.digest("base64");
+    const md5Base64 = this.md5?.digest("base64");
     const length = this.length;
     if (!this.file && this.slab) {
       const slab = this.slab;

@@ -117,6 +117,7 @@ async function singlePut(
   }
   const out = writtenAs(written);
   const proof = written.out?.proof ?? (await landedProof(sink, input.key, out.versionId, sha256, proven));
+  if (written.out) sink.proofs.learn("PutObject", proof);
   return stored(t, sha256, out, false, proof);
 }
 

@@ -13,7 +13,8 @@ import { SpillBuffer } from "./spool.js";
 import type { SourceStream, StoredPart, TransferInput } from "./types.js";
 import { proofBasis, proveAnswer, type WriteProof } from "./write-proof.js";
 
-export const hexOf = (base64: string): string => Buffer.from(base64, "base64").toString("hex");
+export const hexOf = (base64: string | undefined): string | undefined =>
+  base64 === undefined ? undefined : Buffer.from(base64, "base64").toString("hex");
 
 export class Transfer {
   hash: Hash = createHash("sha256");
@@ -47,7 +48,11 @@ export class Transfer {
 
   private newBody(): SpillBuffer {
     const { checksum, spoolDir } = this.sink.settings;
-    return new SpillBuffer(sdkChecksum(checksum) ? undefined : spoolDir);
+    // The MD5 that proves a write where the server echoes no checksum (write-proof.ts): a body before the upload
+    // exists may become its single PUT or its first part.
+    const { proofs } = this.sink;
+    const md5 = proofs.needsMd5("UploadPart") || (!this.uploadId && proofs.needsMd5("PutObject"));
+    return new SpillBuffer(sdkChecksum(checksum) ? undefined : spoolDir, md5);
   }
 
   /** Continue `uploadId` after `parts` (contiguous from part 1), left by a run that was stopped or killed. */
@@ -248,6 +253,7 @@ export class Transfer {
       .then(
         (out) => {
           this.partProofs.set(partNumber, out.proof);
+          this.sink.proofs.learn("UploadPart", out.proof);
           const part = { partNumber, etag: out.etag ?? "" };
           const sums = { checksumCRC32C: out.checksumCRC32C, checksumSHA256: out.checksumSHA256 };
           this.parts.push({ ...part, ...sums });

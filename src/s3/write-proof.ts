@@ -46,8 +46,8 @@ export const proofBasis = (alg: SinkSettings["checksum"], params: ObjectParams) 
 export interface Sent {
   key: string;
   partNumber?: number | undefined;
-  /** MD5 of the body, hex. */
-  md5: string;
+  /** MD5 of the body, hex; undefined when it was not computed (the server was known to echo a checksum). */
+  md5: string | undefined;
   /** The x-amz-checksum-sha256 declared with it (base64), when one was. */
   checksumSHA256?: string | undefined;
   /** The checksum the SDK computed and sent (ARCHIVER_CHECKSUM_ALGORITHM CRC32C/SHA256), if any. */
@@ -74,7 +74,7 @@ export function proveAnswer(sent: Sent, out: WriteAnswer): WriteProof {
   const echoed = sent.sdkChecksum === "CRC32C" ? out.checksumCRC32C : sent.sdkChecksum && out.checksumSHA256;
   if (echoed) return "checksum";
   const etag = unquoteEtag(out.etag).toLowerCase();
-  if (!sent.etagIsMd5 || !/^[0-9a-f]{32}$/.test(etag)) return "read-back";
+  if (!sent.md5 || !sent.etagIsMd5 || !/^[0-9a-f]{32}$/.test(etag)) return "read-back";
   if (etag === sent.md5) return "etag";
   throw new WriteMismatch(sent.key, sent.partNumber, "MD5", sent.md5, `ETag ${etag}`);
 }
@@ -109,7 +109,7 @@ export function landedProof(
   sha256: string,
   sent: Sent,
 ): Promise<WriteProof> {
-  if (sent.etagIsMd5) return Promise.resolve("etag");
+  if (sent.etagIsMd5 && sent.md5) return Promise.resolve("etag");
   return provePut(sink, sent, { etag: undefined, versionId: versionId ?? undefined }, sha256);
 }
 
