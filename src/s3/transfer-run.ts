@@ -144,10 +144,15 @@ async function complete(
   }
   t.uploadId = undefined; // completed: nothing left to abort
   input.onUploadEnded?.(uploadId);
-  const proof = await proveMultipart(sink, { key: input.key, sha256, ...done }, parts, t.partProofs);
-  // Some servers answer without an ETag (Ceph RGW: empty) or version id: lock-evidence.ts reads them back.
+  // Ceph RGW answers without an ETag: the proof reads it (a HEAD), and the evidence (lock-evidence.ts) uses it.
+  const { proof, etag } = await proveMultipart(
+    sink,
+    { key: input.key, sha256, ...done },
+    parts,
+    t.partProofs,
+  );
   return {
-    ...stored(t, sha256, done, true, proof),
+    ...stored(t, sha256, { ...done, etag }, true, proof),
     ...(t.storedPrefix > 0 ? { resumedBytes: t.storedPrefix } : {}),
   };
 }

@@ -113,13 +113,16 @@ export function landedProof(
   return provePut(sink, sent, { etag: undefined, versionId: versionId ?? undefined }, sha256);
 }
 
-/** A completed multipart upload's proof (proveCompleted); a wrong object is deleted and the mismatch thrown. */
+/**
+ * A completed multipart upload's proof (proveCompleted), with the ETag it read where the answer had none; a wrong
+ * object is deleted and the mismatch thrown.
+ */
 export async function proveMultipart(
   sink: Requests,
   c: { key: string; versionId: string | null; etag: string | null; sha256: string },
   parts: readonly { partNumber: number; etag: string }[],
   proofs: ReadonlyMap<number, WriteProof>,
-): Promise<WriteProof> {
+): Promise<{ proof: WriteProof; etag: string | null }> {
   const proven = parts.map((p) => ({ etag: p.etag, proof: proofs.get(p.partNumber) ?? "read-back" }));
   try {
     return await proveCompleted(sink, c, proven);
@@ -149,13 +152,13 @@ export async function proveCompleted(
   sink: Requests,
   c: { key: string; versionId: string | null; etag: string | null; sha256: string },
   parts: { etag: string; proof: WriteProof }[],
-): Promise<WriteProof> {
+): Promise<{ proof: WriteProof; etag: string | null }> {
   const proof = weakest(parts.map((p) => p.proof));
-  if (proof === "checksum") return proof;
+  if (proof === "checksum") return { proof, etag: c.etag };
   const want = proof === "etag" ? multipartEtag(parts.map((p) => p.etag)) : undefined;
-  if (!want) return proveByReading(sink, c.key, c.versionId, c.sha256);
+  if (!want) return { proof: await proveByReading(sink, c.key, c.versionId, c.sha256), etag: c.etag };
   const etag = c.etag ?? (await sink.headObject(c.key, c.versionId))?.etag ?? null;
-  if (sameEtag(etag, want)) return "etag";
+  if (sameEtag(etag, want)) return { proof: "etag", etag };
   throw new WriteMismatch(c.key, undefined, "MD5 of the parts' MD5s", want, `ETag ${unquoteEtag(etag)}`);
 }
 

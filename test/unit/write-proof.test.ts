@@ -13,19 +13,11 @@ import { classify, WriteMismatch } from "../../src/base/errors.js";
 import { ServerProof } from "../../src/s3/checksum-echo.js";
 import { S3Sink, type TransferInput } from "../../src/s3/s3.js";
 import { proveAnswer, weakest } from "../../src/s3/write-proof.js";
-import { MemoryStore, s3Error } from "../helpers/memory-store.js";
+import { FAST_POLICY, MemoryStore, s3Error } from "../helpers/memory-store.js";
 
 const MiB = 1024 ** 2;
 const PART = 5 * MiB;
-const POLICY = {
-  retries: 2,
-  minDelayMs: 1,
-  maxDelayMs: 2,
-  maxRetryTimeMs: 10_000,
-  urlRefreshes: 0,
-  defaultRetryAfterMs: 1,
-  maxRetryAfterMs: 1,
-};
+const POLICY = FAST_POLICY;
 const md5 = (b: Buffer) => createHash("md5").update(b).digest("hex");
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
