@@ -144,15 +144,17 @@ async function complete(
   }
   t.uploadId = undefined; // completed: nothing left to abort
   input.onUploadEnded?.(uploadId);
-  // Ceph RGW answers without an ETag: the proof reads it (a HEAD), and the evidence (lock-evidence.ts) uses it.
-  const { proof, etag } = await proveMultipart(
+  // Ceph RGW answers without an ETag: the proof reads it (a HEAD), and the evidence (lock-evidence.ts) starts there.
+  const { proof, head } = await proveMultipart(
     sink,
     { key: input.key, sha256, ...done },
     parts,
     t.partProofs,
   );
+  const etag = done.etag ?? head?.etag ?? null;
   return {
     ...stored(t, sha256, { ...done, etag }, true, proof),
+    ...(head ? { head } : {}),
     ...(t.storedPrefix > 0 ? { resumedBytes: t.storedPrefix } : {}),
   };
 }

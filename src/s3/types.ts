@@ -14,6 +14,21 @@ export type ObjectParams = Partial<{
   Tagging: string;
 }>;
 
+/** An object (or one of its versions) as a HEAD shows it. */
+export interface ObjectHead {
+  size: number;
+  etag: string | null;
+  versionId: string | null;
+  lastModified: Date | undefined;
+  /** User metadata (x-amz-meta-*), names lower-case. */
+  metadata: Record<string, string>;
+  lockMode: string | undefined;
+  retainUntil: Date | undefined;
+  legalHold: boolean;
+  /** x-amz-tagging-count: undefined when the server did not say. */
+  tagCount: number | undefined;
+}
+
 export interface SinkSettings {
   bucket: string;
   partSize: number;
@@ -101,6 +116,11 @@ export interface TransferResult {
   adopted?: boolean;
   /** Bytes that an interrupted run had stored already (resumed upload): re-read to hash, not uploaded. */
   resumedBytes?: number;
+  /**
+   * The stored version as a HEAD showed it right after the write, where proving the write needed one (Ceph RGW
+   * answers a completion without an ETag): the evidence (lock-evidence.ts) starts from it instead of asking again.
+   */
+  head?: ObjectHead | undefined;
   /** An interrupted run's completion had landed (lost-answer.ts): nothing was read or written. */
   completedEarlier?: boolean;
 }

@@ -19,7 +19,7 @@ import { multipartEtag, sameEtag, unquoteEtag } from "./multipart-etag.js";
 import type { WriteAnswer } from "./object-store.js";
 import { hashObject } from "./read-back.js";
 import { atVersion, type Requests } from "./requests.js";
-import type { ObjectParams, SinkSettings, WriteProof } from "./types.js";
+import type { ObjectHead, ObjectParams, SinkSettings, WriteProof } from "./types.js";
 
 export type { WriteProof } from "./types.js";
 
@@ -122,7 +122,7 @@ export async function proveMultipart(
   c: { key: string; versionId: string | null; etag: string | null; sha256: string },
   parts: readonly { partNumber: number; etag: string }[],
   proofs: ReadonlyMap<number, WriteProof>,
-): Promise<{ proof: WriteProof; etag: string | null }> {
+): Promise<{ proof: WriteProof; head?: ObjectHead | undefined }> {
   const proven = parts.map((p) => ({ etag: p.etag, proof: proofs.get(p.partNumber) ?? "read-back" }));
   try {
     return await proveCompleted(sink, c, proven);
@@ -152,13 +152,14 @@ export async function proveCompleted(
   sink: Requests,
   c: { key: string; versionId: string | null; etag: string | null; sha256: string },
   parts: { etag: string; proof: WriteProof }[],
-): Promise<{ proof: WriteProof; etag: string | null }> {
+): Promise<{ proof: WriteProof; head?: ObjectHead | undefined }> {
   const proof = weakest(parts.map((p) => p.proof));
-  if (proof === "checksum") return { proof, etag: c.etag };
+  if (proof === "checksum") return { proof };
   const want = proof === "etag" ? multipartEtag(parts.map((p) => p.etag)) : undefined;
-  if (!want) return { proof: await proveByReading(sink, c.key, c.versionId, c.sha256), etag: c.etag };
-  const etag = c.etag ?? (await sink.headObject(c.key, c.versionId))?.etag ?? null;
-  if (sameEtag(etag, want)) return { proof: "etag", etag };
+  if (!want) return { proof: await proveByReading(sink, c.key, c.versionId, c.sha256) };
+  const head = c.etag ? undefined : ((await sink.headObject(c.key, c.versionId)) ?? undefined);
+  const etag = c.etag ?? head?.etag ?? null;
+  if (sameEtag(etag, want)) return { proof: "etag", head };
   throw new WriteMismatch(c.key, undefined, "MD5 of the parts' MD5s", want, `ETag ${unquoteEtag(etag)}`);
 }
 

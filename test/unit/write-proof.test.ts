@@ -188,3 +188,26 @@ test("a corrupt object that claims the source's SHA-256 is not adopted (read bac
   );
   assert.ok(store.objects.get("e.mp3")!.body.equals(bad), "left as it is");
 });
+
+test("a wrong object the bucket will not delete (a lock keeps it): a permanent failure naming it", async () => {
+  const store = new MemoryStore()
+    .failAt("put", 1, corruptBody)
+    .failAt(
+      "deleteObject",
+      1,
+      s3Error("AccessDenied", 403, "Access Denied because object protected by object lock."),
+    );
+  const source = randomBytes(300_000);
+  await assert.rejects(sinkOn(store).transfer(input("f.mp3", source)), (err: unknown) => {
+    const c = classify(err);
+    assert.deepEqual([c.kind, c.code], ["permanent", "wrong_bytes_kept"]);
+    assert.match(
+      c.message,
+      new RegExp(
+        `^S3 stored other bytes than were sent for f\\.mp3: MD5 of the bytes sent ${md5(source)}, the server's ETag [0-9a-f]{32}; that object, f\\.mp3, could not be deleted \\(.*Access Denied.*\\) — in an Object Lock bucket its retention or legal hold keeps it\\. It is not recorded as archived`,
+      ),
+    );
+    return true;
+  });
+  assert.equal(store.calls.put, 1, "not sent again over a version that stays");
+});
