@@ -96,3 +96,56 @@ export class FaultPlan {
 
 export const errorXml = (code: string, message: string) =>
   `<Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+
+/**
+ * Bytes corrupted on the way to S3 (issue 23): one bit flipped in the body of a write, as a faulty middlebox, NIC
+ * or storage gateway does, with the length unchanged. The recording proxy (s3-proxy.ts) applies it, in front of
+ * s3rver or Ceph RGW alike.
+ */
+export interface CorruptionPlan {
+  /**
+   * Which writes: "put", a recording's PutObject; "part", UploadPart number `partNumber` (default 2); "sidecar",
+   * the PutObject of a sidecar (`….json`).
+   */
+  target: "put" | "part" | "sidecar";
+  partNumber?: number;
+  /** "once": the first such write of each key only (transient); "always": every one (persistent). */
+  times: "once" | "always";
+}
+
+/** Applies a CorruptionPlan: counts the writes it corrupted, and remembers which keys it corrupted once. */
+export class Corruptor {
+  private plan: CorruptionPlan | undefined;
+  private readonly done = new Set<string>();
+  /** Writes whose body was corrupted, as "key" or "key part N". */
+  readonly corrupted: string[] = [];
+
+  set(plan: CorruptionPlan | undefined): void {
+    this.plan = plan;
+    this.done.clear();
+    this.corrupted.length = 0;
+  }
+
+  /** Flip one bit of `body` (in place) when the plan selects this request; true when it did. */
+  apply(req: CapturedRequest, body: Buffer): boolean {
+    const plan = this.plan;
+    if (!plan || req.method !== "PUT" || body.length === 0 || "x-amz-copy-source" in req.headers)
+      return false;
+    const m = /^\/[^/]+\/(.+)$/.exec(req.path);
+    if (!m || typeof req.query.tagging === "string" || req.query.retention !== undefined) return false;
+    if (req.query.legal_hold !== undefined || req.query["legal-hold"] !== undefined) return false;
+    const key = decodeURIComponent(m[1]!);
+    const part = typeof req.query.partNumber === "string" ? Number(req.query.partNumber) : undefined;
+    const selected =
+      plan.target === "part"
+        ? part === (plan.partNumber ?? 2)
+        : part === undefined && key.endsWith(".json") === (plan.target === "sidecar");
+    if (!selected) return false;
+    const what = part === undefined ? key : `${key} part ${part}`;
+    if (plan.times === "once" && this.done.has(what)) return false;
+    this.done.add(what);
+    this.corrupted.push(what);
+    body[body.length >> 1]! ^= 0x10;
+    return true;
+  }
+}

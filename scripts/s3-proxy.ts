@@ -2,15 +2,24 @@
  * A recording, fault-injecting pass-through in front of a real S3 server (Ceph RGW in the tests), so the tests
  * that look at what the archiver sent, or make S3 fail, run against a real server too. Requests are forwarded
  * with their headers (Host included) and body unchanged, so the server still checks every SigV4 signature; the
- * answers come back unchanged.
+ * answers come back unchanged — unless a test asks it to corrupt a body on the way (a flipped bit: Corruptor).
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { errorXml, FaultPlan, type CapturedRequest, type S3Faults } from "./s3-faults.js";
+import {
+  Corruptor,
+  errorXml,
+  FaultPlan,
+  type CapturedRequest,
+  type CorruptionPlan,
+  type S3Faults,
+} from "./s3-faults.js";
 
 export interface S3Proxy {
   endpoint: string;
   setFaults(faults: S3Faults): void;
+  /** Flip a bit in the bodies of the writes the plan selects (undefined: none); returns what was corrupted. */
+  setCorruption(plan: CorruptionPlan | undefined): { corrupted: readonly string[] };
   /** Stop listening and drop every connection: S3 is unreachable until start(). */
   stop(): Promise<void>;
   /** Listen again on the same port. */
@@ -28,6 +37,7 @@ export async function startS3Proxy(
 ): Promise<S3Proxy> {
   const upstream = new URL(target);
   const faults = new FaultPlan();
+  const corruptor = new Corruptor();
   const sockets = new Set<Socket>();
   let server: Server | undefined;
   let port = 0;
@@ -74,7 +84,9 @@ export async function startS3Proxy(
         },
       );
       out.on("error", () => req.socket.destroy());
-      out.end(Buffer.concat(chunks));
+      const body = Buffer.concat(chunks);
+      corruptor.apply(captured, body);
+      out.end(body);
     };
     req.on("end", () => void forward().catch(() => req.socket.destroy()));
   };
@@ -106,6 +118,10 @@ export async function startS3Proxy(
   return {
     endpoint: `http://127.0.0.1:${port}`,
     setFaults: (f) => faults.set(f),
+    setCorruption: (plan) => {
+      corruptor.set(plan);
+      return corruptor;
+    },
     stop,
     start: listen,
     close: stop,

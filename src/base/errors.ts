@@ -51,6 +51,29 @@ export class StopRequested extends Error {
   }
 }
 
+/**
+ * What S3 stored is not what was sent (a bit flipped on the way: a middlebox, a NIC, a storage gateway): the
+ * write's proof (s3/write-proof.ts) disagreed. Retryable: the PUT or the part is sent again (the bad object or
+ * part replaced first). After the retries its message names the key, the part and both digests.
+ */
+export class WriteMismatch extends ArchiverError {
+  constructor(
+    readonly key: string,
+    /** The part of a multipart upload; undefined for a single PUT or the completed object. */
+    readonly partNumber: number | undefined,
+    readonly proof: string,
+    readonly sent: string,
+    readonly stored: string,
+  ) {
+    const what = partNumber === undefined ? key : `part ${partNumber} of ${key}`;
+    super(
+      "retryable",
+      "write_mismatch",
+      `S3 stored other bytes than were sent for ${what}: ${proof} of the bytes sent ${sent}, the server's ${stored}`,
+    );
+  }
+}
+
 /** Where an HTTP status came from: the same status means different things from the API and the media host. */
 export type HttpSource = "api" | "media";
 
@@ -122,6 +145,10 @@ const S3_RETRYABLE = new Set([
   "TooManyRequestsException",
   "OperationAborted",
   "NoSuchUpload", // the multipart upload vanished (aborted elsewhere): start the object again
+  // The server found the body it received differs from the digest sent with it (Content-MD5, the signed payload
+  // hash): corrupted on the way, so sent again.
+  "BadDigest",
+  "XAmzContentSHA256Mismatch",
 ]);
 
 interface ErrorLike {

@@ -1,6 +1,7 @@
 /** The summary `run` prints at the end: one JSON object (`--json`), or lines for a person. */
 import { describeOffset } from "../base/clock.js";
 import type { RunSummary } from "../jobs/run.js";
+import { proofLine } from "../jobs/status.js";
 
 export function printSummary(s: RunSummary, json: boolean): void {
   process.stdout.write(json ? jsonSummary(s) : textSummary(s));
@@ -28,6 +29,7 @@ function jsonSummary(s: RunSummary): string {
       other_shards: s.other_shards,
       source_changed: s.source_changed,
       clock_offset_ms: s.clock_offset_ms,
+      write_proof: s.write_proof,
       api_requests: s.api_requests,
       rate_limited: s.rate_limited,
       retries: s.retries,
@@ -52,6 +54,7 @@ function textSummary(s: RunSummary): string {
     `  not ready yet     ${s.not_ready}`,
     `  no recording      ${s.no_recording}`,
     `  failed            ${s.failed}${s.previously_failed ? ` (+${s.previously_failed} failed in earlier runs; --retry-failed retries them)` : ""}`,
+    `  write proof       ${proofLine(s.write_proof)}`,
     `  API requests      ${s.api_requests} (${s.rate_limited} rate-limited, ${s.retries} retried)`,
   ];
   if (s.source_changed > 0)

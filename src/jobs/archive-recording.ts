@@ -238,8 +238,10 @@ function record(
     bytes: stored.bytes,
     storageClass: objectParams.StorageClass ?? null,
     sse: objectParams.ServerSideEncryption ?? null,
+    writeProof: stored.proof,
   };
   ctx.state.markArchivedWithEvidence(job.call.id, fields, proof.evidence, proof.sidecar);
+  if (stored.proof) ctx.tally.proven(stored.proof);
   if (adopted) ctx.tally.recordingFinished("already_archived", 0, seconds);
   else ctx.tally.recordingFinished("archived", stored.bytes, seconds);
   ctx.logger.debug({ call_id: job.call.id, key, bytes: stored.bytes, sha256: stored.sha256 }, "archived");

@@ -69,6 +69,9 @@ export function recordingIO(c: RecordingContext) {
         archived_at: archivedAt,
         archiver_version: PACKAGE_VERSION,
         run_id: runId,
+        // How the stored bytes were proven to be these (s3/write-proof.ts): a later run that lost its state
+        // adopts the object on this sidecar's word only when it says so.
+        write_proof: r.proof,
         ...sidecarEvidence(evidence),
         storage_class: c.objectParams.StorageClass ?? "STANDARD",
         sse: c.objectParams.ServerSideEncryption ?? null,

@@ -51,6 +51,8 @@ export interface RunSummary extends TallyCounts {
   dry_run: boolean;
   /** How far the S3 server's and the Envoy API's clocks are from this machine's (ms, + when theirs is ahead). */
   clock_offset_ms: { s3: number; api: number };
+  /** This run's archived and adopted recordings by how their stored bytes were proven (s3/write-proof.ts). */
+  write_proof: Record<string, number>;
   api_requests: number;
   duration_ms: number;
   outcome: RunOutcome;
@@ -174,6 +176,7 @@ function summarize(ctx: RunContext, plan: RunPlan, stopped: boolean): RunSummary
     dry_run: ctx.dryRun,
     ...counts,
     clock_offset_ms: { s3: Math.round(ctx.sink.clockOffsetMs()), api: ctx.apiClock.offsetMs },
+    write_proof: { ...ctx.tally.proofs },
     api_requests: ctx.client.stats.requests,
     rate_limited,
     retries,

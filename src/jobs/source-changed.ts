@@ -7,7 +7,7 @@
 import type { Logger } from "pino";
 import { ArchiverError } from "../base/errors.js";
 import { versionedKey } from "../base/keys.js";
-import { compareWith, inspectKey } from "../s3/existing.js";
+import { inspectKey, sameBy } from "../s3/existing.js";
 import type { SourceChanged } from "../s3/conflict.js";
 import type { S3Sink, TransferResult } from "../s3/s3.js";
 import type { StateDb } from "../state/db.js";
@@ -86,7 +86,7 @@ export async function handleSourceChanged(
     etag: existing.etag,
     versionId: existing.versionId,
   };
-  return { event, original: { ...original, multipart: false } };
+  return { event, original: { ...original, multipart: false, proof: null } };
 }
 
 /** The first versioned key that is free (archived there now) or already holds these bytes (an earlier run's). */
@@ -98,10 +98,18 @@ async function archiveNewVersion(
   for (let n = 2; n <= MAX_VERSION; n++) {
     const key = versionedKey(existing.key, n);
     const there = await inspectKey(ctx.sink, key);
-    if (there && compareWith(there, source) === "same")
+    const proof = there && sameBy(there, source);
+    if (there && proof)
       return {
         key,
-        result: { ...source, etag: there.etag, versionId: there.versionId, multipart: false, adopted: true },
+        result: {
+          ...source,
+          etag: there.etag,
+          versionId: there.versionId,
+          multipart: false,
+          adopted: true,
+          proof,
+        },
       };
     if (there) continue; // another earlier version of this source
     return { key, result: await ctx.archiveAs(key, { key: existing.key, sha256: existing.sha256 ?? "" }) };

@@ -14,6 +14,8 @@ export interface StatusReport {
   integrity: "ok" | null;
   counts: Record<CallStatus, number>;
   bytes_archived: number;
+  /** Archived recordings by how their stored bytes were proven (s3/write-proof.ts; "unproven" when not). */
+  write_proof: Record<string, number>;
   watermark: string | null;
   lock: { run_id: string; pid: number; host: string; heartbeat_at: string } | null;
   open_multipart_uploads: number;
@@ -60,6 +62,7 @@ export function readStatus(dbPath: string, runs = 10, opts: { check?: boolean } 
       integrity: opts.check ? "ok" : null,
       counts,
       bytes_archived: byStatus.archived.bytes,
+      write_proof: state.countsByProof(),
       watermark: state.getMeta("watermark"),
       lock,
       open_multipart_uploads: state.trackedUploads().length,
@@ -98,6 +101,7 @@ export function formatStatus(s: StatusReport): string {
     "recordings",
     ...CALL_STATUSES.map((k) => `  ${k.padEnd(13)} ${s.counts[k]}`),
     `  bytes archived ${mib(s.bytes_archived)}`,
+    `  write proof    ${proofLine(s.write_proof)}`,
     "",
     `source changed after archiving  ${s.source_changes.count}${s.source_changes.count ? " (archived originals kept)" : ""}`,
     ...s.source_changes.recent.map(
@@ -130,4 +134,18 @@ function completenessLines(c: StoredCompleteness | null): string[] {
         `  ${d.day}  source ${d.source}, archived ${d.archived}, no recording ${d.no_recording}, not ready ${d.not_ready}, failed ${d.failed}, pending ${d.pending}${d.source < d.known ? "  (fewer at the source: deleted upstream, archive kept)" : ""}`,
     ),
   ];
+}
+
+/** "12 by ETag (MD5 of the bytes sent), 1 read back": how the run's recordings were proven stored. */
+export function proofLine(counts: Record<string, number>): string {
+  const said: Record<string, string> = {
+    checksum: "by the checksum the server verified",
+    etag: "by ETag (MD5 of the bytes sent)",
+    "read-back": "read back and hashed",
+    unproven: "not proven by a write (archived before write proofs, reconciled, or an original kept)",
+  };
+  const parts = Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${n} ${said[k] ?? k}`);
+  return parts.length ? parts.join(", ") : "(nothing stored)";
 }

@@ -105,6 +105,11 @@ export class Tally {
     retries: 0,
   };
   readonly live: LiveRun;
+  /**
+   * The recordings this run archived or adopted, by how their stored bytes were proven (s3/write-proof.ts): what
+   * the server gives, learned as the run goes; the summary shows it.
+   */
+  readonly proofs: Record<string, number> = {};
 
   constructor(
     private readonly events: TallyEvents = {},
@@ -118,6 +123,11 @@ export class Tally {
     this.counts[outcome]++;
     if (outcome === "archived") this.counts.bytes += bytes;
     this.events.recordingFinished?.(outcome, bytes, seconds);
+  }
+
+  /** A recording's stored bytes were proven this way ("checksum", "etag", "read-back"). */
+  proven(proof: string): void {
+    this.proofs[proof] = (this.proofs[proof] ?? 0) + 1;
   }
 
   /** A call of this run's listing (duplicates and other shards are not). */

@@ -6,9 +6,8 @@
  * condition and the completion's checks (lost-answer.ts, conflict.ts) settle what lands while it writes.
  */
 import { SourceChanged } from "./conflict.js";
-import { inspectKey } from "./existing.js";
+import { compareWith, inspectKey, readBack, sameBy } from "./existing.js";
 import { completedEarlier } from "./lost-answer.js";
-import { hashObject } from "./read-back.js";
 import type { Requests } from "./requests.js";
 import type { TransferInput, TransferResult } from "./types.js";
 
@@ -36,14 +35,24 @@ export async function alreadyStored(
  */
 export async function adoptExisting(sink: Requests, input: TransferInput): Promise<TransferResult | null> {
   const { key } = input;
-  let existing = await inspectKey(sink, key, { sidecar: "when-needed" });
+  const existing = await inspectKey(sink, key, { sidecar: "when-needed" });
   if (!existing) return null;
   const source = await sink.hashSource(input.open, input.expectedBytes, key);
   input.onBytes?.(source.bytes);
-  // Nothing recorded its SHA-256 (a run that died between the object and its sidecar, with its state lost):
-  // read it back.
-  if (!existing.sha256) existing = { ...existing, sha256: await hashObject(sink, key, existing.versionId) };
-  if (existing.sha256 === source.sha256 && existing.size === source.bytes)
-    return { ...source, etag: existing.etag, versionId: existing.versionId, multipart: false, adopted: true };
-  throw new SourceChanged(existing, source);
+  // Its recorded SHA-256 is a claim: proven by the ETag our bytes give, else by reading the object back.
+  const verdict = compareWith(existing, source);
+  const settled = verdict === "unknown" ? await readBack(sink, existing, source) : { existing, verdict };
+  const proof = sameBy(existing, source) ?? "read-back";
+  const { etag, versionId } = settled.existing;
+  if (settled.verdict === "same")
+    return {
+      sha256: source.sha256,
+      bytes: source.bytes,
+      etag,
+      versionId,
+      multipart: false,
+      adopted: true,
+      proof,
+    };
+  throw new SourceChanged(settled.existing, source);
 }

@@ -31,7 +31,8 @@ export function bodyChecksum(alg: SinkSettings["checksum"], body: Buffer | Seale
 /**
  * A single PUT's SHA-256, known before it is sent, as the documented x-amz-checksum-sha256 (`ChecksumSHA256`):
  * S3 checks the body against it and keeps it with the object. Not with an SDK-computed checksum (one checksum
- * per request). s3rver and Ceph RGW 16.2 accept it without checking it; the SHA-256 is checked end to end anyway.
+ * per request). s3rver and Ceph RGW 16.2 accept it without checking it; there the write is proven by its ETag
+ * (write-proof.ts).
  */
 export function knownSha256(alg: SinkSettings["checksum"], sha256Hex: string): BodyCheck {
   return sdkChecksum(alg) ? {} : { checksumSHA256: Buffer.from(sha256Hex, "hex").toString("base64") };

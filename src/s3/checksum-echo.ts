@@ -2,7 +2,7 @@
  * If a server ignores a header, the user hears it. With ARCHIVER_CHECKSUM_ALGORITHM=CRC32C or SHA256, S3 checks
  * the x-amz-checksum-* of each body it is sent and answers it back (PutObject, UploadPart). A server that answers
  * without it did not confirm it: Ceph RGW 16.2 accepts a wrong one and keeps none. The user is told once per run;
- * the bytes are still checked end to end with SHA-256, and Content-MD5 (MD5) is the checksum every S3 server checks.
+ * each write is then proven by its ETag against the MD5 of the bytes sent, or by reading it back (write-proof.ts).
  */
 import type { Logger } from "pino";
 import type { SinkSettings } from "./types.js";
@@ -31,7 +31,42 @@ export class ChecksumEcho {
     const header = `x-amz-checksum-${this.alg!.toLowerCase()}`;
     this.logger.warn(
       { what, checksum: this.alg },
-      `ARCHIVER_CHECKSUM_ALGORITHM=${this.alg}: the server answered ${what} without ${header}, so it did not confirm checking it (some S3-compatible servers accept any value and keep none). Bytes are still verified end to end with SHA-256; ARCHIVER_CHECKSUM_ALGORITHM=MD5 (Content-MD5) is checked by every S3 server. Logged once per run.`,
+      `ARCHIVER_CHECKSUM_ALGORITHM=${this.alg}: the server answered ${what} without ${header}, so it did not confirm checking it (some S3-compatible servers accept any value and keep none). Each write is proven instead by its ETag against the MD5 of the bytes sent (or, where the ETag is no MD5, by reading the object back); the run summary's write_proof says which. Logged once per run.`,
     );
+  }
+}
+
+/** The two kinds of write whose answers may differ in what they prove. */
+export type WriteKind = "PutObject" | "UploadPart";
+
+/**
+ * What this server's answers prove, learned once per run from the first answer of each kind and said once in the
+ * log: a write whose answer echoes a checksum the server verified needs no MD5 of its bytes (write-proof.ts), so
+ * once a kind's answers are known to echo one, its bodies are sent without computing it. An answer of that kind
+ * without the echo later on is proven by reading the object back, and the MD5 is computed again from then on.
+ */
+export class ServerProof {
+  private readonly echoes: Record<WriteKind, boolean | undefined> = {
+    PutObject: undefined,
+    UploadPart: undefined,
+  };
+
+  constructor(private readonly logger: Logger) {}
+
+  learn(kind: WriteKind, proof: string): void {
+    const echoed = proof === "checksum";
+    if (this.echoes[kind] === undefined)
+      this.logger.info(
+        { write: kind, proof },
+        echoed
+          ? `write proof: ${kind} answers echo the checksum the server verified; that is each write's proof (no MD5 computed)`
+          : `write proof: ${kind} answers echo no verified checksum; each write is proven by ${proof === "etag" ? "its ETag against the MD5 of the bytes sent" : "reading the object back"}`,
+      );
+    if (this.echoes[kind] !== false) this.echoes[kind] = echoed;
+  }
+
+  /** Whether bodies of this kind need their MD5 computed (nothing else is known to prove them). */
+  needsMd5(kind: WriteKind): boolean {
+    return this.echoes[kind] !== true;
   }
 }

@@ -15,7 +15,7 @@ import type { TransferResult } from "./types.js";
 export class SourceChanged extends ArchiverError {
   constructor(
     readonly existing: ExistingObject,
-    readonly source: { sha256: string; bytes: number },
+    readonly source: OurBytes,
   ) {
     super(
       "permanent",
@@ -54,7 +54,7 @@ export async function resolveTakenKey(
   const found = await settleExisting(sink, key, ours, { waitForSidecarMs: WINNER_SIDECAR_WAIT_MS, signal });
   if (!found)
     throw new ArchiverError("retryable", "key_vanished", `${key} was taken and then deleted: trying again`);
-  const { existing, verdict } = found;
+  const { existing, verdict, proof } = found;
   if (verdict === "same")
     return {
       sha256: ours.sha256,
@@ -63,6 +63,7 @@ export async function resolveTakenKey(
       versionId: existing.versionId,
       multipart: /-\d+"?$/.test(existing.etag ?? ""),
       adopted: true,
+      proof,
     };
   const concurrent =
     w.concurrent ??

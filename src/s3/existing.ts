@@ -4,11 +4,14 @@
  * the ETag our bytes give (the MD5 of a single PUT, or the multipart ETag of our stored parts), and as a last
  * resort the object itself, read back and hashed.
  */
+import { ArchiverError } from "../base/errors.js";
 import { sidecarKey } from "../base/keys.js";
 import { sleep } from "../base/retry.js";
 import { sameEtag } from "./multipart-etag.js";
+import { PROOFS } from "./write-proof.js";
+import type { WriteProof } from "./types.js";
 import { hashObject, readJson } from "./read-back.js";
-import type { Requests } from "./requests.js";
+import { atVersion, type Requests } from "./requests.js";
 
 export interface ExistingObject {
   key: string;
@@ -18,6 +21,11 @@ export interface ExistingObject {
   lastModified: Date | undefined;
   /** SHA-256 of the stored bytes as the archiver recorded it: object metadata, else the sidecar. */
   sha256: string | undefined;
+  /**
+   * How the sidecar says the object's bytes were proven when they were stored (write-proof.ts); undefined for a
+   * sidecar that says nothing (written before proofs) or is not this object's.
+   */
+  provenBy?: WriteProof | undefined;
   /** The sidecar's account of the object, when it has one. */
   sidecar: { runId: string | undefined; archivedAt: string | undefined } | undefined;
 }
@@ -52,6 +60,7 @@ export async function inspectKey(
     ((head.etag !== null && sameEtag(str(archive.etag), head.etag)) ||
       (head.versionId !== null && archive.version_id === head.versionId));
   const sidecarSha = own ? str(archive.sha256) : undefined;
+  const provenBy = own ? PROOFS.find((p) => p === archive.write_proof) : undefined;
   return {
     key,
     size: head.size,
@@ -59,16 +68,30 @@ export async function inspectKey(
     versionId: head.versionId,
     lastModified: head.lastModified,
     sha256: head.sha256 ?? sidecarSha,
+    provenBy: head.sha256 === undefined || head.sha256 === sidecarSha ? provenBy : undefined,
     sidecar: own ? { runId: str(archive.run_id), archivedAt: str(archive.archived_at) } : undefined,
   };
 }
 
-/** Same bytes as ours, different ones, or nothing recorded to tell (no SHA-256 and no ETag that settles it). */
+/**
+ * Same bytes as ours, different ones, or nothing in the bucket proves it. A recorded SHA-256 (metadata, sidecar)
+ * is the archiver's claim about the bytes it sent, not what was stored (issue 23: a bit flipped on the way is
+ * stored under the claim): "same" needs the object's ETag to be the one our bytes give, or a sidecar that says
+ * the write was proven (written by a release that proves its writes, after the proof). A claim without either
+ * ("unknown") is settled by reading the object back.
+ */
 export function compareWith(existing: ExistingObject, ours: OurBytes): "same" | "different" | "unknown" {
-  if (existing.size !== ours.bytes) return "different";
-  if (existing.sha256) return existing.sha256 === ours.sha256 ? "same" : "different";
-  if (ours.etag && sameEtag(existing.etag, ours.etag)) return "same";
-  return "unknown";
+  return sameBy(existing, ours) ? "same" : differs(existing, ours) ? "different" : "unknown";
+}
+
+const differs = (e: ExistingObject, ours: OurBytes) =>
+  e.size !== ours.bytes || (e.sha256 !== undefined && e.sha256 !== ours.sha256);
+
+/** How an existing object is proven to hold our bytes without reading it back; undefined when it is not. */
+export function sameBy(existing: ExistingObject, ours: OurBytes): WriteProof | undefined {
+  if (differs(existing, ours)) return undefined;
+  if (ours.etag && sameEtag(existing.etag, ours.etag)) return "etag";
+  return existing.sha256 === ours.sha256 ? existing.provenBy : undefined;
 }
 
 /**
@@ -81,7 +104,7 @@ export async function settleExisting(
   key: string,
   ours: OurBytes,
   opts: { waitForSidecarMs?: number; signal?: AbortSignal | undefined } = {},
-): Promise<{ existing: ExistingObject; verdict: "same" | "different" } | null> {
+): Promise<{ existing: ExistingObject; verdict: "same" | "different"; proof: WriteProof } | null> {
   const deadline = Date.now() + (opts.waitForSidecarMs ?? 0);
   let existing = await inspectKey(sink, key);
   const waiting = (e: ExistingObject) => !e.sidecar;
@@ -90,8 +113,33 @@ export async function settleExisting(
     existing = await inspectKey(sink, key);
   }
   if (!existing) return null;
-  const verdict = compareWith(existing, ours);
-  if (verdict !== "unknown") return { existing, verdict };
-  existing = { ...existing, sha256: await hashObject(sink, key, existing.versionId) };
-  return { existing, verdict: compareWith(existing, ours) === "same" ? "same" : "different" };
+  const proof = sameBy(existing, ours);
+  if (proof) return { existing, verdict: "same", proof };
+  if (differs(existing, ours)) return { existing, verdict: "different", proof: "read-back" };
+  return { ...(await readBack(sink, existing, ours)), proof: "read-back" };
+}
+
+/** The object read back: its SHA-256 (what it holds, not what was claimed) against ours. */
+export async function readBack(
+  sink: Requests,
+  existing: ExistingObject,
+  ours: OurBytes,
+): Promise<{ existing: ExistingObject; verdict: "same" | "different" }> {
+  const read = { ...existing, sha256: await hashObject(sink, existing.key, existing.versionId) };
+  const same = read.size === ours.bytes && read.sha256 === ours.sha256;
+  if (!same && existing.sha256 === ours.sha256) throw corruptObject(read, ours.sha256);
+  return { existing: read, verdict: same ? "same" : "different" };
+}
+
+/**
+ * An object archived as these bytes (its metadata or sidecar says the source's SHA-256) whose bytes are others: a
+ * write corrupted on its way by a release that did not prove its writes, or rot since. Neither adopted nor
+ * written over.
+ */
+function corruptObject(read: ExistingObject, claimed: string): ArchiverError {
+  return new ArchiverError(
+    "permanent",
+    "stored_corrupt",
+    `${atVersion(read.key, read.versionId)} was archived as SHA-256 ${claimed} (the source's) but its bytes, read back, hash to ${read.sha256 ?? "?"}: it was corrupted on its way to S3 or since. It is not adopted and not written over; delete that object (version) and the next run stores the recording again`,
+  );
 }

@@ -56,8 +56,10 @@ async function readShown(
   known: { etag: string | null; versionId: string | null },
   wanted: Protection | null,
   withHead: boolean,
+  /** A HEAD of this version made just before (the write's proof): not asked again. */
+  shown?: ObjectHead,
 ): Promise<Shown> {
-  const head = withHead ? await sink.headObject(key, known.versionId) : undefined;
+  const head = withHead ? (shown ?? (await sink.headObject(key, known.versionId))) : undefined;
   if (head === null)
     throw new ArchiverError(
       "retryable",
@@ -125,7 +127,7 @@ function evidenceOf(shown: Shown, repairedWith: string[]): ObjectEvidence {
  */
 export async function settleEvidence(
   ctx: EvidenceContext,
-  stored: { key: string; etag: string | null; versionId: string | null },
+  stored: { key: string; etag: string | null; versionId: string | null; head?: ObjectHead | undefined },
   writtenBy: string,
 ): Promise<ObjectEvidence> {
   const { sink, wanted } = ctx;
@@ -134,7 +136,7 @@ export async function settleEvidence(
   const known = { etag: stored.etag || null, versionId: stored.versionId || null };
   if (!withHead && !wanted)
     return evidenceOf({ ...known, protection: { retention: null, legalHold: false, tags: null } }, []);
-  const first = await readShown(sink, key, known, wanted, withHead);
+  const first = await readShown(sink, key, known, wanted, withHead, stored.head);
   const lacking = wanted ? shortfalls(wanted, first.protection) : [];
   if (!wanted || lacking.length === 0) return evidenceOf(first, []);
   const applied = await repair(sink, key, first.versionId, wanted, first.protection);

@@ -6,22 +6,9 @@
  * every other failure is thrown as the SDK's error or an ArchiverError, which errors.ts classifies.
  */
 import type { Readable } from "node:stream";
-import type { ObjectParams } from "./types.js";
+import type { ObjectHead, ObjectParams } from "./types.js";
 
-/** An object (or one of its versions) as a HEAD shows it. */
-export interface ObjectHead {
-  size: number;
-  etag: string | null;
-  versionId: string | null;
-  lastModified: Date | undefined;
-  /** User metadata (x-amz-meta-*), names lower-case. */
-  metadata: Record<string, string>;
-  lockMode: string | undefined;
-  retainUntil: Date | undefined;
-  legalHold: boolean;
-  /** x-amz-tagging-count: undefined when the server did not say. */
-  tagCount: number | undefined;
-}
+export type { ObjectHead } from "./types.js";
 
 /** Checksums a server may compute itself (sent as x-amz-checksum-*). */
 export type ServerChecksum = "CRC32C" | "SHA256";
@@ -131,6 +118,8 @@ export interface ObjectStore {
   /** The object's bytes; null when there is no such object (or version). */
   get(key: string, versionId?: string | null): Promise<Readable | null>;
   put(req: PutRequest): Promise<WriteAnswer>;
+  /** Delete an object, or exactly one version of it (a write that stored other bytes than were sent). */
+  deleteObject(key: string, versionId: string | null): Promise<void>;
 
   createUpload(req: CreateUploadRequest): Promise<string>;
   uploadPart(req: PartRequest): Promise<WriteAnswer>;

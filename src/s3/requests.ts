@@ -7,7 +7,7 @@
 import type { Logger } from "pino";
 import { ArchiverError, s3Failure } from "../base/errors.js";
 import { withRetry, type RetryPolicy } from "../base/retry.js";
-import { ChecksumEcho } from "./checksum-echo.js";
+import { ChecksumEcho, ServerProof } from "./checksum-echo.js";
 import type {
   ListedPart,
   ObjectHead,
@@ -48,7 +48,11 @@ export class Requests {
     if (settings.partSize < MIN_PART_SIZE)
       throw new Error(`part size must be at least ${MIN_PART_SIZE} bytes`);
     this.checksumEcho = new ChecksumEcho(settings.checksum, logger);
+    this.proofs = new ServerProof(logger);
   }
+
+  /** What this server's write answers prove, learned as the run goes (write-proof.ts). */
+  readonly proofs: ServerProof;
 
   /** Tells the user when the server does not answer back the CRC32C/SHA-256 checksum it was sent. */
   private readonly checksumEcho: ChecksumEcho;
@@ -94,8 +98,8 @@ export class Requests {
     open: TransferInput["open"],
     expectedBytes: number | null,
     key: string,
-  ): Promise<{ sha256: string; bytes: number }> {
-    return hashSource(this, open, expectedBytes, key);
+  ): Promise<{ sha256: string; bytes: number; etag: string | undefined }> {
+    return hashSource(this, open, expectedBytes, key, this.settings.partSize);
   }
 
   /** The parts S3 holds for an upload; "gone" when the upload no longer exists, "unsupported" when the endpoint cannot say. */

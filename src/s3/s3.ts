@@ -18,6 +18,7 @@ import { Requests } from "./requests.js";
 import { createS3Client } from "./sdk-client.js";
 import { S3ObjectStore } from "./sdk-store.js";
 import { runTransfer } from "./transfer-run.js";
+import { landedProof, proofBasis, provePut } from "./write-proof.js";
 import type { ObjectParams, SinkSettings, TransferInput, TransferResult } from "./types.js";
 
 export type {
@@ -95,18 +96,25 @@ export class S3Sink extends Requests {
     const landed = (h: { size: number; etag: string | null }) =>
       h.size === body.length && sameEtag(h.etag, md5);
     const { checksum } = this.settings;
-    const put = () =>
-      this.putObject({
+    const sums = { ...bodyChecksum(checksum, body), ...knownSha256(checksum, sha256) };
+    const sent = { key, md5, checksumSHA256: sums.checksumSHA256, ...proofBasis(checksum, objectParams) };
+    // Proven like a recording's PUT (write-proof.ts): a sidecar S3 stored wrong is deleted and sent again.
+    const put = async () => {
+      const out = await this.putObject({
         key,
         body,
         length: body.length,
         contentType: "application/json",
         metadata,
         params: objectParams,
-        ...bodyChecksum(checksum, body),
-        ...knownSha256(checksum, sha256),
+        ...sums,
       });
-    return writtenAs(await writeOnce(this, `PutObject ${key}`, key, landed, put));
+      await provePut(this, sent, out, sha256);
+      return out;
+    };
+    const written = await writeOnce(this, `PutObject ${key}`, key, landed, put);
+    if (written.landed) await landedProof(this, key, written.landed.versionId, sha256, sent);
+    return writtenAs(written);
   }
 
   /**

@@ -29,7 +29,7 @@ export function createS3Client(s: S3ClientSettings): S3Client {
     // request: commands carry no middleware of their own.
     cacheMiddleware: true,
     // Only send/validate checksums when the operation requires them: S3-compatible servers (MinIO releases,
-    // s3rver, Ceph) differ in what they accept. Integrity is ours: SHA-256 of every byte, checked end to end.
+    // s3rver, Ceph) differ in what they accept. Integrity is ours: every write proven (write-proof.ts).
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
     requestHandler: {

@@ -7,6 +7,7 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetBucketVersioningCommand,
   GetObjectCommand,
   GetObjectLockConfigurationCommand,
@@ -150,6 +151,10 @@ export class S3ObjectStore implements ObjectStore {
       }),
     );
     return answer(out);
+  }
+
+  async deleteObject(key: string, versionId: string | null): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ ...this.b, Key: key, ...version(versionId) }));
   }
 
   async createUpload(r: CreateUploadRequest): Promise<string> {

@@ -29,7 +29,11 @@ const releaseSlab = (b: Buffer) => {
   if (slabs.length < MAX_POOLED_SLABS) slabs.push(b);
 };
 
-/** A finished body: its length, its MD5 when asked for, and a fresh stream of its bytes for every attempt. */
+/**
+ * A finished body: its length, the MD5 of its bytes (computed as they arrived: what proves the write, see
+ * write-proof.ts; undefined when the server is known to prove the write by a checksum it echoes), and a fresh
+ * stream of its bytes for every attempt.
+ */
 export interface SealedBody {
   readonly length: number;
   readonly md5Base64: string | undefined;
@@ -51,7 +55,7 @@ export class SpillBuffer {
   /** `dir` undefined: always in memory. */
   constructor(
     private readonly dir: string | undefined,
-    withMd5: boolean,
+    withMd5 = true,
   ) {
     this.md5 = withMd5 ? createHash("md5") : undefined;
   }

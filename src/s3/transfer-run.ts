@@ -15,12 +15,13 @@ import { alreadyStored } from "./already-stored.js";
 import { bodyChecksum, knownSha256, requestBody } from "./body.js";
 import { awaitRival, resolveTakenKey, type Writer } from "./conflict.js";
 import { completeUpload, CompletionUnknown, writeOnce, writtenAs, type WrittenAs } from "./lost-answer.js";
-import { multipartEtag } from "./multipart-etag.js";
+import { multipartEtag, sameEtag } from "./multipart-etag.js";
 import { continueUpload } from "./resume.js";
 import type { Requests } from "./requests.js";
 import type { SealedBody } from "./spool.js";
-import { Transfer } from "./transfer.js";
+import { hexOf, Transfer } from "./transfer.js";
 import type { TransferInput, TransferResult } from "./types.js";
+import { landedProof, proofBasis, proveMultipart, provePut, type WriteProof } from "./write-proof.js";
 
 /** Stream one recording into `input.key` (unless it is there already). Resolves when every byte is stored. */
 export async function runTransfer(sink: Requests, input: TransferInput): Promise<TransferResult> {
@@ -87,8 +88,11 @@ async function singlePut(
   const sha256 = t.hash.digest("hex");
   const length = body.length;
   const alg = sink.settings.checksum;
-  const put = () =>
-    sink.putObject({
+  const sums = { ...bodyChecksum(alg, body), ...knownSha256(alg, sha256) };
+  const sent = { key: input.key, md5: hexOf(body.md5Base64), checksumSHA256: sums.checksumSHA256 };
+  const proven = { ...sent, ...proofBasis(alg, input.objectParams) };
+  const put = async () => {
+    const out = await sink.putObject({
       key: input.key,
       body: requestBody(alg, body),
       length,
@@ -96,19 +100,25 @@ async function singlePut(
       metadata: { ...input.metadata, sha256 },
       params: input.objectParams,
       ifNoneMatch: "*",
-      ...bodyChecksum(alg, body),
-      ...knownSha256(alg, sha256),
+      ...sums,
     });
-  const isOurs = (h: { size: number; sha256: string | undefined }) =>
-    h.size === length && h.sha256 === sha256;
-  let out;
+    return { ...out, proof: await provePut(sink, proven, out, sha256) };
+  };
+  // An earlier attempt's object is ours only when its ETag proves its bytes (its sha256 metadata is our claim).
+  const isOurs = (h: { size: number; sha256: string | undefined; etag: string | null }) =>
+    h.size === length && h.sha256 === sha256 && (!proven.etagIsMd5 || sameEtag(h.etag, sent.md5));
+  let written;
   try {
-    out = writtenAs(await writeOnce(sink, `PutObject ${input.key}`, input.key, isOurs, put));
+    written = await writeOnce(sink, `PutObject ${input.key}`, input.key, isOurs, put);
   } catch (err) {
     if (classify(err).status !== 412) throw err;
-    return await resolveTakenKey(sink, input.key, { sha256, bytes: length }, writer, input.signal);
+    const ours = { sha256, bytes: length, etag: sent.md5 };
+    return await resolveTakenKey(sink, input.key, ours, writer, input.signal);
   }
-  return stored(t, sha256, out, false);
+  const out = writtenAs(written);
+  const proof = written.out?.proof ?? (await landedProof(sink, input.key, out.versionId, sha256, proven));
+  if (written.out) sink.proofs.learn("PutObject", proof);
+  return stored(t, sha256, out, false, proof);
 }
 
 /** Complete a large recording's multipart upload: conditional, and safe when its answer is lost. */
@@ -134,14 +144,28 @@ async function complete(
   }
   t.uploadId = undefined; // completed: nothing left to abort
   input.onUploadEnded?.(uploadId);
-  // Some servers answer without an ETag (Ceph RGW: empty) or version id: lock-evidence.ts reads them back.
+  // Ceph RGW answers without an ETag: the proof reads it (a HEAD), and the evidence (lock-evidence.ts) starts there.
+  const { proof, head } = await proveMultipart(
+    sink,
+    { key: input.key, sha256, ...done },
+    parts,
+    t.partProofs,
+  );
+  const etag = done.etag ?? head?.etag ?? null;
   return {
-    ...stored(t, sha256, done, true),
+    ...stored(t, sha256, { ...done, etag }, true, proof),
+    ...(head ? { head } : {}),
     ...(t.storedPrefix > 0 ? { resumedBytes: t.storedPrefix } : {}),
   };
 }
 
 /** What a write stored: this transfer's bytes and SHA-256, under the ETag and version the write named. */
-function stored(t: Transfer, sha256: string, written: WrittenAs, multipart: boolean): TransferResult {
-  return { bytes: t.offset, sha256, etag: written.etag, versionId: written.versionId, multipart };
+function stored(
+  t: Transfer,
+  sha256: string,
+  written: WrittenAs,
+  multipart: boolean,
+  proof: WriteProof,
+): TransferResult {
+  return { bytes: t.offset, sha256, etag: written.etag, versionId: written.versionId, multipart, proof };
 }

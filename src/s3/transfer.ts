@@ -3,7 +3,7 @@
  * at once), and where an attempt resumes from. Written against the store (s3.ts) over the ObjectStore port.
  */
 import { createHash, type Hash } from "node:crypto";
-import { ArchiverError, classify, StopRequested } from "../base/errors.js";
+import { ArchiverError, classify, StopRequested, WriteMismatch } from "../base/errors.js";
 import { bodyChecksum, declaredChecksum, requestBody, sdkChecksum } from "./body.js";
 import type { CompletedPartRef } from "./object-store.js";
 import { uploadFingerprint } from "./resume.js";
@@ -11,6 +11,10 @@ import type { Requests } from "./requests.js";
 import { sizeMismatch } from "./size-mismatch.js";
 import { SpillBuffer } from "./spool.js";
 import type { SourceStream, StoredPart, TransferInput } from "./types.js";
+import { proofBasis, proveAnswer, type WriteProof } from "./write-proof.js";
+
+export const hexOf = (base64: string | undefined): string | undefined =>
+  base64 === undefined ? undefined : Buffer.from(base64, "base64").toString("hex");
 
 export class Transfer {
   hash: Hash = createHash("sha256");
@@ -28,6 +32,10 @@ export class Transfer {
    */
   storedPrefix = 0;
   private boundaries: StoredPart[] = [];
+  /** How each part's stored bytes were proven (write-proof.ts), by part number. */
+  readonly partProofs = new Map<number, WriteProof>();
+  /** MD5 of the stored part being re-read (resuming): checked against the ETag recorded for it. */
+  private storedPartMd5: Hash = createHash("md5");
   private readonly inflight = new Set<Promise<void>>();
   private partError: unknown;
 
@@ -40,7 +48,11 @@ export class Transfer {
 
   private newBody(): SpillBuffer {
     const { checksum, spoolDir } = this.sink.settings;
-    return new SpillBuffer(sdkChecksum(checksum) ? undefined : spoolDir, checksum === "MD5");
+    // The MD5 that proves a write where the server echoes no checksum (write-proof.ts): a body before the upload
+    // exists may become its single PUT or its first part.
+    const { proofs } = this.sink;
+    const md5 = proofs.needsMd5("UploadPart") || (!this.uploadId && proofs.needsMd5("PutObject"));
+    return new SpillBuffer(sdkChecksum(checksum) ? undefined : spoolDir, md5);
   }
 
   /** Continue `uploadId` after `parts` (contiguous from part 1), left by a run that was stopped or killed. */
@@ -66,19 +78,44 @@ export class Transfer {
     while (chunk.length > 0 && this.offset < this.storedPrefix) {
       const boundary = this.boundaries.find((p) => p.end > this.offset)!;
       const n = Math.min(chunk.length, boundary.end - this.offset);
+      if (this.offset === boundary.start) this.storedPartMd5 = createHash("md5");
       this.hash.update(chunk.subarray(0, n));
+      this.storedPartMd5.update(chunk.subarray(0, n));
       this.offset += n;
       chunk = chunk.subarray(n);
-      if (this.offset === boundary.end && this.hash.copy().digest("hex") !== boundary.prefixSha256)
-        throw new ArchiverError(
-          "retryable",
-          "stored_prefix_changed",
-          `the media for ${this.input.key} differs from what the interrupted run stored (bytes before ${boundary.end})`,
-        );
+      if (this.offset === boundary.end) this.checkStoredPart(boundary);
       if (this.offset === this.storedPrefix)
         this.checkpoint = { offset: this.offset, hash: this.hash.copy() };
     }
     return chunk;
+  }
+
+  /**
+   * A part the interrupted run stored, re-read: the source's bytes up to its end must hash as recorded, and the
+   * ETag S3 gave the part must be their MD5 (else the part is proven by reading the completed object back).
+   */
+  private checkStoredPart(p: StoredPart): void {
+    if (this.hash.copy().digest("hex") !== p.prefixSha256)
+      throw new ArchiverError(
+        "retryable",
+        "stored_prefix_changed",
+        `the media for ${this.input.key} differs from what the interrupted run stored (bytes before ${p.end})`,
+      );
+    const sent = {
+      key: this.input.key,
+      partNumber: p.partNumber,
+      ...proofBasis(this.sink.settings.checksum, this.input.objectParams),
+    };
+    const answer = { ...p, versionId: undefined };
+    try {
+      this.partProofs.set(
+        p.partNumber,
+        proveAnswer({ ...sent, md5: this.storedPartMd5.digest("hex") }, answer),
+      );
+    } catch (err) {
+      if (!(err instanceof WriteMismatch)) throw err;
+      throw new ArchiverError("retryable", "stored_prefix_changed", `${err.message}: starting again`);
+    }
   }
 
   /** One pass over the source from the last checkpoint to its end. */
@@ -151,6 +188,7 @@ export class Transfer {
   restart(): void {
     void this.abort();
     this.parts = [];
+    this.partProofs.clear();
     this.nextPart = 1;
     this.storedPrefix = 0;
     this.boundaries = [];
@@ -188,17 +226,25 @@ export class Transfer {
     const prefixSha256 = this.checkpoint.hash.copy().digest("hex");
     const upload = async () => {
       const body = await sealing;
+      const sent = {
+        key,
+        partNumber,
+        md5: hexOf(body.md5Base64),
+        ...proofBasis(this.sink.settings.checksum, this.input.objectParams),
+      };
       try {
-        return await this.sink.s3(`UploadPart ${partNumber} ${key}`, () =>
-          this.sink.uploadPart({
+        // A part whose answer disproves it is sent again under the retry policy: the same part number replaces it.
+        return await this.sink.s3(`UploadPart ${partNumber} ${key}`, async () => {
+          const out = await this.sink.uploadPart({
             key,
             uploadId,
             partNumber,
             body: requestBody(alg, body),
             length: body.length,
             ...bodyChecksum(alg, body),
-          }),
-        );
+          });
+          return { ...out, proof: proveAnswer(sent, out) };
+        });
       } finally {
         await body.dispose();
       }
@@ -206,6 +252,8 @@ export class Transfer {
     const p = upload()
       .then(
         (out) => {
+          this.partProofs.set(partNumber, out.proof);
+          this.sink.proofs.learn("UploadPart", out.proof);
           const part = { partNumber, etag: out.etag ?? "" };
           const sums = { checksumCRC32C: out.checksumCRC32C, checksumSHA256: out.checksumSHA256 };
           this.parts.push({ ...part, ...sums });

@@ -14,6 +14,21 @@ export type ObjectParams = Partial<{
   Tagging: string;
 }>;
 
+/** An object (or one of its versions) as a HEAD shows it. */
+export interface ObjectHead {
+  size: number;
+  etag: string | null;
+  versionId: string | null;
+  lastModified: Date | undefined;
+  /** User metadata (x-amz-meta-*), names lower-case. */
+  metadata: Record<string, string>;
+  lockMode: string | undefined;
+  retainUntil: Date | undefined;
+  legalHold: boolean;
+  /** x-amz-tagging-count: undefined when the server did not say. */
+  tagCount: number | undefined;
+}
+
 export interface SinkSettings {
   bucket: string;
   partSize: number;
@@ -80,16 +95,32 @@ export interface TransferInput {
   runId?: string | undefined;
 }
 
+/**
+ * How a write's stored bytes were proven to be the ones sent (write-proof.ts): the checksum the server verified
+ * and echoed, the ETag against the MD5 of the bytes sent, or the object read back and hashed.
+ */
+export type WriteProof = "checksum" | "etag" | "read-back";
+
 export interface TransferResult {
   bytes: number;
   sha256: string;
   etag: string | null;
   versionId: string | null;
   multipart: boolean;
+  /**
+   * How the bytes in the bucket were proven to be the source's (write-proof.ts); null for an archived original
+   * kept after its source changed (its earlier run's record stands).
+   */
+  proof: WriteProof | null;
   /** The key already held these exact bytes: nothing was written. */
   adopted?: boolean;
   /** Bytes that an interrupted run had stored already (resumed upload): re-read to hash, not uploaded. */
   resumedBytes?: number;
+  /**
+   * The stored version as a HEAD showed it right after the write, where proving the write needed one (Ceph RGW
+   * answers a completion without an ETag): the evidence (lock-evidence.ts) starts from it instead of asking again.
+   */
+  head?: ObjectHead | undefined;
   /** An interrupted run's completion had landed (lost-answer.ts): nothing was read or written. */
   completedEarlier?: boolean;
 }

@@ -81,7 +81,7 @@ export function markArchived(sql: Sql, callId: string, f: ArchivedFields): void 
       `UPDATE calls SET status = 'archived', error_kind = NULL, last_error = NULL, attempts = attempts + 1,
            key = ?, content_type = ?, recording_start_time = ?, duration_seconds = ?, sha256 = ?, bytes = ?,
            etag = ?, version_id = ?, archived_at = ?, updated_at = ?, lock_mode = ?, retain_until = ?,
-           legal_hold = ?, storage_class = ?, sse = ?
+           legal_hold = ?, storage_class = ?, sse = ?, write_proof = ?
          WHERE call_id = ?`,
     )
     .run(
@@ -100,6 +100,7 @@ export function markArchived(sql: Sql, callId: string, f: ArchivedFields): void 
       f.legalHold ? 1 : 0,
       f.storageClass ?? null,
       f.sse ?? null,
+      f.writeProof ?? null,
       callId,
     );
 }
@@ -152,4 +153,14 @@ export function countsByStatus(sql: Sql): Record<CallStatus, { count: number; by
     .all() as { status: CallStatus; n: number; b: number }[];
   for (const r of rows) out[r.status] = { count: r.n, bytes: r.b };
   return out;
+}
+
+/** Archived recordings by how their bytes were proven (write_proof; "unproven" for NULL). */
+export function countsByProof(sql: Sql): Record<string, number> {
+  const rows = sql
+    .st(
+      "SELECT COALESCE(write_proof, 'unproven') AS proof, COUNT(*) AS n FROM calls WHERE status = 'archived' GROUP BY 1",
+    )
+    .all() as { proof: string; n: number }[];
+  return Object.fromEntries(rows.map((r) => [r.proof, r.n]));
 }

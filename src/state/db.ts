@@ -209,6 +209,11 @@ export class StateDb {
     return knownOnDay(this.sql, day);
   }
 
+  /** Archived recordings by the proof their bytes carry (write_proof). */
+  countsByProof(): Record<string, number> {
+    return calls.countsByProof(this.sql);
+  }
+
   // ---- run lock (run-lock.ts) -------------------------------------------------------------------------------
 
   /** Take the run lock, or say who holds it (a dead holder's lock is taken over). */

@@ -115,6 +115,8 @@ export interface ArchivedFields {
   legalHold?: boolean;
   storageClass?: string | null;
   sse?: string | null;
+  /** How the stored bytes were proven (migration 009): "checksum", "etag", "read-back"; null when not. */
+  writeProof?: string | null;
 }
 
 /** What the bucket showed for an object after it was written, as a calls row records it (evidence.ts). */

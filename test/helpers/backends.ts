@@ -27,7 +27,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { startLocalS3, type LocalS3 } from "../../scripts/local-s3.js";
 import { startS3Proxy, type S3Proxy } from "../../scripts/s3-proxy.js";
-import type { CapturedRequest, S3Faults } from "../../scripts/s3-faults.js";
+import type { CapturedRequest, CorruptionPlan, S3Faults } from "../../scripts/s3-faults.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
@@ -157,6 +157,8 @@ export interface TestS3Options {
   versioning?: "enabled";
   /** The test injects S3 faults or outages (RGW: through the proxy). */
   faults?: boolean;
+  /** Bodies corrupted on their way (setCorruption): the recording proxy in front, on every backend. */
+  corrupting?: boolean;
   /** s3rver only: ignore lock/hold/tag headers on CreateMultipartUpload, as Ceph RGW 16.2 does. */
   lockOnMultipart?: "honour" | "ignore";
   /** s3rver only: answer PutObjectRetention/LegalHold/Tagging with success but store nothing. */
@@ -173,6 +175,8 @@ export interface TestS3 {
   env: Record<string, string>;
   /** Inject failures into object writes (PutObject, UploadPart). */
   setFaults(faults: S3Faults): void;
+  /** Flip a bit in the bodies of the writes the plan selects (the rig needs { corrupting: true }). */
+  setCorruption(plan: CorruptionPlan | undefined): { corrupted: readonly string[] };
   /** S3 unreachable (connections refused) until start(). */
   stop(): Promise<void>;
   start(): Promise<void>;
@@ -208,7 +212,9 @@ async function startS3rver(opts: TestS3Options): Promise<TestS3> {
     lockCalls: opts.lockCalls,
   };
   let local: LocalS3 | undefined = await startLocalS3(serverOpts);
-  const endpoint = local.endpoint;
+  const port = Number(new URL(local.endpoint).port);
+  const proxy = opts.corrupting ? await startS3Proxy(local.endpoint) : undefined;
+  const endpoint = proxy?.endpoint ?? local.endpoint;
   const credentials = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
   return {
     backend: "s3rver",
@@ -217,14 +223,16 @@ async function startS3rver(opts: TestS3Options): Promise<TestS3> {
     credentials,
     env: envFor(endpoint, credentials),
     setFaults: (f) => local?.setFaults(f),
+    setCorruption: (plan) => corruptingProxy(proxy).setCorruption(plan),
     async stop() {
       await local?.close({ keepFiles: true });
       local = undefined;
     },
     async start() {
-      local ??= await startLocalS3({ ...serverOpts, port: Number(new URL(endpoint).port) });
+      local ??= await startLocalS3({ ...serverOpts, port });
     },
     async close() {
+      await proxy?.close();
       await local?.close({ keepFiles: opts.directory !== undefined });
       local = undefined;
     },
@@ -254,7 +262,7 @@ async function startRgwBucket(opts: TestS3Options): Promise<TestS3> {
     );
   }
   const proxy: S3Proxy | undefined =
-    opts.onRequest || opts.onResponse || opts.faults
+    opts.onRequest || opts.onResponse || opts.faults || opts.corrupting
       ? await startS3Proxy(target, { onRequest: opts.onRequest, onResponse: opts.onResponse })
       : undefined;
   const endpoint = proxy?.endpoint ?? target;
@@ -269,6 +277,7 @@ async function startRgwBucket(opts: TestS3Options): Promise<TestS3> {
     credentials,
     env: envFor(endpoint, credentials),
     setFaults: (f) => needProxy("setFaults").setFaults(f),
+    setCorruption: (plan) => corruptingProxy(proxy).setCorruption(plan),
     stop: () => needProxy("stop").stop(),
     start: () => needProxy("start").start(),
     async close() {
@@ -280,6 +289,11 @@ async function startRgwBucket(opts: TestS3Options): Promise<TestS3> {
       }
     },
   };
+}
+
+function corruptingProxy(proxy: S3Proxy | undefined): S3Proxy {
+  if (!proxy) throw new Error("setCorruption needs the rig started with { corrupting: true }");
+  return proxy;
 }
 
 /**

@@ -9,6 +9,17 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import type * as port from "../../src/s3/object-store.js";
 
+/** A retry policy for transfers on this store: two retries, no waiting to speak of. */
+export const FAST_POLICY = {
+  retries: 2,
+  minDelayMs: 1,
+  maxDelayMs: 2,
+  maxRetryTimeMs: 10_000,
+  urlRefreshes: 0,
+  defaultRetryAfterMs: 1,
+  maxRetryAfterMs: 1,
+};
+
 export type Operation = Exclude<keyof port.ObjectStore, "bucket" | "clockOffsetMs" | "close">;
 
 /** What a failing call does: throw this error, or run this (which may throw, or change the store) first. */
@@ -149,6 +160,12 @@ export class MemoryStore implements port.ObjectStore {
     const metadata = Object.fromEntries(Object.entries(r.metadata).map(([k, v]) => [k.toLowerCase(), v]));
     this.objects.set(r.key, { body, etag, metadata, contentType: r.contentType, lastModified: new Date() });
     return { etag, versionId: undefined };
+  }
+
+  deleteObject(key: string): Promise<void> {
+    this.call("deleteObject", [key]);
+    this.objects.delete(key);
+    return Promise.resolve();
   }
 
   createUpload(r: port.CreateUploadRequest): Promise<string> {

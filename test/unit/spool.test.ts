@@ -18,7 +18,7 @@ async function fill(buf: SpillBuffer, chunks: Buffer[]) {
 
 test("bodies up to the threshold stay in memory; larger ones spill to a file that is removed after use", async () => {
   const dir = join(tmp(), "spool");
-  const small = new SpillBuffer(dir, true);
+  const small = new SpillBuffer(dir);
   const s = [bytes(1000, 3), bytes(2000, 5)];
   await fill(small, s);
   const sealedSmall = await small.seal();
@@ -26,7 +26,7 @@ test("bodies up to the threshold stay in memory; larger ones spill to a file tha
   assert.deepEqual(sealedSmall.buffer(), Buffer.concat(s));
   assert.equal(sealedSmall.md5Base64, createHash("md5").update(Buffer.concat(s)).digest("base64"));
 
-  const big = new SpillBuffer(dir, true);
+  const big = new SpillBuffer(dir);
   const chunks = Array.from({ length: 40 }, (_, i) => bytes(64 * 1024, i + 1));
   await fill(big, chunks);
   const all = Buffer.concat(chunks);
@@ -47,14 +47,19 @@ test("bodies up to the threshold stay in memory; larger ones spill to a file tha
 });
 
 test("no spool directory: always in memory; discard removes a half-written file", async () => {
-  const mem = new SpillBuffer(undefined, false);
+  const mem = new SpillBuffer(undefined);
   await fill(mem, [bytes(SPILL_BYTES + 10, 7)]);
   const m = await mem.seal();
-  assert.equal(m.md5Base64, undefined);
+  assert.equal(
+    m.md5Base64,
+    createHash("md5")
+      .update(bytes(SPILL_BYTES + 10, 7))
+      .digest("base64"),
+  );
   assert.equal(m.buffer().length, SPILL_BYTES + 10);
 
   const dir = join(tmp(), "spool");
-  const half = new SpillBuffer(dir, false);
+  const half = new SpillBuffer(dir);
   await fill(half, [bytes(SPILL_BYTES + 1, 9)]);
   assert.equal(readdirSync(dir).length, 1);
   await half.discard();
@@ -65,7 +70,7 @@ test("an unwritable spool directory is a fatal error that names the setting; cle
   const root = tmp();
   const file = join(root, "not-a-dir");
   writeFileSync(file, "x");
-  const buf = new SpillBuffer(join(file, "spool"), false);
+  const buf = new SpillBuffer(join(file, "spool"));
   await assert.rejects(
     async () => fill(buf, [bytes(SPILL_BYTES + 1, 1)]),
     (e: unknown) => e instanceof ArchiverError && e.kind === "fatal" && /ARCHIVER_SPOOL_DIR/.test(e.message),
@@ -78,19 +83,19 @@ test("an unwritable spool directory is a fatal error that names the setting; cle
   await clearSpool(dir);
   assert.deepEqual(readdirSync(dir), ["keep.txt"]);
   await clearSpool(join(root, "missing")); // no directory yet: nothing to do
-  assert.equal(await text((await new SpillBuffer(undefined, false).seal()).stream()), "");
+  assert.equal(await text((await new SpillBuffer(undefined).seal()).stream()), "");
 });
 
 test("pooled in-memory bodies never share bytes while in use, and are reused only after dispose", async () => {
   const dir = join(tmp(), "spool");
   const bodyA = bytes(100_000, 11);
-  const a = new SpillBuffer(dir, false);
+  const a = new SpillBuffer(dir);
   await fill(a, [bodyA.subarray(0, 60_000), bodyA.subarray(60_000)]);
   const sealedA = await a.seal();
   // A is in flight (not disposed): B and C must get slabs of their own.
   const others = await Promise.all(
     [13, 17].map(async (seed) => {
-      const b = new SpillBuffer(dir, false);
+      const b = new SpillBuffer(dir);
       await fill(b, [bytes(100_000, seed)]);
       return b.seal();
     }),
@@ -104,8 +109,8 @@ test("pooled in-memory bodies never share bytes while in use, and are reused onl
   // Disposed twice by mistake: the slab must still be handed out once only.
   await sealedA.dispose();
   await sealedA.dispose();
-  const d = new SpillBuffer(dir, false);
-  const e = new SpillBuffer(dir, false);
+  const d = new SpillBuffer(dir);
+  const e = new SpillBuffer(dir);
   await fill(d, [bytes(50_000, 19)]);
   await fill(e, [bytes(50_000, 23)]);
   const [sd, se] = [await d.seal(), await e.seal()];

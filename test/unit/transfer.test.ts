@@ -12,19 +12,11 @@ import pino from "pino";
 import { StopRequested } from "../../src/base/errors.js";
 import { SourceChanged } from "../../src/s3/conflict.js";
 import { S3Sink, type ResumableUpload, type StoredPart, type TransferInput } from "../../src/s3/s3.js";
-import { MemoryStore, s3Error } from "../helpers/memory-store.js";
+import { FAST_POLICY, MemoryStore, s3Error } from "../helpers/memory-store.js";
 
 const MiB = 1024 ** 2;
 const PART = 5 * MiB;
-const POLICY = {
-  retries: 2,
-  minDelayMs: 1,
-  maxDelayMs: 2,
-  maxRetryTimeMs: 10_000,
-  urlRefreshes: 0,
-  defaultRetryAfterMs: 1,
-  maxRetryAfterMs: 1,
-};
+const POLICY = FAST_POLICY;
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 function sinkOn(store: MemoryStore, signal?: AbortSignal) {
