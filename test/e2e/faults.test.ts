@@ -234,7 +234,14 @@ describe("stopping, killing, and concurrent runs", () => {
       rig.sim.setFaults({ mediaSlowBytesPerSec: 2 * MiB });
       const child = rig.spawn(["run", "--json"], { ARCHIVER_PART_SIZE_MB: "5", ARCHIVER_CONCURRENCY: "2" });
       const result = collect(child);
-      await new Promise((r) => setTimeout(r, 1500));
+      // Signal once the run is transferring (its handler is installed long before the first media request);
+      // a fixed sleep raced the process's start on a loaded machine.
+      const started = Date.now();
+      while (rig.sim.stats.mediaRequests === 0 && Date.now() - started < 30_000) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(rig.sim.stats.mediaRequests > 0, "the run reached its first media request");
+      await new Promise((r) => setTimeout(r, 500));
       const t0 = Date.now();
       child.kill("SIGTERM");
       const r = await result;
