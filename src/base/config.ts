@@ -49,10 +49,35 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     );
   if (problems.length > 0 || !parsed.success)
     throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
-  return configOf(parsed.data, {
-    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? fromFile.AWS_REGION,
-    endpoint: env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL ?? fromFile.AWS_ENDPOINT_URL_S3,
-  });
+  return configOf(parsed.data, awsSettings(env, fromFile));
+}
+
+/**
+ * The AWS settings the SDK's chain would read from the environment, from the environment or else the settings
+ * file, given to the S3 client explicitly: a `.env` or `--dotenv` file is a source like the environment for
+ * them too (the SDK itself never reads that file).
+ */
+function awsSettings(env: NodeJS.ProcessEnv, fromFile: Record<string, string>): AwsSettings {
+  const from = (...names: string[]) => {
+    for (const source of [env, fromFile])
+      for (const name of names) {
+        const v = source[name]?.trim();
+        if (v) return v;
+      }
+    return undefined;
+  };
+  const accessKeyId = from("AWS_ACCESS_KEY_ID");
+  const secretAccessKey = from("AWS_SECRET_ACCESS_KEY");
+  const sessionToken = from("AWS_SESSION_TOKEN");
+  return {
+    region: from("AWS_REGION", "AWS_DEFAULT_REGION"),
+    endpoint: from("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+    profile: from("AWS_PROFILE"),
+    credentials:
+      accessKeyId && secretAccessKey
+        ? { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) }
+        : undefined,
+  };
 }
 
 /** The `.env` file's values; a missing file is fine unless it was named (`requireDotenv`). */
@@ -84,7 +109,7 @@ function rawSettings(
 }
 
 /** AWS settings the SDK's chain reads too, taken from the environment or the `.env` file. */
-type AwsSettings = Pick<Config["s3"], "region" | "endpoint">;
+type AwsSettings = Pick<Config["s3"], "region" | "endpoint" | "profile" | "credentials">;
 
 /** The validated settings in the jobs' shape. */
 function configOf(e: Env, aws: AwsSettings): Config {
@@ -201,13 +226,22 @@ export function requireRunSettings(c: Config): void {
 
 /** The secrets to scrub from every log line. */
 export function secretsOf(c: Config): string[] {
-  return [c.envoy.apiKey, c.envoy.token].filter((s): s is string => typeof s === "string" && s.length > 0);
+  return [
+    c.envoy.apiKey,
+    c.envoy.token,
+    c.s3.credentials?.secretAccessKey,
+    c.s3.credentials?.sessionToken,
+  ].filter((s): s is string => typeof s === "string" && s.length > 0);
 }
 
 /** A stable fingerprint of the settings that shape what is archived, without secrets (for the audit trail). */
 export function configFingerprint(c: Config): string {
+  // Which AWS credentials or profile were used is not a setting of what is archived (and the secret never goes
+  // anywhere): left out, so that the fingerprint is the same whichever way the keys were given.
+  const { credentials: _credentials, profile: _profile, ...s3 } = c.s3;
   const safe = {
     ...c,
+    s3,
     envoy: {
       ...c.envoy,
       apiKey: c.envoy.apiKey ? "set" : undefined,

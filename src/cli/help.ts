@@ -17,8 +17,9 @@ export function settingsHelp(): string {
     lines.push(...column(`  ${name}`, NAME_COLUMN, d === undefined ? text : `${text} (default ${d})`));
   }
   lines.push(
-    "AWS settings come from the SDK's standard chain: AWS_REGION, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a",
-    "profile/role, AWS_ENDPOINT_URL_S3 for MinIO or another S3-compatible endpoint.",
+    "AWS settings: AWS_REGION, AWS_ENDPOINT_URL_S3 (MinIO or another S3-compatible endpoint), AWS_ACCESS_KEY_ID/",
+    "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), AWS_PROFILE, from the environment or the settings file; without",
+    "keys, the SDK's chain (profile, instance or pod role).",
     "",
     "Exit codes:",
   );
