@@ -37,7 +37,7 @@ export interface StatusReport {
 }
 
 export function readStatus(dbPath: string, runs = 10, opts: { check?: boolean } = {}): StatusReport {
-  const state = StateDb.open(dbPath);
+  const state = StateDb.openReadOnly(dbPath);
   try {
     if (opts.check) checkIntegrity(state, dbPath);
     const byStatus = state.countsByStatus();

@@ -5,9 +5,10 @@
 import { after, before } from "node:test";
 import { describe, test } from "../helpers/backends.js";
 import assert from "node:assert/strict";
-import { existsSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startRig, summaryOf, type Rig } from "../helpers/env.js";
+import { CLI, collect, startRig, summaryOf, type Rig } from "../helpers/env.js";
 
 const AWS_NAMES = [
   "AWS_ENDPOINT_URL_S3",
@@ -36,5 +37,61 @@ describe("the first hour: settings, read commands, compliance commands", () => {
     } finally {
       Object.assign(rig.env, saved);
     }
+  });
+
+  test("read commands never create a state DB: a wrong path is an error naming it, not a pass", async () => {
+    const typo = join(rig.dir, "typo", "archiver.db");
+    for (const args of [["verify"], ["status"], ["manifest", "--format", "jsonl"]]) {
+      const r = await rig.run([...args, "--db", typo]);
+      assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
+      assert.match(r.stderr, /does not exist: check ARCHIVER_DB_PATH/, args[0]);
+      assert.ok(r.stderr.includes(typo), "the message names the path");
+      assert.ok(!existsSync(join(rig.dir, "typo")), `${args[0]} created nothing`);
+    }
+  });
+
+  test("verify that checked nothing does not pass", async () => {
+    const r = await rig.run(["verify", "--json", "--since", "2001-01-01", "--until", "2001-01-31"]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(JSON.parse(r.stdout).checked, 0);
+    assert.match(r.stderr, /nothing was checked/);
+    const all = await rig.run(["verify", "--json"]);
+    assert.equal(all.code, 0, all.stderr);
+    assert.equal(JSON.parse(all.stdout).checked, 6);
+  });
+
+  test("status and manifest read an auditor's read-only copy of the DB (file and folder read-only)", async () => {
+    const ro = join(rig.dir, "copy");
+    mkdirSync(ro);
+    const copy = join(ro, "archiver.db");
+    copyFileSync(rig.dbPath, copy);
+    const before = readFileSync(copy);
+    chmodSync(copy, 0o444);
+    chmodSync(ro, 0o555);
+    chmodSync(rig.dir, 0o711); // the auditor may pass through the test's folder to the copy
+    // As root, permissions bind nobody: the commands run as an unprivileged user, as an auditor would.
+    const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const run = (args: string[]) =>
+      collect(
+        spawn(process.execPath, [CLI, ...args, "--db", copy], {
+          env: { PATH: process.env.PATH ?? "", HOME: ro, ...rig.env, ARCHIVER_DB_PATH: copy },
+          cwd: ro,
+          stdio: ["ignore", "pipe", "pipe"],
+          ...asUser,
+        }),
+      );
+    try {
+      const status = await run(["status", "--json"]);
+      assert.equal(status.code, 0, status.stderr);
+      assert.equal(JSON.parse(status.stdout).counts.archived, 6);
+      const manifest = await run(["manifest", "--format", "jsonl"]);
+      assert.equal(manifest.code, 0, manifest.stderr);
+      assert.equal(manifest.stdout.trim().split("\n").length, 6);
+      assert.match(manifest.stderr, /read-only: this manifest is not recorded/);
+    } finally {
+      chmodSync(ro, 0o755);
+      chmodSync(rig.dir, 0o700);
+    }
+    assert.deepEqual(readFileSync(copy), before, "the copy is unchanged");
   });
 });

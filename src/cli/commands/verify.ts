@@ -17,7 +17,8 @@ export function addVerifyCommand(program: Command): void {
     .description(
       "Check every archived recording against S3: present, same size, sha256 metadata equal to the state's.\n" +
         "--deep also reads every object back and recomputes its SHA-256. Exit 0 when all are intact, 3 when any\n" +
-        "is missing or altered (each logged with its call id and key), 1 when some could not be checked.",
+        "is missing or altered (each logged with its call id and key), 1 when some could not be checked or none\n" +
+        "was (nothing archived in the window: proving nothing never passes).",
     );
   windowOptions(cmd, "filter")
     .option("--deep", "read back every byte and recompute SHA-256")
@@ -43,5 +44,15 @@ async function verifyAction(flags: VerifyFlags): Promise<void> {
       ? JSON.stringify(res) + "\n"
       : `verify${flags.deep ? " --deep" : ""}: checked ${res.checked}, ok ${res.ok}, missing ${res.missing}, mismatched ${res.mismatched}, errors ${res.errors}\n`,
   );
-  process.exitCode = res.missing + res.mismatched > 0 ? EXIT.failures : res.errors > 0 ? EXIT.fatal : EXIT.ok;
+  // Proving nothing never passes: a check of nothing (a wrong window, a state DB with nothing archived) is exit 1.
+  if (res.checked === 0 && !stop.received())
+    process.stderr.write(
+      `verify: nothing was checked: the state DB ${config.dbPath} records no archived recording${window.startDate || window.endDate ? " in this window" : ""} (check ARCHIVER_DB_PATH/--db and --since/--until)\n`,
+    );
+  process.exitCode =
+    res.missing + res.mismatched > 0
+      ? EXIT.failures
+      : res.errors > 0 || res.checked === 0
+        ? EXIT.fatal
+        : EXIT.ok;
 }

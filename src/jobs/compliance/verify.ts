@@ -81,7 +81,7 @@ export async function verifyArchive(
   deps: { logger: Logger; signal?: AbortSignal },
 ): Promise<VerifyResult> {
   const { logger } = deps;
-  const state = openState(config.dbPath, { always: true });
+  const state = openState(config.dbPath, { always: true, mustExist: true });
   const runId = startCommandRun(state, config, opts.deep ? "verify-deep" : "verify", opts.window);
   const sink = openSink(config, DEFAULT_RETRY_POLICY, logger, deps.signal);
   const result: VerifyResult = { checked: 0, ok: 0, missing: 0, mismatched: 0, errors: 0 };
@@ -130,7 +130,14 @@ export async function verifyArchive(
       { checked: result.checked, by_listing: byListing, by_head: byHead },
       "verify: recordings proven by the bucket listing, and by a request each",
     );
-    outcome = result.missing + result.mismatched > 0 ? "failures" : result.errors > 0 ? "errors" : "ok";
+    outcome =
+      result.missing + result.mismatched > 0
+        ? "failures"
+        : result.errors > 0
+          ? "errors"
+          : result.checked === 0
+            ? "nothing_checked"
+            : "ok";
     return result;
   } finally {
     sink.close();
