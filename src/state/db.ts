@@ -35,6 +35,7 @@ import type {
 
 export * from "./types.js";
 export { pidAlive } from "./run-lock.js";
+export type { RepairKind } from "./calls.js";
 
 /** State changes are committed together this often by a run or reconcile (startGroupCommit). */
 export const GROUP_COMMIT_MS = 200;
@@ -204,6 +205,14 @@ export class StateDb {
   }
 
   // ---- calls (calls.ts) -------------------------------------------------------------------------------------
+
+  markForRepair(callId: string, kind: calls.RepairKind, message: string): boolean {
+    return calls.markForRepair(this.sql, callId, kind, message);
+  }
+
+  repairOf(callId: string): calls.RepairKind | undefined {
+    return calls.repairOf(this.sql, callId);
+  }
 
   getCall(callId: string): CallRow | undefined {
     return calls.getCall(this.sql, callId);

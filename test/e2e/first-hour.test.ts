@@ -8,7 +8,10 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, collect, startRig, summaryOf, type Rig } from "../helpers/env.js";
+import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import Database from "better-sqlite3";
+import { CLI, collect, sha256, startRig, summaryOf, type Rig } from "../helpers/env.js";
+import { expectedSha256 } from "../../simulator/data.js";
 
 const AWS_NAMES = [
   "AWS_ENDPOINT_URL_S3",
@@ -93,5 +96,56 @@ describe("the first hour: settings, read commands, compliance commands", () => {
       chmodSync(rig.dir, 0o700);
     }
     assert.deepEqual(readFileSync(copy), before, "the copy is unchanged");
+  });
+
+  test("what verify finds missing or altered, the next run archives again from the source, writing over nothing", async () => {
+    const keys = (await rig.listKeys("recordings/")).filter((k) => !k.endsWith(".json"));
+    const [goneKey, alteredKey] = keys;
+    await rig.client.send(new DeleteObjectCommand({ Bucket: rig.bucket, Key: goneKey }));
+    const altered = Buffer.from("not the recording");
+    await rig.client.send(new PutObjectCommand({ Bucket: rig.bucket, Key: alteredKey, Body: altered }));
+
+    const v = await rig.run(["verify", "--json"]);
+    assert.equal(v.code, 3, v.stderr);
+    assert.deepEqual(
+      { missing: JSON.parse(v.stdout).missing, mismatched: JSON.parse(v.stdout).mismatched },
+      { missing: 1, mismatched: 1 },
+    );
+    assert.match(v.stderr, /the next `run` archives it again from the source/);
+
+    const r = await rig.run(["run", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(summaryOf(r).archived, 2, "both archived again by this run");
+    const repairedKey = alteredKey!.replace(/\.(m4a|mp4)$/, ".v2.$1");
+    const gone = rig.sim.calls.find((c) => goneKey!.includes(c.id))!;
+    const changed = rig.sim.calls.find((c) => alteredKey!.includes(c.id))!;
+    assert.equal(sha256((await rig.getObject(goneKey!)).body), await expectedSha256(gone));
+    assert.deepEqual((await rig.getObject(alteredKey!)).body, altered, "the altered object is left as it is");
+    assert.equal(sha256((await rig.getObject(repairedKey)).body), await expectedSha256(changed));
+
+    const again = await rig.run(["verify", "--json"]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(JSON.parse(again.stdout).checked, 6);
+    const db = new Database(rig.dbPath, { readonly: true });
+    try {
+      const verifyRun = db
+        .prepare("SELECT details FROM runs WHERE command = 'verify' AND outcome = 'failures'")
+        .pluck()
+        .get() as string;
+      const marked = (JSON.parse(verifyRun) as { marked_for_repair: { call_id: string }[] })
+        .marked_for_repair;
+      assert.deepEqual(
+        marked.map((m) => m.call_id).sort(),
+        [gone.id, changed.id].sort(),
+        "in the audit trail",
+      );
+      assert.equal(
+        db.prepare("SELECT key FROM calls WHERE call_id = ?").pluck().get(changed.id),
+        repairedKey,
+        "the state records where the source's bytes are now",
+      );
+    } finally {
+      db.close();
+    }
   });
 });
