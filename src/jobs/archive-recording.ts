@@ -310,7 +310,10 @@ function record(
   ctx.state.markArchivedWithEvidence(job.call.id, fields, proof.evidence, proof.sidecar);
   if (adopted) ctx.tally.recordingFinished("already_archived", 0, seconds);
   else ctx.tally.recordingFinished("archived", stored.bytes, seconds);
-  ctx.logger.debug({ call_id: job.call.id, key, bytes: stored.bytes, sha256: stored.sha256 }, "archived");
+  ctx.logger.debug(
+    { call_id: job.call.id, key, bytes: stored.bytes, sha256: stored.sha256 },
+    adopted ? "adopted: already in S3 with these bytes, recorded as archived" : "archived",
+  );
 }
 
 /** A recording that failed: counted and recorded with its kind, or, for a fatal error, the run stopped. */

@@ -28,7 +28,7 @@ function defineMetrics(registry: Registry) {
   return {
     recordings: new Counter({
       name: "envoy_archiver_recordings_total",
-      help: "Recordings processed, by outcome (archived, already_archived, not_ready, no_recording, failed).",
+      help: "Recordings by outcome, as the run summary counts them (archived, already_archived: found archived or adopted, not_ready, no_recording, failed).",
       labelNames: ["outcome"] as const,
       registers,
     }),

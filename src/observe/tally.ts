@@ -67,7 +67,7 @@ export interface TallyEvents {
   sourceChanged?(): void;
 }
 
-/** Outcomes a listed call gets from what the state DB knew, without work this run (no event: nothing was done). */
+/** Outcomes a listed call gets from what the state DB knew, without work this run. */
 type Known = "already_archived" | "no_recording";
 /** Calls this run leaves alone, counted apart from the recording outcomes. */
 type Skipped = "would_archive" | "previously_failed" | "other_shards";
@@ -107,11 +107,16 @@ export class Tally {
   listedInvalid(): void {
     this.counts.listed++;
     this.counts.failed++;
+    this.events.recordingFinished?.("failed", 0, 0);
   }
 
-  /** A listed call already settled in an earlier run. */
+  /**
+   * A listed call already settled in an earlier run: counted, and its event fired like any other outcome (the
+   * metrics count what the summary counts), with no bytes and no transfer time.
+   */
   known(outcome: Known): void {
     this.counts[outcome]++;
+    this.events.recordingFinished?.(outcome, 0, 0);
   }
 
   skipped(reason: Skipped): void {

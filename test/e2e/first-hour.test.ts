@@ -6,11 +6,11 @@ import { after, before } from "node:test";
 import { describe, test } from "../helpers/backends.js";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import Database from "better-sqlite3";
-import { CLI, collect, sha256, startRig, summaryOf, type Rig } from "../helpers/env.js";
+import { CLI, collect, logsOf, sha256, startRig, summaryOf, type Rig } from "../helpers/env.js";
 import { expectedSha256 } from "../../simulator/data.js";
 
 const AWS_NAMES = [
@@ -147,5 +147,43 @@ describe("the first hour: settings, read commands, compliance commands", () => {
     } finally {
       db.close();
     }
+  });
+});
+
+describe("the same figure everywhere: summary, metrics, logs", () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await startRig({ calls: { count: 5, seed: 21, days: 1, notReadyEvery: 0, noRecordingEvery: 0 } });
+  });
+  after(() => rig.close());
+
+  test("recordings found archived or adopted count as already_archived in the metrics too; debug logs say adopted", async () => {
+    const first = await rig.run(["run", "--json"]);
+    assert.equal(first.code, 0, first.stderr);
+    const metricsFile = join(rig.dir, "run.prom");
+    const metric = (o: string) =>
+      Number(
+        new RegExp(`^envoy_archiver_recordings_total\\{outcome="${o}"\\} (\\d+)$`, "m").exec(
+          readFileSync(metricsFile, "utf8"),
+        )?.[1],
+      );
+    // Known from the state DB: the summary and the metric agree.
+    const again = await rig.run(["run", "--json", "--metrics-file", metricsFile]);
+    assert.equal(summaryOf(again).already_archived, 5);
+    assert.equal(metric("already_archived"), 5);
+    // The state DB lost: each recording is found in the bucket with its bytes and adopted.
+    rmSync(rig.dbPath);
+    const adopted = await rig.run(["run", "--json", "--metrics-file", metricsFile], { LOG_LEVEL: "debug" });
+    assert.equal(adopted.code, 0, adopted.stderr);
+    assert.equal(summaryOf(adopted).already_archived, 5);
+    assert.equal(summaryOf(adopted).bytes, 0, "nothing stored by this run");
+    assert.equal(metric("already_archived"), 5);
+    assert.equal(metric("archived"), 0);
+    const debug = logsOf(adopted).filter((l) => l.level === 20 && typeof l.call_id === "string");
+    assert.ok(
+      debug.some((l) => /^adopted/.test(String(l.msg))),
+      "debug logs say adopted",
+    );
+    assert.ok(!debug.some((l) => l.msg === "archived"), "never 'archived' for an adopted recording");
   });
 });
