@@ -25,6 +25,7 @@ function jsonSummary(s: RunSummary): string {
       dry_run: s.dry_run,
       would_archive: s.would_archive,
       previously_failed: s.previously_failed,
+      failed_permanently: s.failed_permanently,
       other_shards: s.other_shards,
       source_changed: s.source_changed,
       clock_offset_ms: s.clock_offset_ms,
@@ -50,9 +51,14 @@ function textSummary(s: RunSummary): string {
     `  already archived  ${s.already_archived}`,
     `  not ready yet     ${s.not_ready}`,
     `  no recording      ${s.no_recording}`,
-    `  failed            ${s.failed}${s.previously_failed ? ` (+${s.previously_failed} failed in earlier runs; --retry-failed retries them)` : ""}`,
+    `  failed            ${s.failed}`,
     `  API requests      ${s.api_requests} (${s.rate_limited} rate-limited, ${s.retries} retried)`,
   ];
+  const earlier = s.failed_permanently - Math.min(s.failed, s.failed_permanently);
+  if (s.failed_permanently > 0)
+    lines.push(
+      `  failed for good   ${s.failed_permanently} in the state DB${earlier > 0 ? ` (${earlier} from earlier runs)` : ""}: \`status\` lists them; \`run --retry-failed\` tries them again`,
+    );
   if (s.source_changed > 0)
     lines.push(
       `  source changed    ${s.source_changed} (archived originals kept; see the log and \`status\`)`,

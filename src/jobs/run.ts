@@ -98,6 +98,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   logger.info({ run_id: runId, mode, window, dry_run: dryRun, shard: opts.shard }, "run started");
   observer.runStarted?.(ctx.tally.live);
   await work(ctx, opened, window);
+  ctx.tally.failedPermanently(ctx.state.failedCalls(0).permanent);
   const summary = summarize(ctx, plan, deps.signal?.aborted === true);
   finish(ctx, plan, summary);
   observer.runFinished?.(summary);

@@ -70,6 +70,11 @@ function defineMetrics(registry: Registry) {
       help: "Unix time at which the last run finished with nothing failed.",
       registers,
     }),
+    failedPermanently: new Gauge({
+      name: "envoy_archiver_failed_permanently",
+      help: "Recordings failed permanently in the state DB at the end of the last run: they stay until a run with --retry-failed archives them (`status` lists them). Alert when above 0.",
+      registers,
+    }),
     sourceChanged: new Counter({
       name: "envoy_archiver_source_changed_total",
       help: "Recordings whose source changed after they were archived (the archived original is kept).",
@@ -107,6 +112,7 @@ function metricsObserver(m: ReturnType<typeof defineMetrics>): RunObserver {
     sourceChanged: () => m.sourceChanged.inc(),
     runFinished(summary) {
       m.runs.inc({ outcome: summary.outcome });
+      m.failedPermanently.set(summary.failed_permanently);
       if (summary.outcome === "ok") m.lastSuccess.set(Date.now() / 1000);
     },
   };

@@ -28,6 +28,11 @@ export interface TallyCounts extends RecordingCounts {
   would_archive: number;
   /** Calls that failed permanently in an earlier run and were left alone (see --retry-failed). */
   previously_failed: number;
+  /**
+   * Calls failed permanently in the state DB at the end of the run (this run's and earlier runs'): they stay
+   * failed, and counted here, until a run with --retry-failed archives them (`status` lists them).
+   */
+  failed_permanently: number;
   /** Calls listed that belong to other shards. */
   other_shards: number;
   /** Recordings whose source changed after they were archived (the originals are kept: source-changed.ts). */
@@ -77,6 +82,7 @@ export class Tally {
     ...NO_COUNTS,
     would_archive: 0,
     previously_failed: 0,
+    failed_permanently: 0,
     other_shards: 0,
     source_changed: 0,
     rate_limited: 0,
@@ -117,6 +123,11 @@ export class Tally {
   known(outcome: Known): void {
     this.counts[outcome]++;
     this.events.recordingFinished?.(outcome, 0, 0);
+  }
+
+  /** Permanent failures in the state DB at the end of the run. */
+  failedPermanently(n: number): void {
+    this.counts.failed_permanently = n;
   }
 
   skipped(reason: Skipped): void {

@@ -170,6 +170,30 @@ export function repairOf(sql: Sql, callId: string): RepairKind | undefined {
   return kind === "verify_missing" || kind === "verify_altered" ? kind : undefined;
 }
 
+/** A failed call as `status` lists it: what failed, how often, when last. */
+export interface FailedCall {
+  call_id: string;
+  error_kind: string | null;
+  last_error: string | null;
+  attempts: number;
+  updated_at: string;
+}
+
+/** The failed calls, latest first (permanent failures stay until a run with --retry-failed archives them). */
+export function failedCalls(sql: Sql, limit: number): { permanent: number; recent: FailedCall[] } {
+  const permanent = sql
+    .st("SELECT COUNT(*) FROM calls WHERE status = 'failed' AND error_kind = 'permanent'")
+    .pluck()
+    .get() as number;
+  const recent = sql
+    .st(
+      `SELECT call_id, error_kind, last_error, attempts, updated_at FROM calls WHERE status = 'failed'
+         ORDER BY updated_at DESC, call_id LIMIT ?`,
+    )
+    .all(limit) as FailedCall[];
+  return { permanent, recent };
+}
+
 export function countsByStatus(sql: Sql): Record<CallStatus, { count: number; bytes: number }> {
   const out = Object.fromEntries(CALL_STATUSES.map((s) => [s, { count: 0, bytes: 0 }])) as Record<
     CallStatus,

@@ -35,7 +35,7 @@ import type {
 
 export * from "./types.js";
 export { pidAlive } from "./run-lock.js";
-export type { RepairKind } from "./calls.js";
+export type { FailedCall, RepairKind } from "./calls.js";
 
 /** State changes are committed together this often by a run or reconcile (startGroupCommit). */
 export const GROUP_COMMIT_MS = 200;
@@ -208,6 +208,10 @@ export class StateDb {
 
   markForRepair(callId: string, kind: calls.RepairKind, message: string): boolean {
     return calls.markForRepair(this.sql, callId, kind, message);
+  }
+
+  failedCalls(limit: number): { permanent: number; recent: calls.FailedCall[] } {
+    return calls.failedCalls(this.sql, limit);
   }
 
   repairOf(callId: string): calls.RepairKind | undefined {

@@ -187,3 +187,43 @@ describe("the same figure everywhere: summary, metrics, logs", () => {
     assert.ok(!debug.some((l) => l.msg === "archived"), "never 'archived' for an adopted recording");
   });
 });
+
+describe("permanent failures stay visible", () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await startRig({ calls: { count: 2, seed: 22, days: 1, notReadyEvery: 0, noRecordingEvery: 0 } });
+  });
+  after(() => rig.close());
+
+  test("later runs, their metrics and status keep naming them (call ids, reasons) until they are dealt with", async () => {
+    rig.sim.setFaults({ sizeMismatch: { firstAttempts: 1000 }, mediaTruncate: { firstAttempts: 1000 } });
+    const first = await rig.run(["run", "--json"], { ARCHIVER_MAX_RETRIES: "0" });
+    assert.equal(first.code, 3, first.stderr);
+    assert.equal(summaryOf(first).failed_permanently, 2);
+    const metricsFile = join(rig.dir, "run.prom");
+    const later = await rig.run(["run", "--json", "--metrics-file", metricsFile]);
+    assert.equal(later.code, 0, later.stderr);
+    assert.equal(summaryOf(later).failed_permanently, 2, "the next run's summary still counts them");
+    assert.match(readFileSync(metricsFile, "utf8"), /^envoy_archiver_failed_permanently 2$/m);
+    const text = await rig.run(["run"]);
+    assert.match(
+      text.stdout,
+      /failed for good\s+2 in the state DB \(2 from earlier runs\): `status` lists them/,
+    );
+
+    const status = await rig.run(["status", "--json"]);
+    const failures = (JSON.parse(status.stdout) as { failures: { permanent: number; recent: unknown[] } })
+      .failures;
+    assert.equal(failures.permanent, 2);
+    const ids = rig.sim.calls.map((c) => c.id).sort();
+    const recent = failures.recent as { call_id: string; error_kind: string; last_error: string }[];
+    assert.deepEqual(recent.map((f) => f.call_id).sort(), ids);
+    for (const f of recent) {
+      assert.equal(f.error_kind, "permanent");
+      assert.match(f.last_error, /size mismatch/);
+    }
+    const human = await rig.run(["status"]);
+    for (const id of ids)
+      assert.match(human.stdout, new RegExp(`${id}\\s+permanent, \\d+ attempts?: .*size mismatch`));
+  });
+});

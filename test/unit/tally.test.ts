@@ -61,6 +61,7 @@ test("each count changes with the event that goes with it: every outcome fires o
     bytes: 1000,
     would_archive: 0,
     previously_failed: 1,
+    failed_permanently: 0,
     other_shards: 1,
     source_changed: 1,
     rate_limited: 1,
