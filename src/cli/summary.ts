@@ -24,6 +24,8 @@ function jsonSummary(s: RunSummary): string {
       window: s.window,
       dry_run: s.dry_run,
       would_archive: s.would_archive,
+      would_archive_bytes: s.would_archive_bytes,
+      would_archive_unsized: s.would_archive_unsized,
       previously_failed: s.previously_failed,
       failed_permanently: s.failed_permanently,
       other_shards: s.other_shards,
@@ -37,8 +39,10 @@ function jsonSummary(s: RunSummary): string {
   );
 }
 
+const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+
 function textSummary(s: RunSummary): string {
-  const mb = (s.bytes / 1024 / 1024).toFixed(1);
+  const mb = mib(s.bytes);
   const secs = (s.duration_ms / 1000).toFixed(1);
   const window = `${s.window.startDate ?? "(beginning)"} .. ${s.window.endDate}`;
   const lines = [
@@ -46,7 +50,7 @@ function textSummary(s: RunSummary): string {
     `  window            ${window}`,
     `  listed            ${s.listed}`,
     s.dry_run
-      ? `  would archive     ${s.would_archive}`
+      ? `  would archive     ${s.would_archive} (${mib(s.would_archive_bytes)} MiB${s.would_archive_unsized ? `, and ${s.would_archive_unsized} of unknown size` : ""}; bucket and credentials checked)`
       : `  archived          ${s.archived} (${mb} MiB in ${secs}s)`,
     `  already archived  ${s.already_archived}`,
     `  not ready yet     ${s.not_ready}`,

@@ -111,7 +111,7 @@ function settleUnarchived(
       logger.debug({ call_id: id, recording_status: d.rec.recording_status }, "recording not ready");
       return;
     case "dry_run":
-      tally.skipped("would_archive");
+      tally.wouldArchive(d.rec.file_size_bytes ?? null);
       logger.info({ call_id: id, key: d.key, bytes: d.rec.file_size_bytes }, "would archive");
   }
 }

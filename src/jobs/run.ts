@@ -113,7 +113,9 @@ async function work(ctx: RunContext, opened: OpenedState, window: Window): Promi
     queue.add(() => (ctx.signal.aborted ? Promise.resolve() : archiveRecording(ctx, call, raw)));
   try {
     await queue.run(async () => {
-      if (!ctx.dryRun) await prepareStore(ctx);
+      // A dry run is the pre-flight check: the bucket and the credentials are checked too (nothing is written).
+      if (ctx.dryRun) await checkStore(ctx);
+      else await prepareStore(ctx);
       await scheduleListed(ctx, window, schedule);
       if (!ctx.dryRun && !ctx.signal.aborted) await scheduleWaiting(ctx, schedule);
     });
@@ -128,10 +130,16 @@ async function work(ctx: RunContext, opened: OpenedState, window: Window): Promi
   }
 }
 
+/** The bucket exists and these credentials reach it; with lock settings, it has Object Lock. Read only. */
+async function checkStore(ctx: RunContext): Promise<void> {
+  await ctx.sink.checkBucket();
+  if (ctx.config.storage.lockMode || ctx.config.storage.legalHold) await ctx.sink.checkObjectLock();
+}
+
 /** Before a run that writes: the bucket checked, its rules learned, leftovers of killed runs swept. */
 async function prepareStore(ctx: RunContext): Promise<void> {
   const { sink, config, logger } = ctx;
-  await sink.checkBucket();
+  await checkStore(ctx);
   // The S3 server's time, learned from its Date header (the SDK corrects its offset on a skew error).
   const s3Offset = sink.clockOffsetMs();
   if (Math.abs(s3Offset) >= SKEW_THRESHOLD_MS)
@@ -139,7 +147,6 @@ async function prepareStore(ctx: RunContext): Promise<void> {
       { offset_ms: s3Offset },
       `this machine's clock is ${describeOffset(s3Offset)} the S3 server's: requests are signed with the server's time`,
     );
-  if (config.storage.lockMode || config.storage.legalHold) await sink.checkObjectLock();
   ctx.bucket = await learnBucket(sink, logger);
   await ctx.ledger.sweep(`${config.s3.prefix}recordings/`);
   // Bodies a killed run left on disk (we hold the lock: no other run of this state DB is using them).

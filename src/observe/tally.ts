@@ -26,6 +26,10 @@ export const NO_COUNTS: Readonly<RecordingCounts> = Object.freeze(ZERO);
 export interface TallyCounts extends RecordingCounts {
   /** Dry run only: recordings that a real run would download. */
   would_archive: number;
+  /** Dry run only: their bytes, as the API gives their sizes (file_size_bytes). */
+  would_archive_bytes: number;
+  /** Dry run only: those of them whose size the API does not give (not in would_archive_bytes). */
+  would_archive_unsized: number;
   /** Calls that failed permanently in an earlier run and were left alone (see --retry-failed). */
   previously_failed: number;
   /**
@@ -75,12 +79,14 @@ export interface TallyEvents {
 /** Outcomes a listed call gets from what the state DB knew, without work this run. */
 type Known = "already_archived" | "no_recording";
 /** Calls this run leaves alone, counted apart from the recording outcomes. */
-type Skipped = "would_archive" | "previously_failed" | "other_shards";
+type Skipped = "previously_failed" | "other_shards";
 
 export class Tally {
   readonly counts: TallyCounts = {
     ...NO_COUNTS,
     would_archive: 0,
+    would_archive_bytes: 0,
+    would_archive_unsized: 0,
     previously_failed: 0,
     failed_permanently: 0,
     other_shards: 0,
@@ -123,6 +129,13 @@ export class Tally {
   known(outcome: Known): void {
     this.counts[outcome]++;
     this.events.recordingFinished?.(outcome, 0, 0);
+  }
+
+  /** Dry run: a recording a real run would archive, of this size (null: the API does not say). */
+  wouldArchive(bytes: number | null): void {
+    this.counts.would_archive++;
+    if (bytes === null) this.counts.would_archive_unsized++;
+    else this.counts.would_archive_bytes += bytes;
   }
 
   /** Permanent failures in the state DB at the end of the run. */

@@ -227,3 +227,32 @@ describe("permanent failures stay visible", () => {
       assert.match(human.stdout, new RegExp(`${id}\\s+permanent, \\d+ attempts?: .*size mismatch`));
   });
 });
+
+describe("--dry-run is the pre-flight check", () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await startRig({ calls: { count: 3, seed: 23, days: 1, notReadyEvery: 0, noRecordingEvery: 0 } });
+  });
+  after(() => rig.close());
+
+  test("it checks the bucket and the credentials, and says how many bytes would move", async () => {
+    const down = await rig.run(["run", "--dry-run", "--json"], {
+      AWS_ENDPOINT_URL_S3: "http://127.0.0.1:1",
+      ARCHIVER_MAX_RETRIES: "0",
+    });
+    assert.equal(down.code, 1, "S3 unreachable fails the pre-flight check");
+    const denied = await rig.run(["run", "--dry-run", "--json"], { AWS_SECRET_ACCESS_KEY: "wrong-secret" });
+    assert.equal(denied.code, 1, "credentials S3 refuses fail it too");
+    const r = await rig.run(["run", "--dry-run", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = summaryOf(r);
+    assert.equal(s.would_archive, 3);
+    assert.equal(
+      s.would_archive_bytes,
+      rig.sim.calls.reduce((n, c) => n + c.recording.size, 0),
+    );
+    assert.deepEqual(await rig.listKeys(), [], "nothing written");
+    const text = await rig.run(["run", "--dry-run"]);
+    assert.match(text.stdout, /would archive\s+3 \(\d+\.\d MiB; bucket and credentials checked\)/);
+  });
+});

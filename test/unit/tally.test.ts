@@ -60,6 +60,8 @@ test("each count changes with the event that goes with it: every outcome fires o
     failed: 2,
     bytes: 1000,
     would_archive: 0,
+    would_archive_bytes: 0,
+    would_archive_unsized: 0,
     previously_failed: 1,
     failed_permanently: 0,
     other_shards: 1,

@@ -28,7 +28,11 @@ export function addRunCommand(program: Command): void {
     );
   windowOptions(cmd, "backfill");
   cmd
-    .option("--dry-run", "list calls and fetch recording metadata; download, upload and record nothing")
+    .option(
+      "--dry-run",
+      "the pre-flight check: list calls, fetch recording metadata, check the bucket and credentials, and say how " +
+        "many recordings and bytes would move; download, upload and record nothing",
+    )
     .option("--retry-failed", "also retry recordings that failed permanently in earlier runs")
     .option("--json", "print one JSON summary object on stdout (logs stay on stderr)");
   shardOption(
