@@ -35,11 +35,6 @@ export function loggerFor(config: Config, opts: { announce?: boolean } = {}): Lo
     secrets: secretsOf(config),
   });
   if (!opts.announce) return logger;
-  if (Number(process.versions.node.split(".")[0]) < 22)
-    logger.info(
-      { node: process.version },
-      "Node 20 is end-of-life: AWS SDK releases from 2027 need Node 22 or later",
-    );
   if (config.envoy.apiKey && config.envoy.token)
     logger.warn("both ENVOY_API_KEY and ENVOY_API_TOKEN are set: using the API key");
   return logger;

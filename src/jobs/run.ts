@@ -64,6 +64,11 @@ export interface RunDeps {
   policy?: RetryPolicy;
   /** Progress lines and metrics listen here. */
   observer?: RunObserver;
+  /**
+   * The summary's fields in the run's last log record (default); false when the caller prints the summary
+   * itself to the same person (a terminal): the record then names only the run and its outcome.
+   */
+  summaryInLog?: boolean;
 }
 
 /** When the run started, and what it lists. */
@@ -100,7 +105,7 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   await work(ctx, opened, window);
   ctx.tally.failedPermanently(ctx.state.failedCalls(0).permanent);
   const summary = summarize(ctx, plan, deps.signal?.aborted === true);
-  finish(ctx, plan, summary);
+  finish(ctx, plan, summary, deps.summaryInLog ?? true);
   observer.runFinished?.(summary);
   return summary;
 }
@@ -176,7 +181,7 @@ function summarize(ctx: RunContext, plan: RunPlan, stopped: boolean): RunSummary
 }
 
 /** The run's end in the state DB (watermark, audit record, lock released) and in the log. */
-function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary): void {
+function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary, inLog: boolean): void {
   const { state } = ctx;
   if (!ctx.dryRun) {
     state.stopGroupCommit();
@@ -188,5 +193,5 @@ function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary): void {
     state.releaseLock(ctx.runId);
   }
   state.close();
-  ctx.logger.info({ ...summary }, `run ${summary.outcome}`);
+  ctx.logger.info(inLog ? { ...summary } : { run_id: summary.run_id }, `run ${summary.outcome}`);
 }

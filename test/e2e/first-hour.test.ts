@@ -37,6 +37,9 @@ describe("the first hour: settings, read commands, compliance commands", () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(summaryOf(r).archived, 6);
       assert.ok(!r.stderr.includes(saved.AWS_SECRET_ACCESS_KEY!), "the secret key is never printed");
+      // Piped: JSON lines with ISO times, and no warning about a supported Node release.
+      for (const l of logsOf(r)) assert.match(String(l.time), /^\d{4}-\d\d-\d\dT[\d:.]+Z$/);
+      assert.ok(!/end-of-life/.test(r.stderr), "Node 20, 22 and 24 are supported: no warning");
     } finally {
       Object.assign(rig.env, saved);
     }

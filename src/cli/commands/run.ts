@@ -78,7 +78,12 @@ async function runAction(flags: RunFlags): Promise<void> {
       retryFailed: flags.retryFailed ?? false,
       shard,
     },
-    { logger, signal: stop.signal, observer: combineObservers(progress, metrics?.observer) },
+    {
+      logger,
+      signal: stop.signal,
+      observer: combineObservers(progress, metrics?.observer),
+      summaryInLog: !tty,
+    },
   );
   if (metrics && flags.metricsFile) await writeMetricsFile(flags.metricsFile, metrics.registry);
   printSummary(summary, flags.json ?? false);
