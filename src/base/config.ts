@@ -23,6 +23,8 @@ export class ConfigError extends Error {
 export interface LoadOptions {
   /** Flag values, keyed by the environment name they override. Undefined values are ignored. */
   overrides?: Partial<Record<keyof Env, string | undefined>>;
+  /** The flag that gives each override (`--concurrency`): a problem with a flag's value names the flag. */
+  flagNames?: Partial<Record<keyof Env, string>>;
   env?: NodeJS.ProcessEnv;
   /** Path of the .env file; missing is fine unless `requireDotenv`. */
   dotenvPath?: string;
@@ -37,7 +39,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const { fromFile, problems } = readDotenv(opts);
   const raw = rawSettings(opts, env, fromFile);
   const parsed = EnvSchema.safeParse(raw);
-  if (!parsed.success) problems.push(...parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
+  if (!parsed.success)
+    problems.push(...parsed.error.issues.map((i) => `${sourceOf(opts, i.path.join("."))}: ${i.message}`));
   problems.push(...crossFieldProblems(raw));
   if (opts.require)
     problems.push(
@@ -78,6 +81,13 @@ function awsSettings(env: NodeJS.ProcessEnv, fromFile: Record<string, string>): 
         ? { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) }
         : undefined,
   };
+}
+
+/** How a problem names a setting: the flag and its value when the value came from a flag, else its name. */
+function sourceOf(opts: LoadOptions, name: string): string {
+  const flag = opts.flagNames?.[name as keyof Env];
+  const value = opts.overrides?.[name as keyof Env];
+  return flag && value !== undefined && value !== "" ? `${flag} ${JSON.stringify(value)} (${name})` : name;
 }
 
 /** The `.env` file's values; a missing file is fine unless it was named (`requireDotenv`). */

@@ -15,12 +15,17 @@ export function settingsFor<T>(
   flags: SettingFlags,
   require: LoadOptions["require"],
   check: () => T,
+  ...more: (() => void)[]
 ): { config: Config; checked: T } {
-  const [checked, config] = together(check, () => {
-    const c = loadConfig({ ...sourcesFrom(flags), ...(require ? { require } : {}) });
-    registerSecrets(secretsOf(c));
-    return c;
-  });
+  const [checked, config] = together(
+    check,
+    () => {
+      const c = loadConfig({ ...sourcesFrom(flags), ...(require ? { require } : {}) });
+      registerSecrets(secretsOf(c));
+      return c;
+    },
+    ...more,
+  );
   return { config, checked };
 }
 

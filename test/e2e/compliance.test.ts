@@ -212,7 +212,8 @@ describe("manifest, verify, status and the audit trail", () => {
 
     const up = await rig.run(["manifest", "--format", "jsonl", "--upload", "--json"]);
     assert.equal(up.code, 0, up.stderr);
-    const res = JSON.parse(up.stderr.trim().split("\n").pop()!) as {
+    assert.ok(up.stdout.endsWith("}\n"), "one JSON object on stdout, with a final newline");
+    const res = JSON.parse(up.stdout) as {
       key: string;
       sha256: string;
       rows: number;

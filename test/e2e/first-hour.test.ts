@@ -151,6 +151,20 @@ describe("the first hour: settings, read commands, compliance commands", () => {
       db.close();
     }
   });
+
+  test("manifest --json prints its summary on stdout with a final newline; the CSV etag is the bare value", async () => {
+    const out = join(rig.dir, "m.csv");
+    const r = await rig.run(["manifest", "--out", out, "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.endsWith("}\n"));
+    assert.equal((JSON.parse(r.stdout) as { rows: number }).rows, 6);
+    const [header, ...rows] = readFileSync(out, "utf8").trim().split("\n");
+    const etagAt = header!.split(",").indexOf("etag");
+    for (const row of rows) assert.match(row.split(",")[etagAt]!, /^[0-9a-f]{32}(-\d+)?$/, row);
+    const clash = await rig.run(["manifest", "--json"]);
+    assert.equal(clash.code, 2, "stdout cannot carry both the manifest and its summary");
+    assert.match(clash.stderr, /--json prints the summary on stdout/);
+  });
 });
 
 describe("the same figure everywhere: summary, metrics, logs", () => {

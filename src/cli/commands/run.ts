@@ -22,8 +22,8 @@ export function addRunCommand(program: Command): void {
   const cmd = program
     .command("run")
     .description(
-      "Archive every recording not archived yet. Without dates: incremental (since the last run's watermark,\n" +
-        "minus ARCHIVER_OVERLAP_DAYS, plus calls still pending from earlier runs). With --since/--until: a backfill\n" +
+      "Archive every recording not archived yet. Without dates: incremental (since the last run's watermark, " +
+        "minus ARCHIVER_OVERLAP_DAYS, plus calls still pending from earlier runs). With --since/--until: a backfill " +
         "of exactly that window (inclusive UTC dates).",
     );
   windowOptions(cmd, "backfill");
@@ -46,9 +46,10 @@ export function addRunCommand(program: Command): void {
       "after",
       `
 Examples:
-  envoy-archiver run                                   # hourly from cron: only what is new
-  envoy-archiver run --since 2026-01-01 --until 2026-06-30 --concurrency 16   # a backfill
-  envoy-archiver run --dry-run --json                  # what would be archived, as JSON`,
+  envoy-archiver run                     # hourly from cron: only what is new
+  envoy-archiver run --since 2026-01-01 --until 2026-06-30 --concurrency 16
+                                         # a backfill
+  envoy-archiver run --dry-run --json    # the pre-flight check, as JSON`,
     )
     .action(runAction);
 }

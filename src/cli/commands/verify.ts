@@ -15,9 +15,9 @@ export function addVerifyCommand(program: Command): void {
   const cmd = program
     .command("verify")
     .description(
-      "Check every archived recording against S3: present, same size, sha256 metadata equal to the state's.\n" +
-        "--deep also reads every object back and recomputes its SHA-256. Exit 0 when all are intact, 3 when any\n" +
-        "is missing or altered (each logged with its call id and key), 1 when some could not be checked or none\n" +
+      "Check every archived recording against S3: present, same size, sha256 metadata equal to the state's. " +
+        "--deep also reads every object back and recomputes its SHA-256. Exit 0 when all are intact, 3 when any " +
+        "is missing or altered (each logged with its call id and key), 1 when some could not be checked or none " +
         "was (nothing archived in the window: proving nothing never passes).",
     );
   windowOptions(cmd, "filter")

@@ -18,6 +18,7 @@ import type { Window } from "../../base/dates.js";
 import { manifestKey } from "../../base/keys.js";
 import { DEFAULT_RETRY_POLICY } from "../../base/retry.js";
 import { openSink } from "../../s3/s3.js";
+import { unquoteEtag } from "../../s3/listing.js";
 import { openState } from "../../state/integrity.js";
 import { archivedByCallId, type ArchivedRow } from "../../state/scans.js";
 import { redactText } from "../../base/redact.js";
@@ -57,7 +58,8 @@ export function manifestRow(r: ArchivedRow): ManifestRow {
     recording_start_time: r.recording_start_time,
     duration_seconds: r.duration_seconds,
     archived_at: r.archived_at,
-    etag: r.etag,
+    // The ETag's value, without the quotes HTTP puts around it (CSV would triple them: `"""894b…"""`).
+    etag: r.etag === null ? null : unquoteEtag(r.etag),
     version_id: r.version_id,
     lock_mode: r.lock_mode,
     retain_until: r.retain_until,
