@@ -28,6 +28,7 @@ function jsonSummary(s: RunSummary): string {
       would_archive_unsized: s.would_archive_unsized,
       previously_failed: s.previously_failed,
       failed_permanently: s.failed_permanently,
+      from_earlier_runs: s.from_earlier_runs,
       other_shards: s.other_shards,
       source_changed: s.source_changed,
       clock_offset_ms: s.clock_offset_ms,
@@ -48,7 +49,7 @@ function textSummary(s: RunSummary): string {
   const lines = [
     `envoy-archiver ${s.mode} run ${s.run_id}: ${s.outcome}${s.dry_run ? " (dry run: nothing written)" : ""}`,
     `  window            ${window}`,
-    `  listed            ${s.listed}`,
+    `  listed            ${s.listed}${s.from_earlier_runs ? ` (and ${s.from_earlier_runs} waiting from earlier runs, looked at again)` : ""}`,
     s.dry_run
       ? `  would archive     ${s.would_archive} (${mib(s.would_archive_bytes)} MiB${s.would_archive_unsized ? `, and ${s.would_archive_unsized} of unknown size` : ""}; bucket and credentials checked)`
       : `  archived          ${s.archived} (${mb} MiB in ${secs}s)`,

@@ -37,6 +37,11 @@ export interface TallyCounts extends RecordingCounts {
    * failed, and counted here, until a run with --retry-failed archives them (`status` lists them).
    */
   failed_permanently: number;
+  /**
+   * Calls from earlier runs still waiting (not ready, pending, failed retryably) that this run's listing did not
+   * include and that it looked at again: with `listed`, what the outcomes (archived … failed) add up to.
+   */
+  from_earlier_runs: number;
   /** Calls listed that belong to other shards. */
   other_shards: number;
   /** Recordings whose source changed after they were archived (the originals are kept: source-changed.ts). */
@@ -89,6 +94,7 @@ export class Tally {
     would_archive_unsized: 0,
     previously_failed: 0,
     failed_permanently: 0,
+    from_earlier_runs: 0,
     other_shards: 0,
     source_changed: 0,
     rate_limited: 0,
@@ -113,6 +119,11 @@ export class Tally {
   /** A call of this run's listing (duplicates and other shards are not). */
   listed(): void {
     this.counts.listed++;
+  }
+
+  /** A call from an earlier run, still waiting, that this run looks at again (not in its listing). */
+  fromEarlierRun(): void {
+    this.counts.from_earlier_runs++;
   }
 
   /** A listed call whose id is not a call id: listed and failed, never worked on. */

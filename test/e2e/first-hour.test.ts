@@ -273,3 +273,40 @@ describe("--dry-run is the pre-flight check", () => {
     assert.match(text.stdout, /would archive\s+3 \(\d+\.\d MiB; bucket and credentials checked\)/);
   });
 });
+
+describe("counts add up", () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await startRig({ calls: { count: 6, seed: 24, days: 1, notReadyEvery: 2, noRecordingEvery: 0 } });
+  });
+  after(() => rig.close());
+
+  test("calls waiting from earlier runs are counted as looked at again: the outcomes add up to the whole", async () => {
+    const first = await rig.run(["run", "--json"]);
+    assert.equal(first.code, 0, first.stderr);
+    const notReady = summaryOf(first).not_ready as number;
+    assert.ok(notReady > 0);
+    // A backfill of a window without calls: only the waiting ones are looked at.
+    const r = await rig.run(["run", "--json", "--since", "2001-01-01", "--until", "2001-01-02"]);
+    const s = summaryOf(r) as Record<string, number>;
+    assert.equal(s.listed, 0);
+    assert.equal(s.from_earlier_runs, notReady);
+    const outcomes = [
+      "archived",
+      "already_archived",
+      "not_ready",
+      "no_recording",
+      "failed",
+      "previously_failed",
+    ];
+    assert.equal(
+      outcomes.reduce((n, k) => n + s[k]!, 0),
+      s.listed! + s.from_earlier_runs!,
+    );
+    const text = await rig.run(["run", "--since", "2001-01-01", "--until", "2001-01-02"]);
+    assert.match(
+      text.stdout,
+      new RegExp(`listed\\s+0 \\(and ${notReady} waiting from earlier runs, looked at again\\)`),
+    );
+  });
+});

@@ -64,6 +64,7 @@ test("each count changes with the event that goes with it: every outcome fires o
     would_archive_unsized: 0,
     previously_failed: 1,
     failed_permanently: 0,
+    from_earlier_runs: 0,
     other_shards: 1,
     source_changed: 1,
     rate_limited: 1,
