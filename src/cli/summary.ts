@@ -35,6 +35,7 @@ function jsonSummary(s: RunSummary): string {
       api_requests: s.api_requests,
       rate_limited: s.rate_limited,
       retries: s.retries,
+      s3_retries: s.s3_retries,
       ...(s.error ? { error: s.error } : {}),
     }) + "\n"
   );
@@ -57,7 +58,8 @@ function textSummary(s: RunSummary): string {
     `  not ready yet     ${s.not_ready}`,
     `  no recording      ${s.no_recording}`,
     `  failed            ${s.failed}`,
-    `  API requests      ${s.api_requests} (${s.rate_limited} rate-limited, ${s.retries} retried)`,
+    `  API requests      ${s.api_requests} (${s.rate_limited} rate-limited, ${s.retries - s.s3_retries} retried)`,
+    ...(s.s3_retries ? [`  S3 retries        ${s.s3_retries}`] : []),
   ];
   const earlier = s.failed_permanently - Math.min(s.failed, s.failed_permanently);
   if (s.failed_permanently > 0)

@@ -50,6 +50,8 @@ export interface TallyCounts extends RecordingCounts {
   rate_limited: number;
   /** Retried operations (API and S3). */
   retries: number;
+  /** Of them, S3 requests (the rest are the Envoy API's and media downloads'). */
+  s3_retries: number;
 }
 
 /** The counts of a finished run, and how it ended. */
@@ -99,6 +101,7 @@ export class Tally {
     source_changed: 0,
     rate_limited: 0,
     retries: 0,
+    s3_retries: 0,
   };
   readonly live: LiveRun;
 
@@ -165,6 +168,7 @@ export class Tally {
 
   retried(source: RetrySource): void {
     this.counts.retries++;
+    if (source === "s3") this.counts.s3_retries++;
     this.events.retried?.(source);
   }
 

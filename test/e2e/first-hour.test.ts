@@ -258,6 +258,7 @@ describe("--dry-run is the pre-flight check", () => {
       ARCHIVER_MAX_RETRIES: "0",
     });
     assert.equal(down.code, 1, "S3 unreachable fails the pre-flight check");
+    assert.match(down.stderr, /S3 HeadBucket: .*ECONNREFUSED.*check AWS_ENDPOINT_URL_S3/);
     const denied = await rig.run(["run", "--dry-run", "--json"], { AWS_SECRET_ACCESS_KEY: "wrong-secret" });
     assert.equal(denied.code, 1, "credentials S3 refuses fail it too");
     const r = await rig.run(["run", "--dry-run", "--json"]);
@@ -308,5 +309,33 @@ describe("counts add up", () => {
       text.stdout,
       new RegExp(`listed\\s+0 \\(and ${notReady} waiting from earlier runs, looked at again\\)`),
     );
+  });
+});
+
+describe("a failure names its side and the setting to check", () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await startRig({ calls: { count: 1, seed: 25, days: 1 } });
+  });
+  after(() => rig.close());
+
+  test("the Envoy API unreachable: named with ENVOY_API_URL, no stack trace below debug", async () => {
+    const r = await rig.run(["run", "--json"], {
+      ENVOY_API_URL: "http://127.0.0.1:1",
+      ARCHIVER_MAX_RETRIES: "0",
+    });
+    assert.equal(r.code, 1, r.stderr);
+    const error = String(summaryOf(r).error);
+    assert.match(
+      error,
+      /^Envoy API list calls: no answer from http:\/\/127\.0\.0\.1:1\/? \(.*ECONNREFUSED.*\): check ENVOY_API_URL/,
+    );
+    assert.ok(!/"stack"/.test(r.stderr), "no stack trace at info");
+    const debug = await rig.run(["run", "--json"], {
+      ENVOY_API_URL: "http://127.0.0.1:1",
+      ARCHIVER_MAX_RETRIES: "0",
+      LOG_LEVEL: "debug",
+    });
+    assert.ok(/"stack"/.test(debug.stderr), "the stack at debug");
   });
 });

@@ -69,6 +69,7 @@ test("each count changes with the event that goes with it: every outcome fires o
     source_changed: 1,
     rate_limited: 1,
     retries: 2,
+    s3_retries: 1,
   });
   assert.deepEqual(heard, [
     "finished failed 0 0",
