@@ -15,13 +15,15 @@ const bool = z
   )
   .transform((v) => ["true", "1", "yes", "on"].includes(v));
 
-const int = (min: number, max: number) =>
-  z
+const int = (min: number, max: number) => {
+  const message = `must be a whole number from ${min.toLocaleString("en-US")} to ${max.toLocaleString("en-US")}`;
+  return z
     .string()
     .trim()
-    .regex(/^\d+$/, "must be a whole number")
+    .regex(/^\d+$/, message)
     .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+    .pipe(z.number().int().min(min, message).max(max, message));
+};
 
 const mediaTypes = z
   .string()

@@ -22,8 +22,12 @@ export interface Config {
     queueSize: number;
     /** Where request bodies above 1 MiB wait for S3 (a file each); undefined: in memory. */
     spoolDir: string | undefined;
+    /** AWS settings (AWS_REGION, AWS_ENDPOINT_URL_S3, ...) from the environment or the settings file. */
     region: string | undefined;
     endpoint: string | undefined;
+    profile: string | undefined;
+    /** Keys given as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; otherwise the SDK's chain (profile, role). */
+    credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
   };
   storage: StorageSettings;
   dbPath: string;

@@ -24,6 +24,8 @@ export class ConfigError extends Error {
 export interface LoadOptions {
   /** Flag values, keyed by the environment name they override. Undefined values are ignored. */
   overrides?: Partial<Record<keyof Env, string | undefined>>;
+  /** The flag that gives each override (`--concurrency`): a problem with a flag's value names the flag. */
+  flagNames?: Partial<Record<keyof Env, string>>;
   env?: NodeJS.ProcessEnv;
   /** Path of the .env file; missing is fine unless `requireDotenv`. */
   dotenvPath?: string;
@@ -38,7 +40,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const { fromFile, problems, exposed } = readDotenv(opts);
   const raw = rawSettings(opts, env, fromFile);
   const parsed = EnvSchema.safeParse(raw);
-  if (!parsed.success) problems.push(...parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
+  if (!parsed.success)
+    problems.push(...parsed.error.issues.map((i) => `${sourceOf(opts, i.path.join("."))}: ${i.message}`));
   problems.push(...crossFieldProblems(raw));
   if (opts.require)
     problems.push(
@@ -50,11 +53,42 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     );
   if (problems.length > 0 || !parsed.success)
     throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
-  const aws = {
-    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? fromFile.AWS_REGION,
-    endpoint: env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL ?? fromFile.AWS_ENDPOINT_URL_S3,
+  return { ...configOf(parsed.data, awsSettings(env, fromFile)), exposedSettingsFile: exposed };
+}
+
+/**
+ * The AWS settings the SDK's chain would read from the environment, from the environment or else the settings
+ * file, given to the S3 client explicitly: a `.env` or `--dotenv` file is a source like the environment for
+ * them too (the SDK itself never reads that file).
+ */
+function awsSettings(env: NodeJS.ProcessEnv, fromFile: Record<string, string>): AwsSettings {
+  const from = (...names: string[]) => {
+    for (const source of [env, fromFile])
+      for (const name of names) {
+        const v = source[name]?.trim();
+        if (v) return v;
+      }
+    return undefined;
   };
-  return { ...configOf(parsed.data, aws), exposedSettingsFile: exposed };
+  const accessKeyId = from("AWS_ACCESS_KEY_ID");
+  const secretAccessKey = from("AWS_SECRET_ACCESS_KEY");
+  const sessionToken = from("AWS_SESSION_TOKEN");
+  return {
+    region: from("AWS_REGION", "AWS_DEFAULT_REGION"),
+    endpoint: from("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+    profile: from("AWS_PROFILE"),
+    credentials:
+      accessKeyId && secretAccessKey
+        ? { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) }
+        : undefined,
+  };
+}
+
+/** How a problem names a setting: the flag and its value when the value came from a flag, else its name. */
+function sourceOf(opts: LoadOptions, name: string): string {
+  const flag = opts.flagNames?.[name as keyof Env];
+  const value = opts.overrides?.[name as keyof Env];
+  return flag && value !== undefined && value !== "" ? `${flag} ${JSON.stringify(value)} (${name})` : name;
 }
 
 /** Names of settings whose values are secrets: a file holding one must be its owner's alone. */
@@ -114,7 +148,7 @@ function rawSettings(
 }
 
 /** AWS settings the SDK's chain reads too, taken from the environment or the `.env` file. */
-type AwsSettings = Pick<Config["s3"], "region" | "endpoint">;
+type AwsSettings = Pick<Config["s3"], "region" | "endpoint" | "profile" | "credentials">;
 
 /** The validated settings in the jobs' shape. */
 function configOf(e: Env, aws: AwsSettings): Config {
@@ -234,14 +268,23 @@ export function requireRunSettings(c: Config): void {
 
 /** The secrets to scrub from every log line. */
 export function secretsOf(c: Config): string[] {
-  return [c.envoy.apiKey, c.envoy.token].filter((s): s is string => typeof s === "string" && s.length > 0);
+  return [
+    c.envoy.apiKey,
+    c.envoy.token,
+    c.s3.credentials?.secretAccessKey,
+    c.s3.credentials?.sessionToken,
+  ].filter((s): s is string => typeof s === "string" && s.length > 0);
 }
 
 /** A stable fingerprint of the settings that shape what is archived, without secrets (for the audit trail). */
 export function configFingerprint(c: Config): string {
+  // Which AWS credentials or profile were used is not a setting of what is archived (and the secret never goes
+  // anywhere): left out, so that the fingerprint is the same whichever way the keys were given.
+  const { credentials: _credentials, profile: _profile, ...s3 } = c.s3;
   const safe = {
     ...c,
     exposedSettingsFile: undefined, // the file's mode, not what is archived
+    s3,
     envoy: {
       ...c.envoy,
       apiKey: c.envoy.apiKey ? "set" : undefined,

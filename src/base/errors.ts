@@ -236,8 +236,14 @@ export function s3Failure(err: unknown, operation: string): ArchiverError {
   const opts: ArchiverErrorOptions = { cause: err, operation };
   if (c.status !== undefined) opts.status = c.status;
   if (c.retryAfterMs !== undefined) opts.retryAfterMs = c.retryAfterMs;
-  return new ArchiverError(c.kind, c.code, `S3 ${operation}: ${c.message}`, opts);
+  // The endpoint could not be reached at all: it is the setting to check.
+  const noAnswer = c.status === undefined && CONNECT_CODES.has(c.code);
+  const hint = noAnswer ? ": check AWS_ENDPOINT_URL_S3 (or AWS_REGION) and the network" : "";
+  return new ArchiverError(c.kind, c.code, `S3 ${operation}: ${c.message}${hint}`, opts);
 }
+
+/** Network errors of a connection that was never made (a wrong endpoint, DNS, a server that is not there). */
+const CONNECT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 
 /** SDK words for "the answer had no error code / no message" (HEAD answers have no body at all). */
 const NO_CODE = new Set(["Unknown", "UnknownError", "Error"]);

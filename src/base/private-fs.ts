@@ -17,6 +17,8 @@
 import {
   chmodSync,
   closeSync,
+  constants,
+  copyFileSync,
   createWriteStream,
   fchmodSync,
   fstatSync,
@@ -106,6 +108,12 @@ export function replaceFilePrivate(
   const tmp = `${path}.${process.pid}.tmp`;
   writeFilePrivate(tmp, data, readers);
   renameSync(tmp, path);
+}
+
+/** Copy `from` to a new file `to` (never over an existing one), mode 0600 whatever `from`'s mode or the umask. */
+export function copyFilePrivate(from: string, to: string): void {
+  copyFileSync(from, to, constants.COPYFILE_EXCL);
+  chmodSync(to, FILE_MODE.owner);
 }
 
 /** A write stream to `path` (created, or truncated), mode 0600 (0640 for `group`), opened before it returns. */

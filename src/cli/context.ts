@@ -16,12 +16,17 @@ export function settingsFor<T>(
   flags: SettingFlags,
   require: LoadOptions["require"],
   check: () => T,
+  ...more: (() => void)[]
 ): { config: Config; checked: T } {
-  const [checked, config] = together(check, () => {
-    const c = loadConfig({ ...sourcesFrom(flags), ...(require ? { require } : {}) });
-    registerSecrets(secretsOf(c));
-    return c;
-  });
+  const [checked, config] = together(
+    check,
+    () => {
+      const c = loadConfig({ ...sourcesFrom(flags), ...(require ? { require } : {}) });
+      registerSecrets(secretsOf(c));
+      return c;
+    },
+    ...more,
+  );
   return { config, checked };
 }
 
@@ -38,11 +43,6 @@ export function loggerFor(config: Config, opts: { announce?: boolean } = {}): Lo
   });
   warnAboutExposedFiles(config, logger);
   if (!opts.announce) return logger;
-  if (Number(process.versions.node.split(".")[0]) < 22)
-    logger.info(
-      { node: process.version },
-      "Node 20 is end-of-life: AWS SDK releases from 2027 need Node 22 or later",
-    );
   if (config.envoy.apiKey && config.envoy.token)
     logger.warn("both ENVOY_API_KEY and ENVOY_API_TOKEN are set: using the API key");
   return logger;

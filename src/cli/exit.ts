@@ -9,7 +9,7 @@ export const EXIT_HELP: readonly (readonly [string, string])[] = [
   [
     "1",
     "fatal: API key rejected, bucket missing/denied, state DB unusable, a listing that does not end;\n" +
-      "verify: some objects could not be checked; reconcile: some objects could not be reconciled",
+      "verify: some objects could not be checked, or nothing was; reconcile: some objects could not be reconciled",
   ],
   ["2", "usage or configuration error (every problem listed at once)"],
   [

@@ -5,8 +5,8 @@
 import { SETTING_HELP, settingDefaults } from "../base/config-docs.js";
 import { EXIT_HELP } from "./exit.js";
 
-/** Help lines stay within this many columns. */
-const WIDTH = 116;
+/** Help lines stay within the terminal's width (as commander wraps its own part), 80 columns when piped. */
+const width = () => Math.max(60, Math.min(process.stdout.columns || 80, 160));
 const NAME_COLUMN = 32;
 
 export function settingsHelp(): string {
@@ -17,8 +17,13 @@ export function settingsHelp(): string {
     lines.push(...column(`  ${name}`, NAME_COLUMN, d === undefined ? text : `${text} (default ${d})`));
   }
   lines.push(
-    "AWS settings come from the SDK's standard chain: AWS_REGION, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a",
-    "profile/role, AWS_ENDPOINT_URL_S3 for MinIO or another S3-compatible endpoint.",
+    ...column(
+      "",
+      0,
+      "AWS settings: AWS_REGION, AWS_ENDPOINT_URL_S3 (MinIO or another S3-compatible endpoint), " +
+        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), AWS_PROFILE, from the environment or " +
+        "the settings file; without keys, the SDK's chain (profile, instance or pod role).",
+    ),
     "",
     "Exit codes:",
   );
@@ -32,7 +37,7 @@ function column(head: string, indent: number, text: string): string[] {
   for (const paragraph of text.split("\n")) {
     let line = "";
     for (const word of paragraph.split(" ")) {
-      if (line && indent + line.length + 1 + word.length > WIDTH) {
+      if (line && indent + line.length + 1 + word.length > width()) {
         out.push(line);
         line = word;
       } else line = line ? `${line} ${word}` : word;

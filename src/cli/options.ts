@@ -62,12 +62,15 @@ export function settingOptions(
 /** The settings file and the setting flags given, as loadConfig takes them. */
 export function sourcesFrom(
   flags: SettingFlags,
-): Pick<LoadOptions, "overrides" | "dotenvPath" | "requireDotenv"> {
+): Pick<LoadOptions, "overrides" | "flagNames" | "dotenvPath" | "requireDotenv"> {
   const overrides: LoadOptions["overrides"] = {};
-  for (const [name, s] of Object.entries(SETTING_FLAGS) as [SettingName, SettingFlag][])
+  const flagNames: LoadOptions["flagNames"] = {};
+  for (const [name, s] of Object.entries(SETTING_FLAGS) as [SettingName, SettingFlag][]) {
     overrides[s.env] = flags[name];
+    flagNames[s.env] = s.flags.split(" ")[0]!;
+  }
   const file = flags.dotenv ?? flags.envFile;
-  return { overrides, ...(file ? { dotenvPath: file, requireDotenv: true } : {}) };
+  return { overrides, flagNames, ...(file ? { dotenvPath: file, requireDotenv: true } : {}) };
 }
 
 /** `--since/--until`: the window of a backfill (`run`), or a filter on the recording's UTC day. */

@@ -25,7 +25,11 @@ function jsonSummary(s: RunSummary): string {
       window: s.window,
       dry_run: s.dry_run,
       would_archive: s.would_archive,
+      would_archive_bytes: s.would_archive_bytes,
+      would_archive_unsized: s.would_archive_unsized,
       previously_failed: s.previously_failed,
+      failed_permanently: s.failed_permanently,
+      from_earlier_runs: s.from_earlier_runs,
       other_shards: s.other_shards,
       source_changed: s.source_changed,
       clock_offset_ms: s.clock_offset_ms,
@@ -34,29 +38,38 @@ function jsonSummary(s: RunSummary): string {
       rate_limited: s.rate_limited,
       retries: s.retries,
       ...(s.completeness ? { completeness: s.completeness } : {}),
+      s3_retries: s.s3_retries,
       ...(s.error ? { error: s.error } : {}),
     }) + "\n"
   );
 }
 
+const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+
 function textSummary(s: RunSummary): string {
-  const mb = (s.bytes / 1024 / 1024).toFixed(1);
+  const mb = mib(s.bytes);
   const secs = (s.duration_ms / 1000).toFixed(1);
   const window = `${s.window.startDate ?? "(beginning)"} .. ${s.window.endDate}`;
   const lines = [
     `envoy-archiver ${s.mode} run ${s.run_id}: ${s.outcome}${s.dry_run ? " (dry run: nothing written)" : ""}`,
     `  window            ${window}`,
-    `  listed            ${s.listed}`,
+    `  listed            ${s.listed}${s.from_earlier_runs ? ` (and ${s.from_earlier_runs} waiting from earlier runs, looked at again)` : ""}`,
     s.dry_run
-      ? `  would archive     ${s.would_archive}`
+      ? `  would archive     ${s.would_archive} (${mib(s.would_archive_bytes)} MiB${s.would_archive_unsized ? `, and ${s.would_archive_unsized} of unknown size` : ""}; bucket and credentials checked)`
       : `  archived          ${s.archived} (${mb} MiB in ${secs}s)`,
     `  already archived  ${s.already_archived}`,
     `  not ready yet     ${s.not_ready}`,
     `  no recording      ${s.no_recording}`,
-    `  failed            ${s.failed}${s.previously_failed ? ` (+${s.previously_failed} failed in earlier runs; --retry-failed retries them)` : ""}`,
+    `  failed            ${s.failed}`,
     `  write proof       ${proofLine(s.write_proof)}`,
-    `  API requests      ${s.api_requests} (${s.rate_limited} rate-limited, ${s.retries} retried)`,
+    `  API requests      ${s.api_requests} (${s.rate_limited} rate-limited, ${s.retries - s.s3_retries} retried)`,
+    ...(s.s3_retries ? [`  S3 retries        ${s.s3_retries}`] : []),
   ];
+  const earlier = s.failed_permanently - Math.min(s.failed, s.failed_permanently);
+  if (s.failed_permanently > 0)
+    lines.push(
+      `  failed for good   ${s.failed_permanently} in the state DB${earlier > 0 ? ` (${earlier} from earlier runs)` : ""}: \`status\` lists them; \`run --retry-failed\` tries them again`,
+    );
   if (s.source_changed > 0)
     lines.push(
       `  source changed    ${s.source_changed} (archived originals kept; see the log and \`status\`)`,

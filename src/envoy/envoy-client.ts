@@ -6,7 +6,7 @@ import type { Readable } from "node:stream";
 import { HttpClient } from "./http.js";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { ArchiverError, classifyHttp } from "../base/errors.js";
+import { ArchiverError, classify, classifyHttp } from "../base/errors.js";
 import { parseRetryAfter, withRetry, type RetryPolicy } from "../base/retry.js";
 import type { RateGate } from "./rate-limit.js";
 import type { Window } from "../base/dates.js";
@@ -188,7 +188,9 @@ export class EnvoyClient {
       async () => {
         await gate.wait(signal);
         this.stats.requests++;
-        const res = await this.http.get(this.base + path, this.headers, signal);
+        const res = await this.http.get(this.base + path, this.headers, signal).catch((err: unknown) => {
+          throw unreachable(err, what, this.base);
+        });
         this.stats.byStatus[res.statusCode] = (this.stats.byStatus[res.statusCode] ?? 0) + 1;
         this.opts.onResponse?.(res.statusCode);
         this.opts.clock?.observe(headerValue(res.headers.date), headerValue(res.headers.age));
@@ -313,4 +315,21 @@ export function parseErrorBody(text: string): { code?: string; message: string }
     // not JSON: fall through to text
   }
   return { message: short(text.trim() || "(empty body)") };
+}
+
+/** A request to the API that got no answer: named as the Envoy API's, with the setting to check. */
+function unreachable(err: unknown, what: string, base: string): unknown {
+  if (err instanceof ArchiverError || signalled(err)) return err;
+  const c = classify(err);
+  return new ArchiverError(
+    c.kind,
+    c.code,
+    `Envoy API ${what}: no answer from ${base} (${c.message}): check ENVOY_API_URL and the network`,
+    { cause: err },
+  );
+}
+
+/** An abort (a stop or a timeout we asked for) passes as it is. */
+function signalled(err: unknown): boolean {
+  return err instanceof Error && (err.name === "AbortError" || err.name === "StopRequested");
 }

@@ -15,7 +15,8 @@ import type { ObjectParams, TransferResult } from "../s3/s3.js";
 import { objectMetadata, storedContentType } from "./recording-meta.js";
 import { recordingIO } from "./recording-io.js";
 import type { RunContext } from "./run-context.js";
-import { handleSourceChanged } from "./source-changed.js";
+import { archiveNewVersion, handleSourceChanged } from "./source-changed.js";
+import type { RepairKind } from "../state/db.js";
 
 /** What the metadata says to do with a call's recording. */
 type Decision =
@@ -28,7 +29,12 @@ type Decision =
 interface Job {
   call: Call;
   rec: Recording;
+  /** Where the bytes go: the recording's key, or for an altered object's repair the next versioned key. */
   key: string;
+  /** `verify` found the archived object missing or altered: this run archives it again from the source. */
+  repair: RepairKind | undefined;
+  /** The object a repair's new key stands in for (named in the sidecar). */
+  supersedes?: { key: string; sha256: string };
   contentType: string;
   objectParams: ObjectParams;
   expectedBytes: number | null;
@@ -42,14 +48,15 @@ export async function archiveRecording(ctx: RunContext, call: Call, raw: unknown
   try {
     // 1. fetch the metadata (and a time-limited URL); 2. decide.
     const decision = decide(ctx, call, await ctx.client.getRecording(call.id));
-    if (decision.kind !== "archive") return settleUnarchived(ctx, call.id, decision);
+    const repair = ctx.dryRun ? undefined : ctx.state.repairOf(call.id);
+    if (decision.kind !== "archive") return settleUnarchived(ctx, call.id, decision, repair);
     key = decision.key;
-    const job = prepare(ctx, call, raw, decision);
+    const job = prepare(ctx, call, raw, decision, repair);
     const t0 = performance.now();
     const { result, adopted } = await transfer(ctx, job); // 3.
     // 4. Version, ETag, retention, hold and tags as the bucket shows them (never what was asked): the sidecar and
     // the state record these. A lock the server would not hold fails the recording here.
-    const proof = await job.io.protectAndDescribe(job.key, result, adopted);
+    const proof = await job.io.protectAndDescribe(job.key, result, adopted, job.supersedes);
     record(ctx, job, result, adopted, proof, (performance.now() - t0) / 1000); // 5.
   } catch (err) {
     fail(ctx, call.id, err, key);
@@ -80,17 +87,23 @@ function decide(ctx: RunContext, call: Call, rec: Recording | null): Decision {
 }
 
 /** A recording that is not archived this run: counted, its status recorded (unless a dry run), logged. */
-function settleUnarchived(ctx: RunContext, id: string, d: Exclude<Decision, { kind: "archive" }>): void {
+function settleUnarchived(
+  ctx: RunContext,
+  id: string,
+  d: Exclude<Decision, { kind: "archive" }>,
+  repair: RepairKind | undefined,
+): void {
   const { tally, state, logger, dryRun } = ctx;
   switch (d.kind) {
     case "no_recording":
+      if (repair) return lostForGood(ctx, id, repair);
       tally.recordingFinished("no_recording");
       if (!dryRun) state.markStatus(id, "no_recording");
       logger.debug({ call_id: id }, "no recording");
       return;
     case "not_ready":
       tally.recordingFinished("not_ready");
-      if (!dryRun)
+      if (!dryRun && !repair)
         state.markStatus(id, "not_ready", {
           kind: "not_ready",
           message: `recording_status ${d.status || "(none)"}`,
@@ -98,13 +111,31 @@ function settleUnarchived(ctx: RunContext, id: string, d: Exclude<Decision, { ki
       logger.debug({ call_id: id, recording_status: d.rec.recording_status }, "recording not ready");
       return;
     case "dry_run":
-      tally.skipped("would_archive");
+      tally.wouldArchive(d.rec.file_size_bytes ?? null);
       logger.info({ call_id: id, key: d.key, bytes: d.rec.file_size_bytes }, "would archive");
   }
 }
 
+/**
+ * `verify` found the archived object missing or altered and the source no longer has the recording: a permanent
+ * failure that stays visible (status, exit code) until someone deals with it.
+ */
+function lostForGood(ctx: RunContext, id: string, repair: RepairKind): void {
+  const what = repair === "verify_missing" ? "missing from the bucket" : "altered in the bucket";
+  const message = `verify found the archived object ${what}, and the source no longer has the recording: restore it from a backup or a bucket version`;
+  ctx.tally.recordingFinished("failed");
+  ctx.state.markStatus(id, "failed", { kind: "permanent", message });
+  ctx.logger.error({ call_id: id, code: "repair_impossible" }, `recording failed: ${message}`);
+}
+
 /** The recording's object settings, a source that refreshes its URL, and the transfer's input. */
-function prepare(ctx: RunContext, call: Call, raw: unknown, d: Extract<Decision, { kind: "archive" }>): Job {
+function prepare(
+  ctx: RunContext,
+  call: Call,
+  raw: unknown,
+  d: Extract<Decision, { kind: "archive" }>,
+  repair: RepairKind | undefined,
+): Job {
   const { config, sink, client, logger, tally } = ctx;
   const { rec, key, contentType } = d;
   const id = call.id;
@@ -145,7 +176,7 @@ function prepare(ctx: RunContext, call: Call, raw: unknown, d: Extract<Decision,
     signal: ctx.signal,
     onBytes: (n) => tally.received(n),
   });
-  return { call, rec, key, contentType, objectParams, expectedBytes, open: opener.open, io };
+  return { call, rec, key, repair, contentType, objectParams, expectedBytes, open: opener.open, io };
 }
 
 /**
@@ -164,8 +195,45 @@ async function transfer(ctx: RunContext, job: Job): Promise<{ result: TransferRe
   } finally {
     ctx.tally.transferEnded();
   }
+  if (changed && job.repair === "verify_altered") return repairAltered(ctx, job, changed);
   if (changed) return { result: await keepOriginal(ctx, job, changed), adopted: true };
+  if (job.repair)
+    ctx.logger.warn(
+      { call_id: job.call.id, key: job.key, repair: job.repair },
+      "verify had found this recording missing from the bucket: archived again from the source",
+    );
   return { result: result!, adopted: result!.adopted === true };
+}
+
+/**
+ * `verify` found the object under the key altered: it is never written over. The source's bytes are archived
+ * under the next free versioned key ({call_id}.v2.m4a, …), which the call's state records from now on.
+ */
+async function repairAltered(
+  ctx: RunContext,
+  job: Job,
+  changed: SourceChanged,
+): Promise<{ result: TransferResult; adopted: boolean }> {
+  const { sink, state, logger, runId } = ctx;
+  const stored = await archiveNewVersion(
+    {
+      sink,
+      state,
+      logger,
+      runId,
+      callId: job.call.id,
+      mode: "archive",
+      archiveAs: (key) => sink.transfer(job.io.transferInput(key)),
+    },
+    changed,
+  );
+  logger.warn(
+    { call_id: job.call.id, key: job.key, new_key: stored.key, repair: job.repair },
+    `verify had found ${job.key} altered: it is left as it is, and the source's bytes are archived again under ${stored.key}`,
+  );
+  job.supersedes = { key: job.key, sha256: changed.existing.sha256 ?? "" };
+  job.key = stored.key;
+  return { result: stored.result, adopted: stored.result.adopted === true };
 }
 
 /**
@@ -244,7 +312,10 @@ function record(
   if (stored.proof) ctx.tally.proven(stored.proof);
   if (adopted) ctx.tally.recordingFinished("already_archived", 0, seconds);
   else ctx.tally.recordingFinished("archived", stored.bytes, seconds);
-  ctx.logger.debug({ call_id: job.call.id, key, bytes: stored.bytes, sha256: stored.sha256 }, "archived");
+  ctx.logger.debug(
+    { call_id: job.call.id, key, bytes: stored.bytes, sha256: stored.sha256 },
+    adopted ? "adopted: already in S3 with these bytes, recorded as archived" : "archived",
+  );
 }
 
 /** A recording that failed: counted and recorded with its kind, or, for a fatal error, the run stopped. */

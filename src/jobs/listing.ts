@@ -41,6 +41,7 @@ export async function scheduleWaiting(ctx: RunContext, schedule: Schedule): Prom
   for (const row of waitingCalls(ctx.state, ctx.runId, ctx.retryFailed)) {
     if (ctx.signal.aborted) break;
     const raw = JSON.parse(row.call_json) as unknown;
+    ctx.tally.fromEarlierRun();
     await schedule({ ...(raw as Call), id: row.call_id }, raw);
   }
 }

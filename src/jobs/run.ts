@@ -69,6 +69,11 @@ export interface RunDeps {
   policy?: RetryPolicy;
   /** Progress lines and metrics listen here. */
   observer?: RunObserver;
+  /**
+   * The summary's fields in the run's last log record (default); false when the caller prints the summary
+   * itself to the same person (a terminal): the record then names only the run and its outcome.
+   */
+  summaryInLog?: boolean;
 }
 
 /** When the run started, and what it lists. */
@@ -103,9 +108,10 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   logger.info({ run_id: runId, mode, window, dry_run: dryRun, shard: opts.shard }, "run started");
   observer.runStarted?.(ctx.tally.live);
   const completeness = await work(ctx, opened, plan);
+  ctx.tally.failedPermanently(ctx.state.failedCalls(0).permanent);
   const summary = summarize(ctx, plan, deps.signal?.aborted === true);
   if (completeness) summary.completeness = completeness;
-  finish(ctx, plan, summary);
+  finish(ctx, plan, summary, deps.summaryInLog ?? true);
   observer.runFinished?.(summary);
   return summary;
 }
@@ -127,7 +133,9 @@ async function work(
   const source: { check: SourceCheck | null } = { check: null };
   try {
     await queue.run(async () => {
-      if (!ctx.dryRun) await prepareStore(ctx);
+      // A dry run is the pre-flight check: the bucket and the credentials are checked too (nothing is written).
+      if (ctx.dryRun) await checkStore(ctx);
+      else await prepareStore(ctx);
       source.check = await checkSource(ctx, window, plan.mode === "backfill");
       await scheduleListed(ctx, window, schedule);
       if (source.check) await closeGaps(ctx, source.check, schedule);
@@ -146,10 +154,16 @@ async function work(
   return undefined;
 }
 
+/** The bucket exists and these credentials reach it; with lock settings, it has Object Lock. Read only. */
+async function checkStore(ctx: RunContext): Promise<void> {
+  await ctx.sink.checkBucket();
+  if (ctx.config.storage.lockMode || ctx.config.storage.legalHold) await ctx.sink.checkObjectLock();
+}
+
 /** Before a run that writes: the bucket checked, its rules learned, leftovers of killed runs swept. */
 async function prepareStore(ctx: RunContext): Promise<void> {
   const { sink, config, logger } = ctx;
-  await sink.checkBucket();
+  await checkStore(ctx);
   // The S3 server's time, learned from its Date header (the SDK corrects its offset on a skew error).
   const s3Offset = sink.clockOffsetMs();
   if (Math.abs(s3Offset) >= SKEW_THRESHOLD_MS)
@@ -157,7 +171,6 @@ async function prepareStore(ctx: RunContext): Promise<void> {
       { offset_ms: s3Offset },
       `this machine's clock is ${describeOffset(s3Offset)} the S3 server's: requests are signed with the server's time`,
     );
-  if (config.storage.lockMode || config.storage.legalHold) await sink.checkObjectLock();
   ctx.bucket = await learnBucket(sink, logger);
   await ctx.ledger.sweep(`${config.s3.prefix}recordings/`);
   // Bodies a killed run left on disk (we hold the lock: no other run of this state DB is using them).
@@ -188,7 +201,7 @@ function summarize(ctx: RunContext, plan: RunPlan, stopped: boolean): RunSummary
 }
 
 /** The run's end in the state DB (watermark, audit record, lock released) and in the log. */
-function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary): void {
+function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary, inLog: boolean): void {
   const { state } = ctx;
   if (!ctx.dryRun) {
     state.stopGroupCommit();
@@ -205,5 +218,5 @@ function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary): void {
     state.releaseLock(ctx.runId);
   }
   state.close();
-  ctx.logger.info({ ...summary }, `run ${summary.outcome}`);
+  ctx.logger.info(inLog ? { ...summary } : { run_id: summary.run_id }, `run ${summary.outcome}`);
 }

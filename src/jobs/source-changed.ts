@@ -90,7 +90,7 @@ export async function handleSourceChanged(
 }
 
 /** The first versioned key that is free (archived there now) or already holds these bytes (an earlier run's). */
-async function archiveNewVersion(
+export async function archiveNewVersion(
   ctx: SourceChangeContext,
   change: SourceChanged,
 ): Promise<{ key: string; result: TransferResult }> {

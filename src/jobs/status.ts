@@ -2,7 +2,7 @@
  * `envoy-archiver status`: what the state DB knows, for operators and auditors. Read-only. With `check`, also
  * SQLite's integrity check, which reads the whole DB (a fatal error when it fails).
  */
-import { CALL_STATUSES, StateDb, type CallStatus, type RunRow } from "../state/db.js";
+import { CALL_STATUSES, StateDb, type CallStatus, type FailedCall, type RunRow } from "../state/db.js";
 import { countSourceChanges, recentSourceChanges, type SourceChange } from "../state/source-changes.js";
 import { redactText } from "../base/redact.js";
 import { checkIntegrity } from "../state/integrity.js";
@@ -19,6 +19,11 @@ export interface StatusReport {
   watermark: string | null;
   lock: { run_id: string; pid: number; host: string; heartbeat_at: string } | null;
   open_multipart_uploads: number;
+  /**
+   * Failed calls: how many failed permanently (they stay failed, and every run's summary and metrics count them,
+   * until `run --retry-failed` archives them) and the latest few, each with its call id and reason.
+   */
+  failures: { count: number; permanent: number; recent: FailedCall[] };
   /** Sources that changed after their recording was archived (originals kept), with the latest few. */
   source_changes: { count: number; recent: SourceChange[] };
   /** The last per-day check against the source (an incremental run's or `verify --source`'s); null: none yet. */
@@ -42,7 +47,7 @@ export interface StatusReport {
 }
 
 export function readStatus(dbPath: string, runs = 10, opts: { check?: boolean } = {}): StatusReport {
-  const state = StateDb.open(dbPath);
+  const state = StateDb.openReadOnly(dbPath);
   try {
     if (opts.check) checkIntegrity(state, dbPath);
     const byStatus = state.countsByStatus();
@@ -66,6 +71,7 @@ export function readStatus(dbPath: string, runs = 10, opts: { check?: boolean } 
       watermark: state.getMeta("watermark"),
       lock,
       open_multipart_uploads: state.trackedUploads().length,
+      failures: failuresOf(state, counts.failed),
       source_changes: { count: countSourceChanges(state), recent: recentSourceChanges(state, 5) },
       completeness: readCompleteness(state),
       recent_runs: state.recentRuns(runs).map((r) => ({
@@ -90,6 +96,34 @@ export function readStatus(dbPath: string, runs = 10, opts: { check?: boolean } 
   }
 }
 
+/** The failed calls `status` lists. */
+const FAILURES_LISTED = 20;
+
+function failuresOf(state: StateDb, count: number): StatusReport["failures"] {
+  const { permanent, recent } = state.failedCalls(FAILURES_LISTED);
+  // Redacted again on the way out, like the runs' errors.
+  const shown = recent.map((f) => ({
+    ...f,
+    last_error: f.last_error === null ? null : redactText(f.last_error),
+  }));
+  return { count, permanent, recent: shown };
+}
+
+/** The failures section: each call id with its reason (what an operator acts on). */
+function failureLines(f: StatusReport["failures"]): string[] {
+  if (f.count === 0) return [];
+  const more = f.count - f.recent.length;
+  return [
+    "",
+    `failed  ${f.count} (${f.permanent} permanently: \`run --retry-failed\` tries them again; the others retry on the next run)`,
+    ...f.recent.map(
+      (x) =>
+        `  ${x.updated_at}  ${x.call_id}  ${x.error_kind ?? "?"}, ${x.attempts} attempt${x.attempts === 1 ? "" : "s"}: ${x.last_error ?? "(no reason recorded)"}`,
+    ),
+    ...(more > 0 ? [`  … and ${more} more (status --json, or the log)`] : []),
+  ];
+}
+
 export function formatStatus(s: StatusReport): string {
   const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
   const lines = [
@@ -102,6 +136,7 @@ export function formatStatus(s: StatusReport): string {
     ...CALL_STATUSES.map((k) => `  ${k.padEnd(13)} ${s.counts[k]}`),
     `  bytes archived ${mib(s.bytes_archived)}`,
     `  write proof    ${proofLine(s.write_proof)}`,
+    ...failureLines(s.failures),
     "",
     `source changed after archiving  ${s.source_changes.count}${s.source_changes.count ? " (archived originals kept)" : ""}`,
     ...s.source_changes.recent.map(

@@ -28,7 +28,7 @@ function defineMetrics(registry: Registry) {
   return {
     recordings: new Counter({
       name: "envoy_archiver_recordings_total",
-      help: "Recordings processed, by outcome (archived, already_archived, not_ready, no_recording, failed).",
+      help: "Recordings by outcome, as the run summary counts them (archived, already_archived: found archived or adopted, not_ready, no_recording, failed).",
       labelNames: ["outcome"] as const,
       registers,
     }),
@@ -68,6 +68,11 @@ function defineMetrics(registry: Registry) {
     lastSuccess: new Gauge({
       name: "envoy_archiver_last_success_timestamp_seconds",
       help: "Unix time at which the last run finished with nothing failed.",
+      registers,
+    }),
+    failedPermanently: new Gauge({
+      name: "envoy_archiver_failed_permanently",
+      help: "Recordings failed permanently in the state DB at the end of the last run: they stay until a run with --retry-failed archives them (`status` lists them). Alert when above 0.",
       registers,
     }),
     sourceChanged: new Counter({
@@ -117,6 +122,7 @@ function metricsObserver(m: ReturnType<typeof defineMetrics>): RunObserver {
     sourceChanged: () => m.sourceChanged.inc(),
     runFinished(summary) {
       m.runs.inc({ outcome: summary.outcome });
+      m.failedPermanently.set(summary.failed_permanently);
       if (summary.outcome === "ok") m.lastSuccess.set(Date.now() / 1000);
       const c = summary.completeness;
       if (c && c.days_checked > 0) {

@@ -32,7 +32,8 @@ export interface ProgressSnapshot {
   archived: number;
   failed: number;
   bytes: number;
-  mb_per_s: number;
+  /** MiB/s received from media URLs, rounded to 0.1. */
+  mib_per_s: number;
   eta_s: number | null;
   retries: number;
   rate_limited: number;
@@ -54,8 +55,8 @@ export function snapshot(live: LiveRun, now = Date.now()): ProgressSnapshot {
     archived: s.archived,
     failed: s.failed,
     bytes: live.receivedBytes,
-    mb_per_s: live.receivedBytes / 1e6 / elapsed,
-    eta_s: total !== null && rate > 0 ? Math.max(0, (total - done) / rate) : null,
+    mib_per_s: Math.round((live.receivedBytes / 1024 / 1024 / elapsed) * 10) / 10,
+    eta_s: total !== null && rate > 0 ? Math.round(Math.max(0, (total - done) / rate)) : null,
     retries: s.retries,
     rate_limited: s.rate_limited,
     inflight: live.inflight,
@@ -66,7 +67,7 @@ export function progressLine(p: ProgressSnapshot): string {
   const of = p.total !== null ? `/${p.total}` : "";
   return (
     `calls ${p.done}${of} done (${p.listed} listed) | archived ${p.archived}, ${formatBytes(p.bytes)} at ` +
-    `${p.mb_per_s.toFixed(1)} MB/s | ETA ${p.eta_s === null ? "?" : formatDuration(p.eta_s)} | ` +
+    `${p.mib_per_s.toFixed(1)} MiB/s | ETA ${p.eta_s === null ? "?" : formatDuration(p.eta_s)} | ` +
     `${p.inflight} in flight | retries ${p.retries}, 429s ${p.rate_limited}` +
     (p.failed ? ` | failed ${p.failed}` : "")
   );

@@ -26,8 +26,22 @@ export const NO_COUNTS: Readonly<RecordingCounts> = Object.freeze(ZERO);
 export interface TallyCounts extends RecordingCounts {
   /** Dry run only: recordings that a real run would download. */
   would_archive: number;
+  /** Dry run only: their bytes, as the API gives their sizes (file_size_bytes). */
+  would_archive_bytes: number;
+  /** Dry run only: those of them whose size the API does not give (not in would_archive_bytes). */
+  would_archive_unsized: number;
   /** Calls that failed permanently in an earlier run and were left alone (see --retry-failed). */
   previously_failed: number;
+  /**
+   * Calls failed permanently in the state DB at the end of the run (this run's and earlier runs'): they stay
+   * failed, and counted here, until a run with --retry-failed archives them (`status` lists them).
+   */
+  failed_permanently: number;
+  /**
+   * Calls from earlier runs still waiting (not ready, pending, failed retryably) that this run's listing did not
+   * include and that it looked at again: with `listed`, what the outcomes (archived … failed) add up to.
+   */
+  from_earlier_runs: number;
   /** Calls listed that belong to other shards. */
   other_shards: number;
   /** Recordings whose source changed after they were archived (the originals are kept: source-changed.ts). */
@@ -36,6 +50,8 @@ export interface TallyCounts extends RecordingCounts {
   rate_limited: number;
   /** Retried operations (API and S3). */
   retries: number;
+  /** Of them, S3 requests (the rest are the Envoy API's and media downloads'). */
+  s3_retries: number;
 }
 
 /**
@@ -89,20 +105,25 @@ export interface TallyEvents {
   sourceChanged?(): void;
 }
 
-/** Outcomes a listed call gets from what the state DB knew, without work this run (no event: nothing was done). */
+/** Outcomes a listed call gets from what the state DB knew, without work this run. */
 type Known = "already_archived" | "no_recording";
 /** Calls this run leaves alone, counted apart from the recording outcomes. */
-type Skipped = "would_archive" | "previously_failed" | "other_shards";
+type Skipped = "previously_failed" | "other_shards";
 
 export class Tally {
   readonly counts: TallyCounts = {
     ...NO_COUNTS,
     would_archive: 0,
+    would_archive_bytes: 0,
+    would_archive_unsized: 0,
     previously_failed: 0,
+    failed_permanently: 0,
+    from_earlier_runs: 0,
     other_shards: 0,
     source_changed: 0,
     rate_limited: 0,
     retries: 0,
+    s3_retries: 0,
   };
   readonly live: LiveRun;
   /**
@@ -135,15 +156,37 @@ export class Tally {
     this.counts.listed++;
   }
 
+  /** A call from an earlier run, still waiting, that this run looks at again (not in its listing). */
+  fromEarlierRun(): void {
+    this.counts.from_earlier_runs++;
+  }
+
   /** A listed call whose id is not a call id: listed and failed, never worked on. */
   listedInvalid(): void {
     this.counts.listed++;
     this.counts.failed++;
+    this.events.recordingFinished?.("failed", 0, 0);
   }
 
-  /** A listed call already settled in an earlier run. */
+  /**
+   * A listed call already settled in an earlier run: counted, and its event fired like any other outcome (the
+   * metrics count what the summary counts), with no bytes and no transfer time.
+   */
   known(outcome: Known): void {
     this.counts[outcome]++;
+    this.events.recordingFinished?.(outcome, 0, 0);
+  }
+
+  /** Dry run: a recording a real run would archive, of this size (null: the API does not say). */
+  wouldArchive(bytes: number | null): void {
+    this.counts.would_archive++;
+    if (bytes === null) this.counts.would_archive_unsized++;
+    else this.counts.would_archive_bytes += bytes;
+  }
+
+  /** Permanent failures in the state DB at the end of the run. */
+  failedPermanently(n: number): void {
+    this.counts.failed_permanently = n;
   }
 
   skipped(reason: Skipped): void {
@@ -157,6 +200,7 @@ export class Tally {
 
   retried(source: RetrySource): void {
     this.counts.retries++;
+    if (source === "s3") this.counts.s3_retries++;
     this.events.retried?.(source);
   }
 

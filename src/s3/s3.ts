@@ -15,7 +15,7 @@ import { bodyChecksum, knownSha256 } from "./body.js";
 import { writeOnce, writtenAs, type WrittenAs } from "./lost-answer.js";
 import { sameEtag } from "./multipart-etag.js";
 import { Requests } from "./requests.js";
-import { createS3Client } from "./sdk-client.js";
+import { createS3Client, type S3ClientSettings } from "./sdk-client.js";
 import { S3ObjectStore } from "./sdk-store.js";
 import { runTransfer } from "./transfer-run.js";
 import { landedProof, proofBasis, provePut } from "./write-proof.js";
@@ -43,9 +43,8 @@ export function openSink(
       forcePathStyle: boolean;
       partSize: number;
       queueSize: number;
-      region: string | undefined;
       spoolDir?: string | undefined;
-    };
+    } & Partial<Pick<S3ClientSettings, "region" | "endpoint" | "profile" | "credentials">>;
     storage: { checksum: SinkSettings["checksum"] };
   },
   policy: RetryPolicy,
@@ -56,6 +55,9 @@ export function openSink(
     forcePathStyle: config.s3.forcePathStyle,
     maxSockets: config.concurrency * (config.s3.queueSize + 1) + 4,
     region: config.s3.region,
+    endpoint: config.s3.endpoint,
+    profile: config.s3.profile,
+    credentials: config.s3.credentials,
   });
   const bucket = config.s3.bucket ?? "";
   const settings: SinkSettings = {

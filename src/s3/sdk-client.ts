@@ -15,6 +15,10 @@ export interface S3ClientSettings {
   region?: string | undefined;
   /** Otherwise the SDK's own resolution (AWS_ENDPOINT_URL_S3, or AWS's endpoint for the region). */
   endpoint?: string | undefined;
+  /** Otherwise AWS_PROFILE as the SDK reads it. */
+  profile?: string | undefined;
+  /** Otherwise the SDK's chain (environment, profile, instance or pod role). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
 }
 
 export function createS3Client(s: S3ClientSettings): S3Client {
@@ -22,6 +26,8 @@ export function createS3Client(s: S3ClientSettings): S3Client {
   const client = new S3Client({
     ...(s.region ? { region: s.region } : {}),
     ...(s.endpoint ? { endpoint: s.endpoint } : {}),
+    ...(s.profile ? { profile: s.profile } : {}),
+    ...(s.credentials ? { credentials: s.credentials } : {}),
     forcePathStyle: s.forcePathStyle,
     // One retry policy for the whole archiver (retry.ts): the SDK must not retry underneath it.
     maxAttempts: 1,

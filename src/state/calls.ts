@@ -143,6 +143,58 @@ export function markStatus(
     .run(status, error?.kind ?? null, error ? redactText(error.message) : null, isoNow(), callId);
 }
 
+/** What `verify` found wrong with an archived recording: the next run archives it again from the source. */
+export type RepairKind = "verify_missing" | "verify_altered";
+
+/**
+ * An archived recording that `verify` found missing or altered goes back to pending, with what was found, so
+ * that the next run archives it again from the source (its key, SHA-256 and evidence stay as they were until then).
+ * False when the row was not archived (nothing to mark).
+ */
+export function markForRepair(sql: Sql, callId: string, kind: RepairKind, message: string): boolean {
+  return (
+    sql
+      .st(
+        `UPDATE calls SET status = 'pending', error_kind = ?, last_error = ?, updated_at = ?
+           WHERE call_id = ? AND status = 'archived'`,
+      )
+      .run(kind, redactText(message), isoNow(), callId).changes === 1
+  );
+}
+
+/** The repair a call is waiting for, if `verify` marked it (markForRepair). */
+export function repairOf(sql: Sql, callId: string): RepairKind | undefined {
+  const kind = sql
+    .st("SELECT error_kind FROM calls WHERE call_id = ? AND status = 'pending'")
+    .pluck()
+    .get(callId);
+  return kind === "verify_missing" || kind === "verify_altered" ? kind : undefined;
+}
+
+/** A failed call as `status` lists it: what failed, how often, when last. */
+export interface FailedCall {
+  call_id: string;
+  error_kind: string | null;
+  last_error: string | null;
+  attempts: number;
+  updated_at: string;
+}
+
+/** The failed calls, latest first (permanent failures stay until a run with --retry-failed archives them). */
+export function failedCalls(sql: Sql, limit: number): { permanent: number; recent: FailedCall[] } {
+  const permanent = sql
+    .st("SELECT COUNT(*) FROM calls WHERE status = 'failed' AND error_kind = 'permanent'")
+    .pluck()
+    .get() as number;
+  const recent = sql
+    .st(
+      `SELECT call_id, error_kind, last_error, attempts, updated_at FROM calls WHERE status = 'failed'
+         ORDER BY updated_at DESC, call_id LIMIT ?`,
+    )
+    .all(limit) as FailedCall[];
+  return { permanent, recent };
+}
+
 export function countsByStatus(sql: Sql): Record<CallStatus, { count: number; bytes: number }> {
   const out = Object.fromEntries(CALL_STATUSES.map((s) => [s, { count: 0, bytes: 0 }])) as Record<
     CallStatus,

@@ -7,11 +7,13 @@
  * table holds and how it changes lives beside it: calls.ts, uploads.ts, runs.ts (with meta), run-lock.ts.
  */
 import Database from "better-sqlite3";
-import { dirname } from "node:path";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
 import { ArchiverError } from "../base/errors.js";
-import { ensurePrivateFile, mkdirPrivate } from "../base/private-fs.js";
-import { stateDbOpenError } from "./schema-guard.js";
-import { migrate } from "./migrate.js";
+import { copyFilePrivate, ensurePrivateFile, mkdirPrivate } from "../base/private-fs.js";
+import { stateDbMissing, stateDbOpenError } from "./schema-guard.js";
+import { migrate, pendingMigrations } from "./migrate.js";
 import { Sql } from "./sql.js";
 import * as calls from "./calls.js";
 import * as uploads from "./uploads.js";
@@ -35,9 +37,20 @@ import type {
 
 export * from "./types.js";
 export { pidAlive } from "./run-lock.js";
+export type { FailedCall, RepairKind } from "./calls.js";
 
 /** State changes are committed together this often by a run or reconcile (startGroupCommit). */
 export const GROUP_COMMIT_MS = 200;
+
+/** No such file (not: a file this process may not see, which the open names as what it is). */
+function isMissing(path: string): boolean {
+  try {
+    statSync(path);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ENOENT";
+  }
+}
 
 export class StateDb {
   readonly db: Database.Database;
@@ -45,6 +58,8 @@ export class StateDb {
   private readonly sql: Sql;
   private readonly unchanged: calls.UnchangedListings;
   private groupCommit: NodeJS.Timeout | undefined;
+  /** A read-only copy's temporary folder (readOnly), removed on close. */
+  private copyDir: string | undefined;
 
   private constructor(db: Database.Database) {
     this.db = db;
@@ -56,7 +71,8 @@ export class StateDb {
    * Open (creating if needed) and migrate. A file that is not a usable SQLite DB is a fatal error. The integrity
    * check that reads the whole DB is not done here: see integrity.ts for where it runs.
    */
-  static open(path: string): StateDb {
+  static open(path: string, opts: { mustExist?: boolean } = {}): StateDb {
+    if (opts.mustExist && path !== ":memory:" && isMissing(path)) throw stateDbMissing(path);
     try {
       if (path !== ":memory:" && path !== "") {
         // Created 0600 before SQLite opens it: the DB's -wal and -shm take its mode (base/private-fs.ts).
@@ -119,10 +135,57 @@ export class StateDb {
     if (this.db.inTransaction) this.db.exec("COMMIT");
   }
 
+  /**
+   * Open an existing DB only to read it (`status`, `manifest`, an auditor's copy): never created, migrated or
+   * written. A copy of a WAL-mode DB in a folder this process cannot write (no -shm beside it, none can be made)
+   * is read from a private copy of its files. A DB older than this release's schema is migrated first when it
+   * can be written; otherwise refused, naming why.
+   */
+  static openReadOnly(path: string): StateDb {
+    if (isMissing(path)) throw stateDbMissing(path);
+    let state: StateDb;
+    try {
+      state = new StateDb(new Database(path, { readonly: true, fileMustExist: true, timeout: 5000 }));
+      state.db.pragma("schema_version"); // SQLite opens lazily: this is where an unreadable folder shows
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? "";
+      if (!code.startsWith("SQLITE_READONLY") && !code.startsWith("SQLITE_CANTOPEN"))
+        throw stateDbOpenError(path, err);
+      state = StateDb.privateCopy(path);
+    }
+    const pending = pendingMigrations(state.db);
+    if (pending === 0) return state;
+    state.close();
+    try {
+      StateDb.open(path, { mustExist: true }).close();
+    } catch (err) {
+      throw stateDbOpenError(path, err, `its schema is ${pending} migration(s) older than this release`);
+    }
+    return StateDb.openReadOnly(path);
+  }
+
+  /** A read-only DB (and its -wal, if any) copied to a private folder, opened read-only there. */
+  private static privateCopy(path: string): StateDb {
+    const dir = mkdtempSync(join(tmpdir(), "envoy-archiver-state-"));
+    try {
+      const copy = join(dir, basename(path));
+      copyFilePrivate(path, copy);
+      if (existsSync(`${path}-wal`)) copyFilePrivate(`${path}-wal`, `${copy}-wal`);
+      const state = new StateDb(new Database(copy, { readonly: true, fileMustExist: true, timeout: 5000 }));
+      state.copyDir = dir;
+      state.db.pragma("schema_version");
+      return state;
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw stateDbOpenError(path, err);
+    }
+  }
+
   close(): void {
     if (!this.db.open) return;
     this.stopGroupCommit();
     this.db.close();
+    if (this.copyDir) rmSync(this.copyDir, { recursive: true, force: true });
   }
 
   // ---- runs and meta (runs.ts) ------------------------------------------------------------------------------
@@ -148,6 +211,18 @@ export class StateDb {
   }
 
   // ---- calls (calls.ts) -------------------------------------------------------------------------------------
+
+  markForRepair(callId: string, kind: calls.RepairKind, message: string): boolean {
+    return calls.markForRepair(this.sql, callId, kind, message);
+  }
+
+  failedCalls(limit: number): { permanent: number; recent: calls.FailedCall[] } {
+    return calls.failedCalls(this.sql, limit);
+  }
+
+  repairOf(callId: string): calls.RepairKind | undefined {
+    return calls.repairOf(this.sql, callId);
+  }
 
   getCall(callId: string): CallRow | undefined {
     return calls.getCall(this.sql, callId);

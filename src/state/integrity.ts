@@ -28,13 +28,14 @@ export function checkIntegrity(state: StateDb, path: string): void {
 /**
  * Open the state DB for a command that writes to it. Commands of this host that were recorded as running and
  * whose process is gone ended uncleanly (killed, or the machine stopped): the DB is checked, and they are marked
- * `died` so that the next command does not check again. `verify` checks every time (`always`).
+ * `died` so that the next command does not check again. `verify` checks every time (`always`). `mustExist`: a
+ * command that checks what was archived never creates a DB (a typo in the path must not pass as "nothing to check").
  */
 export function openState(
   path: string,
-  opts: { always?: boolean; isAlive?: (pid: number) => boolean } = {},
+  opts: { always?: boolean; mustExist?: boolean; isAlive?: (pid: number) => boolean } = {},
 ): StateDb {
-  const state = StateDb.open(path);
+  const state = StateDb.open(path, { mustExist: opts.mustExist ?? false });
   try {
     const host = hostname();
     const isAlive = opts.isAlive ?? pidAlive;

@@ -9,6 +9,33 @@ import { packageRoot } from "../base/paths.js";
 import { checkSchemaVersion } from "./schema-guard.js";
 import { isoNow } from "./sql.js";
 
+/** The migration files this release has, in order. */
+function migrationFiles(): { dir: string; files: string[] } {
+  const dir = join(packageRoot(), "migrations");
+  const files = readdirSync(dir)
+    .filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f))
+    .sort();
+  return { dir, files };
+}
+
+/** How many of this release's migrations a DB lacks (read only; a newer DB is refused as by migrate). */
+export function pendingMigrations(db: Database.Database): number {
+  const exists = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
+    .get();
+  const { files } = migrationFiles();
+  if (!exists) return files.length;
+  const applied = new Set(
+    db
+      .prepare("SELECT version FROM schema_migrations")
+      .pluck()
+      .all()
+      .map((v) => Number(v)),
+  );
+  checkSchemaVersion(db, applied, files);
+  return files.filter((f) => !applied.has(Number(f.slice(0, 3)))).length;
+}
+
 export function migrate(db: Database.Database): void {
   db.exec(
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
@@ -20,10 +47,7 @@ export function migrate(db: Database.Database): void {
       .all()
       .map((v) => Number(v)),
   );
-  const dir = join(packageRoot(), "migrations");
-  const files = readdirSync(dir)
-    .filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f))
-    .sort();
+  const { dir, files } = migrationFiles();
   checkSchemaVersion(db, applied, files);
   for (const file of files) {
     const version = Number(file.slice(0, 3));

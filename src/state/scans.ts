@@ -65,7 +65,31 @@ export const SCAN_SQL = {
        AND (last_run_id IS NULL OR last_run_id <> @runId)
        AND (status <> 'failed' OR error_kind <> 'permanent' OR @retryFailed)
      ORDER BY IFNULL(call_time, '') DESC, call_id DESC LIMIT ${PAGE}`,
+  /**
+   * Archived recordings that `verify` found missing or altered and no run has archived again yet (pending, with
+   * what was found), along calls_waiting: as few as there are waiting calls.
+   */
+  awaitingRepair: `SELECT ${ARCHIVED_COLUMNS}, IFNULL(call_time, '') AS t FROM calls INDEXED BY calls_waiting
+     WHERE status IN ('pending', 'not_ready', 'failed')
+       AND IFNULL(call_time, '') <= @t AND (IFNULL(call_time, ''), call_id) < (@t, @id)
+       AND status = 'pending' AND error_kind IN ('verify_missing', 'verify_altered')
+       AND key IS NOT NULL AND sha256 IS NOT NULL AND bytes IS NOT NULL AND ${IN_WINDOW}
+     ORDER BY IFNULL(call_time, '') DESC, call_id DESC LIMIT ${PAGE}`,
 } as const;
+
+/** Recordings `verify` marked missing or altered that are still waiting for a run to archive them again. */
+export function* awaitingRepair(state: StateDb, window: Partial<Window> = {}): Generator<ArchivedRow> {
+  const stmt = state.db.prepare(SCAN_SQL.awaitingRepair);
+  const w = { since: window.startDate ?? null, until: window.endDate ?? null };
+  let t: string | Buffer = Buffer.alloc(0);
+  let id = "";
+  for (;;) {
+    const rows = stmt.all({ t, id, ...w }) as (ArchivedRow & { t: string })[];
+    if (rows.length === 0) return;
+    for (const { t: _t, ...row } of rows) yield row;
+    ({ t, call_id: id } = rows[rows.length - 1]!);
+  }
+}
 
 function* archived(
   state: StateDb,

@@ -30,9 +30,9 @@ const READ_ONLY_CODES = new Set([
 ]);
 
 /** The fatal error for a DB that could not be opened, naming the real cause and its fix. */
-export function stateDbOpenError(path: string, err: unknown): ArchiverError {
+export function stateDbOpenError(path: string, err: unknown, why?: string): ArchiverError {
   const e = err as { code?: string; message?: string };
-  const message = redactText(e.message ?? String(err));
+  const message = redactText(e.message ?? String(err)) + (why ? `; ${why}` : "");
   const code = e.code ?? "";
   if (READ_ONLY_CODES.has(code) || code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_CANTOPEN"))
     return new ArchiverError(
@@ -49,6 +49,15 @@ export function stateDbOpenError(path: string, err: unknown): ArchiverError {
       { cause: err },
     );
   return stateDbUnusable(path, message, err);
+}
+
+/** The fatal error for a DB a command needs to exist (it only reads, or checks what was archived). */
+export function stateDbMissing(path: string): ArchiverError {
+  return new ArchiverError(
+    "fatal",
+    "state_db_missing",
+    `state DB ${path} does not exist: check ARCHIVER_DB_PATH (or --db). This command only reads the state and never creates it; \`run\` or \`reconcile\` makes it.`,
+  );
 }
 
 /** The fatal error for a DB that opened but cannot be used (corrupt, failed its integrity check). */

@@ -130,6 +130,8 @@ describe("a completion whose answer is lost", () => {
       assert.equal(r.code, 0, r.stderr);
       const s = summaryOf(r);
       assert.equal(s.archived, 3);
+      assert.equal(s.already_archived, 0, "this run uploaded them: archived, not adopted");
+      assert.equal(s.bytes, 3 * 11 * MiB, "with their bytes");
       assert.equal(s.failed, 0);
       for (const c of rig.sim.calls) {
         assert.equal(rig.sim.stats.mediaRequestsByCall[c.id], 1, `${c.id} downloaded once`);

@@ -662,6 +662,8 @@ describe("8. CLI and config edges", () => {
     assert.match(missing.stderr, /missing\.env/);
     const file = join(rig.dir, "dotenv.env");
     writeFileSync(file, `ARCHIVER_DB_PATH=${join(rig.dir, "from-dotenv.db")}\n`);
+    // status only reads: the DB the file names must exist (an empty one is given the schema).
+    new Database(join(rig.dir, "from-dotenv.db")).close();
     const ok = await cli(["status", "--json", "--dotenv", file], { ARCHIVER_DB_PATH: "" });
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(JSON.parse(ok.stdout).db_path, join(rig.dir, "from-dotenv.db"));

@@ -130,7 +130,7 @@ describe("worker", () => {
       "total",
       "archived",
       "bytes",
-      "mb_per_s",
+      "mib_per_s",
       "eta_s",
       "retries",
       "rate_limited",

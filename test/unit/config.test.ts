@@ -3,7 +3,13 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, configFingerprint, loadConfig, requireRunSettings } from "../../src/base/config.js";
+import {
+  ConfigError,
+  configFingerprint,
+  loadConfig,
+  requireRunSettings,
+  secretsOf,
+} from "../../src/base/config.js";
 
 const noFile = join(tmpdir(), "definitely-missing.env");
 
@@ -112,4 +118,23 @@ test("ARCHIVER_GROUP_READABLE: the outputs' readers", () => {
   assert.equal(loadConfig({ env: {}, dotenvPath: noFile }).outputReaders, "owner");
   const c = loadConfig({ env: { ARCHIVER_GROUP_READABLE: "true" }, dotenvPath: noFile });
   assert.equal(c.outputReaders, "group");
+});
+
+test("AWS settings from the settings file: endpoint, region, keys; the environment wins; the secret is a secret", () => {
+  const dir = mkdtempSync(join(tmpdir(), "cfg-aws-"));
+  const file = join(dir, "s.env");
+  writeFileSync(
+    file,
+    "AWS_ENDPOINT_URL_S3=http://127.0.0.1:9000\nAWS_REGION=eu-west-1\nAWS_ACCESS_KEY_ID=AKID\nAWS_SECRET_ACCESS_KEY=s3cr3t-from-file\n",
+  );
+  const c = loadConfig({ env: {}, dotenvPath: file, requireDotenv: true });
+  assert.equal(c.s3.endpoint, "http://127.0.0.1:9000");
+  assert.equal(c.s3.region, "eu-west-1");
+  assert.deepEqual(c.s3.credentials, { accessKeyId: "AKID", secretAccessKey: "s3cr3t-from-file" });
+  assert.ok(secretsOf(c).includes("s3cr3t-from-file"));
+  const e = loadConfig({ env: { AWS_REGION: "us-east-2" }, dotenvPath: file, requireDotenv: true });
+  assert.equal(e.s3.region, "us-east-2");
+  const none = loadConfig({ env: {}, dotenvPath: join(dir, "absent.env") });
+  assert.equal(none.s3.credentials, undefined, "no keys: the SDK's own chain");
+  assert.equal(configFingerprint(c), configFingerprint({ ...c, s3: { ...c.s3, credentials: undefined } }));
 });

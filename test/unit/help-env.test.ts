@@ -88,9 +88,12 @@ test(".env.example's values are the defaults: copied as it is, it changes nothin
   assert.deepEqual(asIs, loadConfig({ env: {}, dotenvPath: missing }));
 });
 
-test("the README's settings table lists every setting the schema reads, with the schema's default", () => {
-  const table = section(readme, /^### Configuration/, /^#/);
-  const rows = [...table.matchAll(/^\| `([A-Z][A-Z0-9_]+)` +\| ([^|]+?) +\|/gm)];
+test("the README's settings list names every setting the schema reads, with the schema's default", () => {
+  const table = section(readme, /^### Settings/, /^#/);
+  // One item a setting: "- `NAME` (default `value`): meaning" (or "(default empty)", or no default).
+  const rows = [...table.matchAll(/^- `([A-Z][A-Z0-9_]+)`(?: \((?:default )?([^)]*)\))?:/gm)].map(
+    ([all, name, cell]) => [all, name, cell ?? "none"] as const,
+  );
   assert.deepEqual(unique(rows.map((r) => r[1]!)), schemaNames);
   assert.equal(rows.length, schemaNames.length, "a setting listed twice");
   for (const m of mentioned(table)) assert.ok(schemaNames.includes(m), `README names ${m}, not read`);
@@ -116,4 +119,20 @@ test("the README's command table names every option of every command, and no opt
   const commands = section(readme, /^### Commands/, /^#/);
   const inReadme = unique(commands.match(/--[a-z][a-z-]*/g) ?? []).filter((f) => f !== "--help");
   assert.deepEqual(inReadme, flags);
+});
+
+test("the README stays readable in a terminal: lines of at most 120 characters, internals kept in docs/", () => {
+  const long = readme.split("\n").filter((l) => l.length > 120);
+  assert.deepEqual(long, [], "README lines over 120 characters");
+  for (const heading of [
+    "## Quick start",
+    "## Production use",
+    "## Operating it",
+    "## Troubleshooting",
+    "## Reference",
+  ])
+    assert.ok(readme.includes(`\n${heading}\n`), `README has ${heading}`);
+  assert.ok(readme.split("\n").length < 500, "the front page stays short: details go to docs/");
+  assert.ok(!/\bissue \d+/i.test(readme), "issue numbers belong in docs/ or commit messages");
+  assert.match(readme, /_watermark_ is/, "the watermark is defined");
 });

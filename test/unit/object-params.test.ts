@@ -87,9 +87,11 @@ test("manifest rows: CSV quoting and JSONL", () => {
     sidecar_retain_until: "2033-11-18T00:00:00Z",
     sidecar_legal_hold: 1,
   });
+  // The ETag's bare value (issue 20: the quotes HTTP puts around it came out tripled in CSV).
   assert.equal(
     formatRow(row, "csv"),
-    'call_1,recordings/2026/11/20/call_1.m4a,10,ab,audio/mp4,2026-11-20T00:00:00Z,3.5,2026-11-24T00:00:00Z,"""e1""",,COMPLIANCE,2033-11-18T00:00:00Z,true,STANDARD,AES256,team=ops%20%26%20sales,v2,COMPLIANCE,2033-11-18T00:00:00Z,true\n',
+    "call_1,recordings/2026/11/20/call_1.m4a,10,ab,audio/mp4,2026-11-20T00:00:00Z,3.5,2026-11-24T00:00:00Z,e1,,COMPLIANCE,2033-11-18T00:00:00Z,true,STANDARD,AES256,team=ops%20%26%20sales,v2,COMPLIANCE,2033-11-18T00:00:00Z,true\n",
   );
   assert.equal(JSON.parse(formatRow(row, "jsonl")).legal_hold, true);
+  assert.equal(JSON.parse(formatRow(row, "jsonl")).etag, "e1");
 });

@@ -82,6 +82,11 @@ test("every paged query walks its index in order: no temp B-tree, no scan from t
       { t: "2026-05-15", id: id(5), runId: "r", retryFailed: 0 },
       /^SEARCH calls USING INDEX calls_waiting \(<expr><\?\)$/,
     ],
+    [
+      SCAN_SQL.awaitingRepair,
+      { t: "2026-05-15", id: id(5), ...window },
+      /^SEARCH calls USING INDEX calls_waiting \(<expr><\?\)$/,
+    ],
   ];
   // The status counts, as StateDb prepares them.
   const prepared: string[] = [];

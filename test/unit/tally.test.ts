@@ -46,7 +46,7 @@ function aRun(tally: Tally) {
   tally.recordingFinished("failed");
 }
 
-test("each count changes with the event that goes with it, and only counts of work done fire one", () => {
+test("each count changes with the event that goes with it: every outcome fires one, settled earlier or not", () => {
   const { observer, heard } = recorder();
   const tally = new Tally(observer, 0);
   aRun(tally);
@@ -60,13 +60,21 @@ test("each count changes with the event that goes with it, and only counts of wo
     failed: 2,
     bytes: 1000,
     would_archive: 0,
+    would_archive_bytes: 0,
+    would_archive_unsized: 0,
     previously_failed: 1,
+    failed_permanently: 0,
+    from_earlier_runs: 0,
     other_shards: 1,
     source_changed: 1,
     rate_limited: 1,
     retries: 2,
+    s3_retries: 1,
   });
   assert.deepEqual(heard, [
+    "finished failed 0 0",
+    "finished already_archived 0 0",
+    "finished no_recording 0 0",
     "transfer started",
     "retried s3",
     "transfer ended",
@@ -104,10 +112,10 @@ test("the progress line and the metrics show the tally's counts", async () => {
 
   const text = await metrics.registry.metrics();
   const value = (line: string) => Number(text.match(new RegExp(`^${line} (\\S+)$`, "m"))?.[1]);
-  // The metrics count this run's recordings (not the ones the state DB had settled): events, not rows.
-  assert.equal(value('envoy_archiver_recordings_total\\{outcome="archived"\\}'), 1);
-  assert.equal(value('envoy_archiver_recordings_total\\{outcome="already_archived"\\}'), 1);
-  assert.equal(value('envoy_archiver_recordings_total\\{outcome="failed"\\}'), 1);
+  // The metrics count what the summary counts: a recording found archived by an earlier run is already_archived
+  // in both (issue 20: the metric stayed 0 while every summary said 7).
+  for (const o of ["archived", "already_archived", "not_ready", "no_recording", "failed"] as const)
+    assert.equal(value(`envoy_archiver_recordings_total\\{outcome="${o}"\\}`), tally.counts[o], o);
   assert.equal(value("envoy_archiver_bytes_archived_total"), tally.counts.bytes);
   assert.equal(value('envoy_archiver_retries_total\\{source="s3"\\}'), 1);
   assert.equal(value('envoy_archiver_retries_total\\{source="api"\\}'), 1);

@@ -14,7 +14,7 @@ export function addReconcileCommand(program: Command): void {
   const cmd = program
     .command("reconcile")
     .description(
-      "Rebuild or repair the state DB from what the bucket holds (keys, sizes, sha256 metadata, sidecars), so a\n" +
+      "Rebuild or repair the state DB from what the bucket holds (keys, sizes, sha256 metadata, sidecars), so a " +
         "lost state volume or a new shard count never causes re-uploads. Run it before `run` on a fresh DB.",
     );
   windowOptions(cmd, "filter");

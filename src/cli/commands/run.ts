@@ -29,7 +29,11 @@ export function addRunCommand(program: Command): void {
     );
   windowOptions(cmd, "backfill");
   cmd
-    .option("--dry-run", "list calls and fetch recording metadata; download, upload and record nothing")
+    .option(
+      "--dry-run",
+      "the pre-flight check: list calls, fetch recording metadata, check the bucket and credentials, and say how " +
+        "many recordings and bytes would move; download, upload and record nothing",
+    )
     .option("--retry-failed", "also retry recordings that failed permanently in earlier runs")
     .option("--json", "print one JSON summary object on stdout (logs stay on stderr)");
   shardOption(
@@ -43,9 +47,10 @@ export function addRunCommand(program: Command): void {
       "after",
       `
 Examples:
-  envoy-archiver run                                   # hourly from cron: only what is new
-  envoy-archiver run --since 2026-01-01 --until 2026-06-30 --concurrency 16   # a backfill
-  envoy-archiver run --dry-run --json                  # what would be archived, as JSON`,
+  envoy-archiver run                     # hourly from cron: only what is new
+  envoy-archiver run --since 2026-01-01 --until 2026-06-30 --concurrency 16
+                                         # a backfill
+  envoy-archiver run --dry-run --json    # the pre-flight check, as JSON`,
     )
     .action(runAction);
 }
@@ -75,7 +80,12 @@ async function runAction(flags: RunFlags): Promise<void> {
       retryFailed: flags.retryFailed ?? false,
       shard,
     },
-    { logger, signal: stop.signal, observer: combineObservers(progress, metrics?.observer) },
+    {
+      logger,
+      signal: stop.signal,
+      observer: combineObservers(progress, metrics?.observer),
+      summaryInLog: !tty,
+    },
   );
   if (metrics && flags.metricsFile)
     await writeMetricsFile(flags.metricsFile, metrics.registry, config.outputReaders);

@@ -19,9 +19,10 @@ export function addVerifyCommand(program: Command): void {
   const cmd = program
     .command("verify")
     .description(
-      "Check every archived recording against S3: present, same size, sha256 metadata equal to the state's.\n" +
-        "--deep also reads every object back and recomputes its SHA-256. Exit 0 when all are intact, 3 when any\n" +
-        "is missing or altered (each logged with its call id and key), 1 when some could not be checked.\n" +
+      "Check every archived recording against S3: present, same size, sha256 metadata equal to the state's. " +
+        "--deep also reads every object back and recomputes its SHA-256. Exit 0 when all are intact, 3 when any " +
+        "is missing or altered (each logged with its call id and key), 1 when some could not be checked or none " +
+        "was (nothing archived in the window: proving nothing never passes). " +
         "--source instead compares, for each UTC day (of call_time) from --since to --until (default: the " +
         "ARCHIVER_COMPLETENESS_DAYS days up to yesterday, 30 when it is 0), Envoy's count of calls with what the " +
         "archive holds (archived, or without a recording): one API request a day. Exit 3 when any day is short " +
@@ -56,7 +57,17 @@ async function verifyAction(flags: VerifyFlags): Promise<void> {
       ? JSON.stringify(res) + "\n"
       : `verify${flags.deep ? " --deep" : ""}: checked ${res.checked}, ok ${res.ok}, missing ${res.missing}, mismatched ${res.mismatched}, errors ${res.errors}\n`,
   );
-  process.exitCode = res.missing + res.mismatched > 0 ? EXIT.failures : res.errors > 0 ? EXIT.fatal : EXIT.ok;
+  // Proving nothing never passes: a check of nothing (a wrong window, a state DB with nothing archived) is exit 1.
+  if (res.checked === 0 && !stop.received())
+    process.stderr.write(
+      `verify: nothing was checked: the state DB ${config.dbPath} records no archived recording${window.startDate || window.endDate ? " in this window" : ""} (check ARCHIVER_DB_PATH/--db and --since/--until)\n`,
+    );
+  process.exitCode =
+    res.missing + res.mismatched > 0
+      ? EXIT.failures
+      : res.errors > 0 || res.checked === 0
+        ? EXIT.fatal
+        : EXIT.ok;
 }
 
 async function verifySourceAction(flags: VerifyFlags): Promise<void> {

@@ -16,7 +16,7 @@ export function addWorkerCommand(program: Command): void {
   const cmd = program
     .command("worker")
     .description(
-      "Run the incremental archive on a cron schedule (UTC), in-process, never two runs at once, serving\n" +
+      "Run the incremental archive on a cron schedule (UTC), in-process, never two runs at once, serving " +
         "/metrics (Prometheus) and /healthz on ARCHIVER_METRICS_PORT. Stops gracefully on SIGTERM/SIGINT.",
     )
     .requiredOption(

@@ -12,12 +12,14 @@ import type { Writable } from "node:stream";
 import type { Logger } from "pino";
 import type { Config } from "../../base/config.js";
 import { NO_COUNTS } from "../../observe/tally.js";
-import { startCommandRun } from "../../state/audit.js";
+import { newRunId, startCommandRun } from "../../state/audit.js";
+import { StateDb } from "../../state/db.js";
 import type { Window } from "../../base/dates.js";
 import { manifestKey } from "../../base/keys.js";
 import { openPrivateWriteStream, type Readers } from "../../base/private-fs.js";
 import { DEFAULT_RETRY_POLICY } from "../../base/retry.js";
 import { openSink } from "../../s3/s3.js";
+import { unquoteEtag } from "../../s3/listing.js";
 import { openState } from "../../state/integrity.js";
 import { archivedByCallId, type ArchivedRow } from "../../state/scans.js";
 import { redactText } from "../../base/redact.js";
@@ -57,7 +59,8 @@ export function manifestRow(r: ArchivedRow): ManifestRow {
     recording_start_time: r.recording_start_time,
     duration_seconds: r.duration_seconds,
     archived_at: r.archived_at,
-    etag: r.etag,
+    // The ETag's value, without the quotes HTTP puts around it (CSV would triple them: `"""894b…"""`).
+    etag: r.etag === null ? null : unquoteEtag(r.etag),
     version_id: r.version_id,
     lock_mode: r.lock_mode,
     retain_until: r.retain_until,
@@ -123,8 +126,8 @@ export async function writeManifest(
   opts: ManifestOptions,
   deps: { logger: Logger; stdout?: Writable },
 ): Promise<ManifestResult> {
-  const state = openState(config.dbPath);
-  const runId = startCommandRun(state, config, "manifest", opts.window);
+  const { state, audit } = openForManifest(config, opts.window, deps.logger);
+  const runId = audit?.runId ?? newRunId("manifest");
   let tmp: string | undefined;
   const counts = { ...NO_COUNTS };
 
@@ -181,7 +184,7 @@ export async function writeManifest(
       }
     }
     counts.archived = rows;
-    state.finishRun(runId, counts, "ok", null, {
+    audit?.state.finishRun(runId, counts, "ok", null, {
       rows,
       bytes,
       sha256,
@@ -191,10 +194,43 @@ export async function writeManifest(
     });
     return { rows, bytes, sha256, out: opts.out ?? null, key };
   } catch (err) {
-    state.finishRun(runId, counts, "fatal", (err as Error).message);
+    audit?.state.finishRun(runId, counts, "fatal", (err as Error).message);
     throw err;
   } finally {
     state.close();
+    audit?.state.close();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The rows are read from a read-only connection (an auditor's read-only copy works); the manifest is recorded in
+ * the audit trail when the DB can be written, and said not to be when it cannot.
+ */
+function openForManifest(
+  config: Config,
+  window: Partial<Window> | undefined,
+  logger: Logger,
+): { state: StateDb; audit: { state: StateDb; runId: string } | undefined } {
+  const state = StateDb.openReadOnly(config.dbPath);
+  let writable: StateDb | undefined;
+  try {
+    writable = openState(config.dbPath, { mustExist: true });
+    return {
+      state,
+      audit: { state: writable, runId: startCommandRun(writable, config, "manifest", window) },
+    };
+  } catch (err) {
+    writable?.close();
+    const code = (err as { code?: string }).code ?? "";
+    if (code !== "state_db_read_only" && !code.startsWith("SQLITE_READONLY")) {
+      state.close();
+      throw err;
+    }
+    logger.warn(
+      { db: config.dbPath },
+      "the state DB is read-only: this manifest is not recorded in its audit trail (runs)",
+    );
+    return { state, audit: undefined };
   }
 }

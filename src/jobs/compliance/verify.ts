@@ -23,9 +23,12 @@ import { hashObject } from "../../s3/read-back.js";
 import type { ObjectHead } from "../../s3/object-store.js";
 import { openSink, type S3Sink } from "../../s3/s3.js";
 import { openState } from "../../state/integrity.js";
-import { archivedByKey, type ArchivedRow } from "../../state/scans.js";
+import { archivedByKey, awaitingRepair, type ArchivedRow } from "../../state/scans.js";
 import { lockProblem, recordsLock } from "./lock-check.js";
 import { provenByListing, withListing, type Paired } from "./with-listing.js";
+
+/** The audit row lists this many of the recordings marked for repair (the rest are in the log and the state). */
+const MAX_LISTED_REPAIRS = 1000;
 
 export interface VerifyResult {
   checked: number;
@@ -81,35 +84,22 @@ export async function verifyArchive(
   deps: { logger: Logger; signal?: AbortSignal },
 ): Promise<VerifyResult> {
   const { logger } = deps;
-  const state = openState(config.dbPath, { always: true });
+  const state = openState(config.dbPath, { always: true, mustExist: true });
   const runId = startCommandRun(state, config, opts.deep ? "verify-deep" : "verify", opts.window);
   const sink = openSink(config, DEFAULT_RETRY_POLICY, logger, deps.signal);
   const result: VerifyResult = { checked: 0, ok: 0, missing: 0, mismatched: 0, errors: 0 };
-
-  const problem = (kind: "missing" | "mismatched", r: ArchivedRow, reason: string) => {
-    result[kind]++;
-    logger.error({ call_id: r.call_id, key: r.key, problem: kind }, `${kind}: ${r.key}: ${reason}`);
+  const c: CheckContext = {
+    sink,
+    state,
+    logger,
+    runId,
+    deep: opts.deep === true,
+    result,
+    repairs: [],
+    byHead: 0,
   };
-
+  const check = checker(c);
   let byListing = 0;
-  let byHead = 0;
-  const check = async (r: ArchivedRow): Promise<void> => {
-    const key = r.key;
-    byHead++;
-    try {
-      const found = await recordingProblem(sink, r, opts.deep === true);
-      if (found) return problem(found.kind, r, found.reason);
-      result.ok++;
-    } catch (err) {
-      const c = classify(err);
-      if (c.kind === "fatal") throw c;
-      result.errors++;
-      logger.error({ call_id: r.call_id, key, code: c.code }, `could not check ${key}: ${c.message}`);
-    } finally {
-      result.checked++;
-    }
-  };
-
   const queue = new BoundedQueue(config.concurrency);
   let outcome = "fatal";
   try {
@@ -127,10 +117,17 @@ export async function verifyArchive(
       }
     });
     logger.info(
-      { checked: result.checked, by_listing: byListing, by_head: byHead },
+      { checked: result.checked, by_listing: byListing, by_head: c.byHead },
       "verify: recordings proven by the bucket listing, and by a request each",
     );
-    outcome = result.missing + result.mismatched > 0 ? "failures" : result.errors > 0 ? "errors" : "ok";
+    outcome =
+      result.missing + result.mismatched > 0
+        ? "failures"
+        : result.errors > 0
+          ? "errors"
+          : result.checked === 0
+            ? "nothing_checked"
+            : "ok";
     return result;
   } finally {
     sink.close();
@@ -144,19 +141,78 @@ export async function verifyArchive(
       },
       outcome,
       null,
-      { ...result, by_listing: byListing, by_head: byHead },
+      { ...result, by_listing: byListing, by_head: c.byHead, marked_for_repair: c.repairs },
     );
     state.close();
   }
 }
 
-/** Every archived recording in the window, in key order; shallow: each paired with the bucket listing. */
+interface CheckContext {
+  sink: S3Sink;
+  state: ReturnType<typeof openState>;
+  logger: Logger;
+  runId: string;
+  deep: boolean;
+  result: VerifyResult;
+  /** The recordings this verify marked for repair (the first MAX_LISTED_REPAIRS, for the audit trail). */
+  repairs: { call_id: string; key: string; problem: string }[];
+  /** Recordings checked with a request each (not proven by the listing). */
+  byHead: number;
+}
+
+/**
+ * The check of one recording with a request (HEAD, lock, `deep`: its bytes). Each one found missing or altered
+ * goes back to pending: the next `run` archives it again from the source (an altered object is never written
+ * over: the source's bytes go under the next versioned key).
+ */
+function checker(c: CheckContext): (r: ArchivedRow) => Promise<void> {
+  const { result, logger } = c;
+  const problem = (kind: "missing" | "mismatched", r: ArchivedRow, reason: string) => {
+    result[kind]++;
+    const marked = c.state.markForRepair(
+      r.call_id,
+      kind === "missing" ? "verify_missing" : "verify_altered",
+      `${c.runId} found it ${kind === "missing" ? "missing" : "altered"}: ${reason}`,
+    );
+    if (marked && c.repairs.length < MAX_LISTED_REPAIRS)
+      c.repairs.push({ call_id: r.call_id, key: r.key, problem: kind });
+    logger.error(
+      { call_id: r.call_id, key: r.key, problem: kind },
+      `${kind}: ${r.key}: ${reason} (the next \`run\` archives it again from the source)`,
+    );
+  };
+  return async (r) => {
+    c.byHead++;
+    try {
+      const found = await recordingProblem(c.sink, r, c.deep);
+      if (found) return problem(found.kind, r, found.reason);
+      result.ok++;
+    } catch (err) {
+      const e = classify(err);
+      if (e.kind === "fatal") throw e;
+      result.errors++;
+      logger.error(
+        { call_id: r.call_id, key: r.key, code: e.code },
+        `could not check ${r.key}: ${e.message}`,
+      );
+    } finally {
+      result.checked++;
+    }
+  };
+}
+
+/**
+ * Every archived recording in the window: first those an earlier verify found missing or altered that no run
+ * has archived again yet (still counted until they are), then the rest in key order; shallow: each paired with
+ * the bucket listing.
+ */
 async function* rowsToCheck(
   state: ReturnType<typeof openState>,
   sink: ReturnType<typeof openSink>,
   config: Config,
   opts: { window?: Partial<Window>; deep?: boolean },
 ): AsyncGenerator<Paired<ArchivedRow>> {
+  for (const row of awaitingRepair(state, opts.window)) yield { row, listed: undefined };
   const rows = archivedByKey(state, opts.window);
   if (opts.deep) {
     for (const row of rows) yield { row, listed: undefined };
