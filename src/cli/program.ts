@@ -1,6 +1,7 @@
 /** The command tree: every command, the help text after it, and a bad flag anywhere as a usage error. */
 import { Command } from "commander";
 import { PACKAGE_VERSION } from "../base/paths.js";
+import { addAuditCommand } from "./commands/audit.js";
 import { addManifestCommand } from "./commands/manifest.js";
 import { addReconcileCommand } from "./commands/reconcile.js";
 import { addRunCommand } from "./commands/run.js";
@@ -25,5 +26,6 @@ export function buildProgram(): Command {
   addManifestCommand(program);
   addVerifyCommand(program);
   addStatusCommand(program);
+  addAuditCommand(program);
   return program;
 }

@@ -16,6 +16,8 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../base/retry.js";
 import type { Shard } from "../base/shard.js";
 import { clearSpool } from "../s3/spool.js";
 import { startCommandRun } from "../state/audit.js";
+import type { ChainLink } from "../state/db.js";
+import { anchorLink } from "./audit.js";
 import type { RunObserver } from "../observe/observer.js";
 import type { RunOutcome, TallyCounts } from "../observe/tally.js";
 import { archiveRecording } from "./archive-recording.js";
@@ -99,7 +101,12 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   observer.runStarted?.(ctx.tally.live);
   await work(ctx, opened, window);
   const summary = summarize(ctx, plan, deps.signal?.aborted === true);
-  finish(ctx, plan, summary);
+  const link = finish(ctx, plan, summary);
+  try {
+    if (link) await anchorLink(config, link, logger, ctx.sink);
+  } finally {
+    ctx.sink.close();
+  }
   observer.runFinished?.(summary);
   return summary;
 }
@@ -121,8 +128,8 @@ async function work(ctx: RunContext, opened: OpenedState, window: Window): Promi
     if (!(err instanceof StopRequested) && !ctx.signal.aborted) ctx.halt.raise(classify(err));
     else if (err instanceof ArchiverError && err.kind === "fatal") ctx.halt.raise(err);
   } finally {
+    // The store stays open for the trail's head (runArchive closes it).
     await Promise.allSettled([ctx.client.close(), ctx.media.close()]);
-    ctx.sink.close();
     if (opened.heartbeat) clearInterval(opened.heartbeat);
   }
 }
@@ -167,18 +174,20 @@ function summarize(ctx: RunContext, plan: RunPlan, stopped: boolean): RunSummary
   return summary;
 }
 
-/** The run's end in the state DB (watermark, audit record, lock released) and in the log. */
-function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary): void {
+/** The run's end in the state DB (watermark, audit record, lock released) and in the log; its audit record. */
+function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary): ChainLink | undefined {
   const { state } = ctx;
+  let link: ChainLink | undefined;
   if (!ctx.dryRun) {
     state.stopGroupCommit();
     if (summary.mode === "incremental" && summary.outcome !== "fatal" && summary.outcome !== "interrupted")
       advanceWatermark(state, plan.started);
     const details =
       ctx.sourceChanges.length > 0 ? { source_changed: ctx.sourceChanges.slice(0, 1000) } : undefined;
-    state.finishRun(ctx.runId, summary, summary.outcome, summary.error ?? null, details);
+    link = state.finishRun(ctx.runId, summary, summary.outcome, summary.error ?? null, details);
     state.releaseLock(ctx.runId);
   }
   state.close();
   ctx.logger.info({ ...summary }, `run ${summary.outcome}`);
+  return link;
 }

@@ -17,6 +17,8 @@ import * as calls from "./calls.js";
 import * as uploads from "./uploads.js";
 import * as runs from "./runs.js";
 import * as runLock from "./run-lock.js";
+import * as chain from "./audit-chain.js";
+import type { ChainCheck, ChainLink } from "./audit-chain.js";
 import { markArchivedWithEvidence, type FieldsBesideEvidence } from "./evidence.js";
 import type {
   ArchivedFields,
@@ -33,6 +35,7 @@ import type {
 } from "./types.js";
 
 export * from "./types.js";
+export { GENESIS, type BrokenLink, type ChainCheck, type ChainLink } from "./audit-chain.js";
 export { pidAlive } from "./run-lock.js";
 
 /** State changes are committed together this often by a run or reconcile (startGroupCommit). */
@@ -126,8 +129,30 @@ export class StateDb {
     runs.startRun(this.sql, run);
   }
 
-  finishRun(id: string, counts: RunCounts, outcome: string, error: string | null, details?: unknown): void {
-    runs.finishRun(this.sql, id, counts, outcome, error, details);
+  /** The command's end, appended to the audit trail's hash chain: the new link (the chain's head). */
+  finishRun(
+    id: string,
+    counts: RunCounts,
+    outcome: string,
+    error: string | null,
+    details?: unknown,
+  ): ChainLink {
+    return runs.finishRun(this.sql, id, counts, outcome, error, details);
+  }
+
+  /** The audit trail's links in order. */
+  auditTrail(): ChainLink[] {
+    return chain.chainLinks(this.sql);
+  }
+
+  /** This state DB's trail id, as the bucket's head keys name it; null before its first record. */
+  auditTrailId(): string | null {
+    return chain.trailId(this.sql);
+  }
+
+  /** The audit trail checked link by link: the first broken one, or the head. */
+  checkAuditTrail(): ChainCheck {
+    return chain.checkChain(this.sql);
   }
 
   recentRuns(limit: number): RunRow[] {

@@ -30,6 +30,17 @@ export function checkIntegrity(state: StateDb, path: string): void {
  * whose process is gone ended uncleanly (killed, or the machine stopped): the DB is checked, and they are marked
  * `died` so that the next command does not check again. `verify` checks every time (`always`).
  */
+/** A dead run's counts were never written: they stay zero. */
+const DIED_COUNTS = {
+  listed: 0,
+  archived: 0,
+  already_archived: 0,
+  not_ready: 0,
+  no_recording: 0,
+  failed: 0,
+  bytes: 0,
+} as const;
+
 export function openState(
   path: string,
   opts: { always?: boolean; isAlive?: (pid: number) => boolean } = {},
@@ -45,11 +56,14 @@ export function openState(
       }[]
     ).filter((r) => r.pid !== null && r.pid !== process.pid && !isAlive(r.pid));
     if (opts.always || dead.length > 0) checkIntegrity(state, path);
-    const mark = state.db.prepare(
-      "UPDATE runs SET outcome = 'died', error = ? WHERE id = ? AND outcome = 'running'",
-    );
+    // Each becomes a record of the audit trail: it may have changed the archive before it died.
     for (const r of dead)
-      mark.run(`process ${r.pid} ended without finishing (killed, or the machine stopped)`, r.id);
+      state.finishRun(
+        r.id,
+        DIED_COUNTS,
+        "died",
+        `process ${r.pid} ended without finishing (killed, or the machine stopped)`,
+      );
     return state;
   } catch (err) {
     state.close();

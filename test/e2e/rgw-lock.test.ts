@@ -40,7 +40,12 @@ function lockEnv(mode: "GOVERNANCE" | "COMPLIANCE"): Record<string, string> {
   };
 }
 
+/** Every version of every object but the audit trail's heads (one a command, checked on their own). */
 async function versions(client: S3Client, bucket: string): Promise<ObjectVersion[]> {
+  return (await allVersions(client, bucket)).filter((v) => !v.Key!.startsWith("_audit/"));
+}
+
+async function allVersions(client: S3Client, bucket: string): Promise<ObjectVersion[]> {
   const out: ObjectVersion[] = [];
   let KeyMarker: string | undefined;
   let VersionIdMarker: string | undefined;
@@ -136,6 +141,13 @@ for (const mode of ["GOVERNANCE", "COMPLIANCE"] as const) {
         assert.equal(doc.archive.etag, x.etag);
       }
       assert.match(r.stderr, /after CreateMultipartUpload the bucket did not show all that was asked/);
+      // The audit trail's head after the run: its own object, locked in the same mode, no legal hold or tags.
+      const heads = (await allVersions(rig.client, rig.bucket)).filter((v) => v.Key!.startsWith("_audit/"));
+      assert.equal(heads.length, 1, "one head for the one command");
+      const head = await protectionOf(rig.client, rig.bucket, heads[0]!.Key!, heads[0]!.VersionId!);
+      assert.equal(head.mode, mode);
+      assert.ok(Date.parse(head.until!) > Date.now(), "retained");
+      assert.notEqual(head.hold, "ON");
     });
 
     test("a rerun with a lost state DB adds no version", async () => {

@@ -13,6 +13,8 @@ import type { Logger } from "pino";
 import type { Config } from "../../base/config.js";
 import { NO_COUNTS } from "../../observe/tally.js";
 import { startCommandRun } from "../../state/audit.js";
+import type { ChainLink } from "../../state/db.js";
+import { anchorLink } from "../audit.js";
 import type { Window } from "../../base/dates.js";
 import { manifestKey } from "../../base/keys.js";
 import { DEFAULT_RETRY_POLICY } from "../../base/retry.js";
@@ -109,6 +111,37 @@ async function write(stream: Writable, text: string): Promise<void> {
   if (!stream.write(text)) await once(stream, "drain");
 }
 
+/** Store the manifest file in S3 under {prefix}manifests/, checking that what was stored hashes the same. */
+async function uploadManifest(
+  config: Config,
+  m: { path: string; runId: string; format: "csv" | "jsonl"; rows: number; bytes: number; sha256: string },
+  logger: Logger,
+): Promise<string> {
+  const name = `manifest-${m.runId.slice("manifest-".length)}.${m.format}`;
+  const key = manifestKey(config.s3.prefix, name);
+  const sink = openSink(config, DEFAULT_RETRY_POLICY, logger);
+  try {
+    const stored = await sink.transfer({
+      key,
+      contentType: m.format === "csv" ? "text/csv" : "application/x-ndjson",
+      metadata: { rows: String(m.rows) },
+      objectParams: {},
+      open: async (offset) => ({
+        body: createReadStream(m.path, { start: offset }),
+        skip: 0,
+        totalBytes: statSync(m.path).size,
+        contentType: null,
+      }),
+      expectedBytes: m.bytes,
+    });
+    if (stored.sha256 !== m.sha256)
+      throw new Error(`manifest changed while uploading (${stored.sha256} != ${m.sha256})`);
+    return key;
+  } finally {
+    sink.close();
+  }
+}
+
 export async function writeManifest(
   config: Config,
   opts: ManifestOptions,
@@ -117,6 +150,7 @@ export async function writeManifest(
   const state = openState(config.dbPath);
   const runId = startCommandRun(state, config, "manifest", opts.window);
   let tmp: string | undefined;
+  let link: ChainLink | undefined;
   const counts = { ...NO_COUNTS };
 
   try {
@@ -145,34 +179,12 @@ export async function writeManifest(
       await once(stream, "finish");
     }
     const sha256 = hash.digest("hex");
-    let key: string | null = null;
-    if (opts.upload && path) {
-      const name = `manifest-${runId.slice("manifest-".length)}.${opts.format}`;
-      key = manifestKey(config.s3.prefix, name);
-      const sink = openSink(config, DEFAULT_RETRY_POLICY, deps.logger);
-      const file = path;
-      try {
-        const stored = await sink.transfer({
-          key,
-          contentType: opts.format === "csv" ? "text/csv" : "application/x-ndjson",
-          metadata: { rows: String(rows) },
-          objectParams: {},
-          open: async (offset) => ({
-            body: createReadStream(file, { start: offset }),
-            skip: 0,
-            totalBytes: statSync(file).size,
-            contentType: null,
-          }),
-          expectedBytes: bytes,
-        });
-        if (stored.sha256 !== sha256)
-          throw new Error(`manifest changed while uploading (${stored.sha256} != ${sha256})`);
-      } finally {
-        sink.close();
-      }
-    }
+    const key =
+      opts.upload && path
+        ? await uploadManifest(config, { path, runId, format: opts.format, rows, bytes, sha256 }, deps.logger)
+        : null;
     counts.archived = rows;
-    state.finishRun(runId, counts, "ok", null, {
+    link = state.finishRun(runId, counts, "ok", null, {
       rows,
       bytes,
       sha256,
@@ -182,10 +194,11 @@ export async function writeManifest(
     });
     return { rows, bytes, sha256, out: opts.out ?? null, key };
   } catch (err) {
-    state.finishRun(runId, counts, "fatal", (err as Error).message);
+    link = state.finishRun(runId, counts, "fatal", (err as Error).message);
     throw err;
   } finally {
     state.close();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
+    if (link) await anchorLink(config, link, deps.logger);
   }
 }

@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import type { Config } from "../../base/config.js";
 import { NO_COUNTS } from "../../observe/tally.js";
 import { startCommandRun } from "../../state/audit.js";
+import { anchorLink } from "../audit.js";
 import { BoundedQueue } from "../../base/concurrency.js";
 import type { Window } from "../../base/dates.js";
 import { classify } from "../../base/errors.js";
@@ -133,8 +134,7 @@ export async function verifyArchive(
     outcome = result.missing + result.mismatched > 0 ? "failures" : result.errors > 0 ? "errors" : "ok";
     return result;
   } finally {
-    sink.close();
-    state.finishRun(
+    const link = state.finishRun(
       runId,
       {
         ...NO_COUNTS,
@@ -147,6 +147,8 @@ export async function verifyArchive(
       { ...result, by_listing: byListing, by_head: byHead },
     );
     state.close();
+    await anchorLink(config, link, logger, sink);
+    sink.close();
   }
 }
 
