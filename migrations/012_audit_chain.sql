@@ -8,3 +8,6 @@ ALTER TABLE runs ADD COLUMN chain_seq INTEGER;
 ALTER TABLE runs ADD COLUMN chain_prev TEXT;
 ALTER TABLE runs ADD COLUMN chain_sha256 TEXT;
 CREATE UNIQUE INDEX runs_chain_seq ON runs (chain_seq) WHERE chain_seq IS NOT NULL;
+
+-- Recordings on legal hold (as read back), counted by `status` and the report without reading every row.
+CREATE INDEX calls_on_hold ON calls (call_id) WHERE status = 'archived' AND legal_hold = 1;

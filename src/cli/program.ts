@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { PACKAGE_VERSION } from "../base/paths.js";
 import { addAuditCommand } from "./commands/audit.js";
+import { addHoldCommand } from "./commands/hold.js";
 import { addManifestCommand } from "./commands/manifest.js";
 import { addReconcileCommand } from "./commands/reconcile.js";
 import { addRunCommand } from "./commands/run.js";
@@ -27,5 +28,6 @@ export function buildProgram(): Command {
   addVerifyCommand(program);
   addStatusCommand(program);
   addAuditCommand(program);
+  addHoldCommand(program);
   return program;
 }

@@ -13,6 +13,8 @@ export interface StatusReport {
   integrity: "ok" | null;
   counts: Record<CallStatus, number>;
   bytes_archived: number;
+  /** Archived recordings whose recorded version is on legal hold, as last read back from the bucket. */
+  on_legal_hold: number;
   watermark: string | null;
   lock: { run_id: string; pid: number; host: string; heartbeat_at: string } | null;
   open_multipart_uploads: number;
@@ -57,6 +59,7 @@ export function readStatus(dbPath: string, runs = 10, opts: { check?: boolean } 
       integrity: opts.check ? "ok" : null,
       counts,
       bytes_archived: byStatus.archived.bytes,
+      on_legal_hold: state.countOnHold(),
       watermark: state.getMeta("watermark"),
       lock,
       open_multipart_uploads: state.trackedUploads().length,
@@ -94,6 +97,7 @@ export function formatStatus(s: StatusReport): string {
     "recordings",
     ...CALL_STATUSES.map((k) => `  ${k.padEnd(13)} ${s.counts[k]}`),
     `  bytes archived ${mib(s.bytes_archived)}`,
+    `  on legal hold  ${s.on_legal_hold}`,
     "",
     `source changed after archiving  ${s.source_changes.count}${s.source_changes.count ? " (archived originals kept)" : ""}`,
     ...s.source_changes.recent.map(

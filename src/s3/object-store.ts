@@ -151,12 +151,19 @@ export interface ObjectStore {
 
   getTags(key: string, versionId: string | null): Promise<[string, string][]>;
   putRetention(key: string, versionId: string | null, mode: string, until: Date): Promise<void>;
-  putLegalHold(key: string, versionId: string | null): Promise<void>;
+  putLegalHold(key: string, versionId: string | null, status?: "ON" | "OFF"): Promise<void>;
+  /** The version ids of one key (ListObjectVersions; "null" for an object stored before versioning). */
+  listVersions(key: string, from?: VersionMarker): Promise<Page<string, VersionMarker>>;
   putTags(key: string, versionId: string | null, tags: [string, string][]): Promise<void>;
 
   /** The server's time minus this machine's (ms), as learned from its answers. */
   clockOffsetMs(): number;
   close(): void;
+}
+
+export interface VersionMarker {
+  key: string | undefined;
+  versionId: string | undefined;
 }
 
 export interface UploadMarker {

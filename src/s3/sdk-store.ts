@@ -15,6 +15,7 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   ListPartsCommand,
   PutObjectCommand,
   PutObjectLegalHoldCommand,
@@ -37,6 +38,7 @@ import type {
   PutRequest,
   UploadInProgress,
   UploadMarker,
+  VersionMarker,
   VersioningStatus,
   WriteAnswer,
 } from "./object-store.js";
@@ -290,15 +292,26 @@ export class S3ObjectStore implements ObjectStore {
     );
   }
 
-  async putLegalHold(key: string, versionId: string | null): Promise<void> {
+  async putLegalHold(key: string, versionId: string | null, status: "ON" | "OFF" = "ON"): Promise<void> {
+    const LegalHold = { Status: status };
     await this.client.send(
-      new PutObjectLegalHoldCommand({
+      new PutObjectLegalHoldCommand({ ...this.b, Key: key, ...version(versionId), LegalHold }),
+    );
+  }
+
+  async listVersions(key: string, from?: VersionMarker): Promise<Page<string, VersionMarker>> {
+    const out = await this.client.send(
+      new ListObjectVersionsCommand({
         ...this.b,
-        Key: key,
-        ...version(versionId),
-        LegalHold: { Status: "ON" },
+        Prefix: key,
+        KeyMarker: from?.key,
+        VersionIdMarker: from?.versionId,
       }),
     );
+    // The prefix also lists longer keys ({key}.json for a recording): only this key's versions.
+    const items = (out.Versions ?? []).flatMap((v) => (v.Key === key && v.VersionId ? [v.VersionId] : []));
+    const next = out.IsTruncated ? { key: out.NextKeyMarker, versionId: out.NextVersionIdMarker } : undefined;
+    return { items, next };
   }
 
   async putTags(key: string, versionId: string | null, tags: [string, string][]): Promise<void> {

@@ -224,6 +224,16 @@ export class StateDb {
     return calls.countsByStatus(this.sql);
   }
 
+  /** A legal hold as the bucket showed it after `hold` (null: that object was not read). */
+  recordHold(callId: string, recording: boolean | null, sidecar: boolean | null): void {
+    calls.recordHold(this.sql, callId, recording, sidecar);
+  }
+
+  /** Archived recordings on legal hold. */
+  countOnHold(): number {
+    return calls.countOnHold(this.sql);
+  }
+
   // ---- run lock (run-lock.ts) -------------------------------------------------------------------------------
 
   /** Take the run lock, or say who holds it (a dead holder's lock is taken over). */

@@ -48,6 +48,10 @@ export const SCAN_SQL = {
   archivedByCallId: `SELECT ${ARCHIVED_COLUMNS} FROM calls
      WHERE call_id > @after AND +status = 'archived' AND ${IN_WINDOW}
      ORDER BY call_id LIMIT ${PAGE}`,
+  /** As archivedByCallId, with the call as listed (or as its sidecar gave it): what a selection filters on. */
+  archivedWithCall: `SELECT ${ARCHIVED_COLUMNS}, call_json FROM calls
+     WHERE call_id > @after AND +status = 'archived' AND ${IN_WINDOW}
+     ORDER BY call_id LIMIT ${PAGE}`,
   /**
    * In key order (the order of a bucket listing), along calls_archived_key. INDEXED BY: without statistics the
    * planner would rather take calls_status_bytes and sort; this also fails loudly if the index were gone.
@@ -86,6 +90,12 @@ function* archived(
 /** Archived recordings in call-id order (the manifest's order: the same DB content gives the same file). */
 export const archivedByCallId = (state: StateDb, window: Partial<Window> = {}) =>
   archived(state, SCAN_SQL.archivedByCallId, "call_id", window);
+
+/** Archived recordings with their call's JSON, in call-id order (export and hold select from these). */
+export const archivedWithCall = (state: StateDb, window: Partial<Window> = {}) =>
+  archived(state, SCAN_SQL.archivedWithCall, "call_id", window) as Generator<
+    ArchivedRow & { call_json: string }
+  >;
 
 /** Archived recordings in key order (byte order, as S3 lists keys). */
 export const archivedByKey = (state: StateDb, window: Partial<Window> = {}) =>

@@ -51,3 +51,11 @@ export function recentSourceChanges(state: StateDb, limit: number): SourceChange
     .prepare("SELECT * FROM source_changes ORDER BY detected_at DESC, id DESC LIMIT ?")
     .all(limit) as SourceChange[];
 }
+
+/** Where a call's changed sources were archived ({call_id}.v2.m4a …), oldest first. */
+export function versionedKeys(state: StateDb, callId: string): string[] {
+  return state.db
+    .prepare("SELECT new_key FROM source_changes WHERE call_id = ? AND new_key IS NOT NULL ORDER BY id")
+    .pluck()
+    .all(callId) as string[];
+}

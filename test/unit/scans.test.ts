@@ -69,6 +69,11 @@ test("every paged query walks its index in order: no temp B-tree, no scan from t
       /^SEARCH calls USING INDEX sqlite_autoindex_calls_1 \(call_id>\?\)$/,
     ],
     [
+      SCAN_SQL.archivedWithCall,
+      { after: "", ...window },
+      /^SEARCH calls USING INDEX sqlite_autoindex_calls_1 \(call_id>\?\)$/,
+    ],
+    [
       SCAN_SQL.archivedByKey,
       { after: "", ...window },
       /^SEARCH calls USING INDEX calls_archived_key \(key>\?\)$/,
