@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { PACKAGE_VERSION } from "../base/paths.js";
 import { addAuditCommand } from "./commands/audit.js";
+import { addExportCommand } from "./commands/export.js";
 import { addHoldCommand } from "./commands/hold.js";
 import { addManifestCommand } from "./commands/manifest.js";
 import { addReconcileCommand } from "./commands/reconcile.js";
@@ -29,5 +30,6 @@ export function buildProgram(): Command {
   addStatusCommand(program);
   addAuditCommand(program);
   addHoldCommand(program);
+  addExportCommand(program);
   return program;
 }

@@ -131,6 +131,8 @@ export interface ObjectStore {
   /** The object's bytes; null when there is no such object (or version). */
   get(key: string, versionId?: string | null): Promise<Readable | null>;
   put(req: PutRequest): Promise<WriteAnswer>;
+  /** CopyObject: a server-side copy of another object (or version, in this or another bucket) to `key`. */
+  copy(key: string, from: CopySource): Promise<WriteAnswer>;
 
   createUpload(req: CreateUploadRequest): Promise<string>;
   uploadPart(req: PartRequest): Promise<WriteAnswer>;
@@ -159,6 +161,12 @@ export interface ObjectStore {
   /** The server's time minus this machine's (ms), as learned from its answers. */
   clockOffsetMs(): number;
   close(): void;
+}
+
+export interface CopySource {
+  bucket: string;
+  key: string;
+  versionId: string | null;
 }
 
 export interface VersionMarker {

@@ -6,6 +6,7 @@
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   GetBucketVersioningCommand,
   GetObjectCommand,
@@ -29,6 +30,7 @@ import { classify } from "../base/errors.js";
 import type {
   BodyCheck,
   CompleteRequest,
+  CopySource,
   CreateUploadRequest,
   ObjectHead,
   ObjectPage,
@@ -152,6 +154,14 @@ export class S3ObjectStore implements ObjectStore {
       }),
     );
     return answer(out);
+  }
+
+  async copy(key: string, from: CopySource): Promise<WriteAnswer> {
+    // The source is named URL-encoded, each segment of its key (the slashes stay), and its version.
+    const path = from.key.split("/").map(encodeURIComponent).join("/");
+    const CopySource = `${from.bucket}/${path}${from.versionId ? `?versionId=${encodeURIComponent(from.versionId)}` : ""}`;
+    const out = await this.client.send(new CopyObjectCommand({ ...this.b, Key: key, CopySource }));
+    return { etag: out.CopyObjectResult?.ETag, versionId: out.VersionId };
   }
 
   async createUpload(r: CreateUploadRequest): Promise<string> {

@@ -33,6 +33,7 @@ export type ArchivedRow = Pick<
   | "sse"
   | "tags"
   | "sidecar_version_id"
+  | "sidecar_etag"
   | "sidecar_lock_mode"
   | "sidecar_retain_until"
   | "sidecar_legal_hold"
@@ -40,7 +41,7 @@ export type ArchivedRow = Pick<
 
 const ARCHIVED_COLUMNS =
   "call_id, key, bytes, sha256, content_type, recording_start_time, duration_seconds, archived_at, etag, " +
-  "version_id, lock_mode, retain_until, legal_hold, storage_class, sse, tags, sidecar_version_id, " +
+  "version_id, lock_mode, retain_until, legal_hold, storage_class, sse, tags, sidecar_version_id, sidecar_etag, " +
   "sidecar_lock_mode, sidecar_retain_until, sidecar_legal_hold";
 
 export const SCAN_SQL = {

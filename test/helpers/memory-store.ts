@@ -232,6 +232,11 @@ export class MemoryStore implements port.ObjectStore {
     return Promise.reject(s3Error("NotImplemented", 501));
   }
 
+  copy(key: string): Promise<port.WriteAnswer> {
+    this.call("copy", [key]);
+    return Promise.reject(s3Error("NotImplemented", 501));
+  }
+
   listVersions(key: string): Promise<port.Page<string, port.VersionMarker>> {
     this.call("listVersions", [key]);
     return Promise.resolve({ items: this.objects.has(key) ? ["null"] : [], next: undefined });

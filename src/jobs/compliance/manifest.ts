@@ -111,32 +111,36 @@ async function write(stream: Writable, text: string): Promise<void> {
   if (!stream.write(text)) await once(stream, "drain");
 }
 
-/** Store the manifest file in S3 under {prefix}manifests/, checking that what was stored hashes the same. */
-async function uploadManifest(
+/** A file written here, stored in S3 under `key`, checked to hash as it did when written (manifests, exports). */
+export async function storeFile(
   config: Config,
-  m: { path: string; runId: string; format: "csv" | "jsonl"; rows: number; bytes: number; sha256: string },
+  f: {
+    key: string;
+    path: string;
+    contentType: string;
+    metadata: Record<string, string>;
+    bytes: number;
+    sha256: string;
+  },
   logger: Logger,
-): Promise<string> {
-  const name = `manifest-${m.runId.slice("manifest-".length)}.${m.format}`;
-  const key = manifestKey(config.s3.prefix, name);
+): Promise<void> {
   const sink = openSink(config, DEFAULT_RETRY_POLICY, logger);
   try {
     const stored = await sink.transfer({
-      key,
-      contentType: m.format === "csv" ? "text/csv" : "application/x-ndjson",
-      metadata: { rows: String(m.rows) },
+      key: f.key,
+      contentType: f.contentType,
+      metadata: f.metadata,
       objectParams: {},
       open: async (offset) => ({
-        body: createReadStream(m.path, { start: offset }),
+        body: createReadStream(f.path, { start: offset }),
         skip: 0,
-        totalBytes: statSync(m.path).size,
+        totalBytes: statSync(f.path).size,
         contentType: null,
       }),
-      expectedBytes: m.bytes,
+      expectedBytes: f.bytes,
     });
-    if (stored.sha256 !== m.sha256)
-      throw new Error(`manifest changed while uploading (${stored.sha256} != ${m.sha256})`);
-    return key;
+    if (stored.sha256 !== f.sha256)
+      throw new Error(`${f.key} changed while uploading (${stored.sha256} != ${f.sha256})`);
   } finally {
     sink.close();
   }
@@ -179,10 +183,13 @@ export async function writeManifest(
       await once(stream, "finish");
     }
     const sha256 = hash.digest("hex");
-    const key =
-      opts.upload && path
-        ? await uploadManifest(config, { path, runId, format: opts.format, rows, bytes, sha256 }, deps.logger)
-        : null;
+    let key: string | null = null;
+    if (opts.upload && path) {
+      key = manifestKey(config.s3.prefix, `manifest-${runId.slice("manifest-".length)}.${opts.format}`);
+      const contentType = opts.format === "csv" ? "text/csv" : "application/x-ndjson";
+      const file = { key, path, contentType, metadata: { rows: String(rows) }, bytes, sha256 };
+      await storeFile(config, file, deps.logger);
+    }
     counts.archived = rows;
     link = state.finishRun(runId, counts, "ok", null, {
       rows,
