@@ -5,6 +5,7 @@ import { addAuditCommand } from "./commands/audit.js";
 import { addExportCommand } from "./commands/export.js";
 import { addHoldCommand } from "./commands/hold.js";
 import { addManifestCommand } from "./commands/manifest.js";
+import { addReportCommand } from "./commands/report.js";
 import { addReconcileCommand } from "./commands/reconcile.js";
 import { addRunCommand } from "./commands/run.js";
 import { addStatusCommand } from "./commands/status.js";
@@ -31,5 +32,6 @@ export function buildProgram(): Command {
   addAuditCommand(program);
   addHoldCommand(program);
   addExportCommand(program);
+  addReportCommand(program);
   return program;
 }
