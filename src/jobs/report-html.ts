@@ -3,8 +3,32 @@
  * a Content-Security-Policy that forbids every fetch, so it opens the same offline, in ten years, and printed.
  * Every value is escaped. Pure: data in, text out.
  */
-import type { DayCount } from "../state/attest.js";
-import type { ReportData } from "./report.js";
+import type { DayCount, ProtectionRow } from "../state/attest.js";
+import type { TrailCheck } from "./audit.js";
+
+/** The report's facts (report.ts gathers them; --json prints them as they are). */
+export interface ReportData {
+  generated_at: string;
+  version: string;
+  window: { since: string | null; until: string | null };
+  scope: { bucket: string | null; prefix: string };
+  archived: { count: number; bytes: number; per_day: DayCount[] };
+  calls_by_status: { status: string; kind: string | null; count: number }[];
+  protection: ProtectionRow[];
+  on_legal_hold: number;
+  last_deep_verify: {
+    id: string;
+    finished_at: string | null;
+    outcome: string;
+    window: string;
+    details: unknown;
+  } | null;
+  /** SHA-256 of `manifest --format csv` over the same window: an auditor can reproduce it. */
+  manifest_sha256: string;
+  audit: Pick<TrailCheck, "records" | "head" | "broken" | "bucket">;
+  /** The settings that decide how recordings are stored and checked; no secret is among them. */
+  settings: Record<string, string | number | boolean | null>;
+}
 
 const esc = (v: unknown): string => String(v ?? "—").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 

@@ -18,30 +18,9 @@ import { openState } from "../state/integrity.js";
 import { archivedByCallId } from "../state/scans.js";
 import { anchorLink, checkTrail, type TrailCheck } from "./audit.js";
 import { formatRow, MANIFEST_COLUMNS, manifestRow } from "./compliance/manifest.js";
-import { renderReport } from "./report-html.js";
+import { renderReport, type ReportData } from "./report-html.js";
 
-export interface ReportData {
-  generated_at: string;
-  version: string;
-  window: { since: string | null; until: string | null };
-  scope: { bucket: string | null; prefix: string };
-  archived: { count: number; bytes: number; per_day: attest.DayCount[] };
-  calls_by_status: { status: string; kind: string | null; count: number }[];
-  protection: attest.ProtectionRow[];
-  on_legal_hold: number;
-  last_deep_verify: {
-    id: string;
-    finished_at: string | null;
-    outcome: string;
-    window: string;
-    details: unknown;
-  } | null;
-  /** SHA-256 of `manifest --format csv` over the same window: an auditor can reproduce it. */
-  manifest_sha256: string;
-  audit: Pick<TrailCheck, "records" | "head" | "broken" | "bucket">;
-  /** The settings that decide how recordings are stored and checked; no secret is among them. */
-  settings: Record<string, string | number | boolean | null>;
-}
+export type { ReportData } from "./report-html.js";
 
 function manifestSha256(state: StateDb, window: Partial<Window>): string {
   const h = createHash("sha256").update(MANIFEST_COLUMNS.join(",") + "\n");
