@@ -185,6 +185,25 @@ for (const mode of ["GOVERNANCE", "COMPLIANCE"] as const) {
           ),
         );
       });
+
+    if (mode === "GOVERNANCE")
+      test("verify fails (exit 3) on a sidecar whose legal hold was lifted behind its back", async () => {
+        const env = lockEnv(mode);
+        const target = rows(rig.dbPath)[1]!;
+        const at = { Bucket: rig.bucket, Key: `${target.key}.json`, VersionId: target.sidecar_version_id! };
+        await rig.client.send(new PutObjectLegalHoldCommand({ ...at, LegalHold: { Status: "OFF" } }));
+        const r = await rig.run(["verify", "--json"], env);
+        assert.equal(r.code, 3, r.stderr);
+        assert.equal(
+          summaryOf(r).mismatched,
+          2,
+          "the recording altered by the test before, and this sidecar",
+        );
+        assert.match(
+          r.stderr,
+          new RegExp(`${target.key}: sidecar ${target.key}.json: lock weaker than archived: legal hold OFF`),
+        );
+      });
   });
 }
 

@@ -25,7 +25,7 @@ import type { ObjectHead } from "../../s3/object-store.js";
 import { openSink, type S3Sink } from "../../s3/s3.js";
 import { openState } from "../../state/integrity.js";
 import { archivedByKey, type ArchivedRow } from "../../state/scans.js";
-import { lockProblem, recordsLock } from "./lock-check.js";
+import { anyLockProblem, recordsAnyLock } from "./lock-check.js";
 import { provenByListing, withListing, type Paired } from "./with-listing.js";
 
 export interface VerifyResult {
@@ -64,10 +64,8 @@ async function recordingProblem(
     return { kind: "mismatched", reason: `size ${head.size} but ${r.bytes} bytes were archived` };
   const changed = contentChanged(head, r, !deep);
   if (changed) return { kind: "mismatched", reason: changed };
-  if (recordsLock(r)) {
-    const lock = await lockProblem(sink, r);
-    if (lock) return lock;
-  }
+  const lock = await anyLockProblem(sink, r);
+  if (lock) return lock;
   if (deep) {
     const actual = await hashObject(sink, r.key);
     if (actual !== r.sha256)
@@ -118,7 +116,7 @@ export async function verifyArchive(
       for await (const { row, listed } of rowsToCheck(state, sink, config, opts)) {
         if (deps.signal?.aborted) break;
         // A recorded lock or hold is read from the recorded version: the listing cannot show it.
-        if (!opts.deep && !recordsLock(row) && provenByListing(row, listed)) {
+        if (!opts.deep && !recordsAnyLock(row) && provenByListing(row, listed)) {
           result.checked++;
           result.ok++;
           byListing++;
