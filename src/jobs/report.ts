@@ -15,16 +15,15 @@ import * as attest from "../state/attest.js";
 import { startCommandRun } from "../state/audit.js";
 import type { StateDb } from "../state/db.js";
 import { openState } from "../state/integrity.js";
-import { archivedByCallId } from "../state/scans.js";
 import { anchorLink, checkTrail, type TrailCheck } from "./audit.js";
-import { formatRow, MANIFEST_COLUMNS, manifestRow } from "./compliance/manifest.js";
+import { formatRow, MANIFEST_COLUMNS, manifestRow, manifestRows } from "./compliance/manifest.js";
 import { renderReport, type ReportData } from "./report-html.js";
 
 export type { ReportData } from "./report-html.js";
 
 function manifestSha256(state: StateDb, window: Partial<Window>): string {
   const h = createHash("sha256").update(MANIFEST_COLUMNS.join(",") + "\n");
-  for (const r of archivedByCallId(state, window)) h.update(formatRow(manifestRow(r), "csv"));
+  for (const r of manifestRows(state, window)) h.update(formatRow(manifestRow(r), "csv"));
   return h.digest("hex");
 }
 

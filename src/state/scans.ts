@@ -11,7 +11,7 @@ const PAGE = 500;
 
 /** The recording's day (UTC) as used in its key: recording start, or the call's time. */
 const DAY_SQL = "date(COALESCE(recording_start_time, call_time))";
-const IN_WINDOW = `(@since IS NULL OR ${DAY_SQL} >= @since) AND (@until IS NULL OR ${DAY_SQL} <= @until)`;
+export const IN_WINDOW = `(@since IS NULL OR ${DAY_SQL} >= @since) AND (@until IS NULL OR ${DAY_SQL} <= @until)`;
 
 /** What manifest and verify read of an archived recording. */
 export type ArchivedRow = Pick<

@@ -22,6 +22,8 @@ import { openSink } from "../../s3/s3.js";
 import { openState } from "../../state/integrity.js";
 import { archivedByCallId, type ArchivedRow } from "../../state/scans.js";
 import { redactText } from "../../base/redact.js";
+import type { StateDb } from "../../state/db.js";
+import { laterCopies } from "../../state/source-changes.js";
 
 export const MANIFEST_COLUMNS = [
   "call_id",
@@ -77,6 +79,12 @@ export function manifestRow(r: ArchivedRow): ManifestRow {
     if (typeof v === "string") row[c] = redactText(v);
   }
   return row;
+}
+
+/** The manifest's rows: the archived recordings in call-id order, then the later copies in key order. */
+export function* manifestRows(state: StateDb, window: Partial<Window> | undefined): Generator<ArchivedRow> {
+  yield* archivedByCallId(state, window);
+  yield* laterCopies(state, window);
 }
 
 export function csvField(v: string | number | boolean | null): string {
@@ -173,7 +181,8 @@ export async function writeManifest(
       await write(stream, text);
     };
     if (opts.format === "csv") await emit(MANIFEST_COLUMNS.join(",") + "\n");
-    for (const r of archivedByCallId(state, opts.window)) {
+    // Each recording as archived, then the later copies of sources that changed ({call_id}.v2.m4a).
+    for (const r of manifestRows(state, opts.window)) {
       await emit(formatRow(manifestRow(r), opts.format));
       rows++;
       counts.bytes += r.bytes;

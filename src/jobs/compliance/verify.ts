@@ -25,6 +25,7 @@ import type { ObjectHead } from "../../s3/object-store.js";
 import { openSink, type S3Sink } from "../../s3/s3.js";
 import { openState } from "../../state/integrity.js";
 import { archivedByKey, type ArchivedRow } from "../../state/scans.js";
+import { laterCopies } from "../../state/source-changes.js";
 import { anyLockProblem, recordsAnyLock } from "./lock-check.js";
 import { provenByListing, withListing, type Paired } from "./with-listing.js";
 
@@ -122,6 +123,11 @@ export async function verifyArchive(
           byListing++;
           continue;
         }
+        await queue.add(() => check(row));
+      }
+      // The later copies of changed sources ({call_id}.v2.m4a): a HEAD each (they are few), as a recording.
+      for (const row of laterCopies(state, opts.window ?? {})) {
+        if (deps.signal?.aborted) break;
         await queue.add(() => check(row));
       }
     });
