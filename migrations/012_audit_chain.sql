@@ -9,5 +9,10 @@ ALTER TABLE runs ADD COLUMN chain_prev TEXT;
 ALTER TABLE runs ADD COLUMN chain_sha256 TEXT;
 CREATE UNIQUE INDEX runs_chain_seq ON runs (chain_seq) WHERE chain_seq IS NOT NULL;
 
+-- Archived recordings by their UTC day, then key: a window of `verify`, `manifest` and the report reads only its
+-- own days' rows (src/state/scans.ts), in key order within the window (the order a bucket listing has).
+CREATE INDEX calls_archived_day ON calls (date(COALESCE(recording_start_time, call_time)), key)
+  WHERE status = 'archived';
+
 -- Recordings on legal hold (as read back), counted by `status` and the report without reading every row.
 CREATE INDEX calls_on_hold ON calls (call_id) WHERE status = 'archived' AND legal_hold = 1;

@@ -73,7 +73,7 @@ function matches(s: Selection, call: Record<string, unknown>): boolean {
   return true;
 }
 
-/** The archived recordings a selection names, in call-id order, read a page at a time. */
+/** The archived recordings a selection names, in call-id order (a window: by day, then key), a page at a time. */
 export function* selectArchived(state: StateDb, s: Selection): Generator<ArchivedRow> {
   const ids = new Set(s.callIds);
   for (const row of archivedWithCall(state, s.window)) {

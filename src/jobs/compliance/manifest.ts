@@ -81,7 +81,7 @@ export function manifestRow(r: ArchivedRow): ManifestRow {
   return row;
 }
 
-/** The manifest's rows: the archived recordings in call-id order, then the later copies in key order. */
+/** The manifest's rows: the archived recordings in call-id order (a window: by day, then key), then the later copies. */
 export function* manifestRows(state: StateDb, window: Partial<Window> | undefined): Generator<ArchivedRow> {
   yield* archivedByCallId(state, window);
   yield* laterCopies(state, window);
