@@ -12,7 +12,7 @@ import { DEFAULT_RETRY_POLICY } from "../base/retry.js";
 import { listObjects } from "../s3/listing.js";
 import { objectParamsFor } from "../s3/object-params.js";
 import { openSink, type S3Sink } from "../s3/s3.js";
-import type { BrokenLink, ChainLink } from "../state/db.js";
+import type { BrokenLink, ChainLink, RunCounts, StateDb } from "../state/db.js";
 import { openState } from "../state/integrity.js";
 
 /** A head as the bucket holds it, read back after it was written. */
@@ -76,6 +76,23 @@ export async function anchorLink(
   } finally {
     if (!store) sink.close();
   }
+}
+
+/**
+ * A command's end: its record appended to the trail, the state DB closed, the new head written to the bucket
+ * (with the command's store, closed after), in that order.
+ */
+export async function endCommand(
+  config: Config,
+  state: StateDb,
+  end: { runId: string; counts: RunCounts; outcome: string; error: string | null; details: unknown },
+  logger: Logger,
+  store?: S3Sink,
+): Promise<void> {
+  const link = state.finishRun(end.runId, end.counts, end.outcome, end.error, end.details);
+  state.close();
+  await anchorLink(config, link, logger, store);
+  store?.close();
 }
 
 /** The trail as the state DB holds it, link by link. */

@@ -20,7 +20,7 @@ import { openSink } from "../s3/s3.js";
 import { startCommandRun } from "../state/audit.js";
 import { openState } from "../state/integrity.js";
 import type { ArchivedRow } from "../state/scans.js";
-import { anchorLink } from "./audit.js";
+import { endCommand } from "./audit.js";
 import {
   CopyMismatch,
   manifestPlace,
@@ -121,20 +121,10 @@ export async function exportSelection(
   } finally {
     target.close();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
-    const counts = {
-      ...NO_COUNTS,
-      listed: res.selected,
-      archived: res.files,
-      failed: res.mismatched + res.errors,
-      bytes: res.bytes,
-    };
-    const link = state.finishRun(runId, counts, outcome, error, {
-      selection: describeSelection(opts.selection),
-      ...res,
-    });
-    state.close();
-    await anchorLink(config, link, logger, source);
-    source.close();
+    const failed = res.mismatched + res.errors;
+    const counts = { ...NO_COUNTS, listed: res.selected, archived: res.files, failed, bytes: res.bytes };
+    const details = { selection: describeSelection(opts.selection), ...res };
+    await endCommand(config, state, { runId, counts, outcome, error, details }, logger, source);
   }
 }
 

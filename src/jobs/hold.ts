@@ -17,7 +17,7 @@ import type { StateDb } from "../state/db.js";
 import { openState } from "../state/integrity.js";
 import type { ArchivedRow } from "../state/scans.js";
 import { versionedKeys } from "../state/source-changes.js";
-import { anchorLink } from "./audit.js";
+import { endCommand } from "./audit.js";
 import { describeSelection, selectArchived, type Selection } from "./selection.js";
 
 export interface HoldResult {
@@ -132,16 +132,9 @@ export async function holdSelection(
     throw err;
   } finally {
     res.on_hold = state.countOnHold();
-    const counts = {
-      ...NO_COUNTS,
-      listed: res.selected,
-      archived: res.confirmed,
-      failed: res.not_shown + res.errors,
-    };
+    const failed = res.not_shown + res.errors;
+    const counts = { ...NO_COUNTS, listed: res.selected, archived: res.confirmed, failed };
     const details = { selection: describeSelection(opts.selection), ...res };
-    const link = state.finishRun(runId, counts, outcome, error, details);
-    state.close();
-    await anchorLink(config, link, logger, sink);
-    sink.close();
+    await endCommand(config, state, { runId, counts, outcome, error, details }, logger, sink);
   }
 }

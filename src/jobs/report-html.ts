@@ -3,6 +3,7 @@
  * a Content-Security-Policy that forbids every fetch, so it opens the same offline, in ten years, and printed.
  * Every value is escaped. Pure: data in, text out.
  */
+import { formatBytes } from "../observe/progress.js";
 import type { DayCount, ProtectionRow } from "../state/attest.js";
 import type { TrailCheck } from "./audit.js";
 
@@ -32,16 +33,8 @@ export interface ReportData {
 
 const esc = (v: unknown): string => String(v ?? "—").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-const bytesText = (b: number): string => {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-  let v = b;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${b} bytes` : `${v.toFixed(1)} ${units[u]} (${b.toLocaleString("en-US")} bytes)`;
-};
+const bytesText = (b: number): string =>
+  b < 1024 ? `${b} bytes` : `${formatBytes(b)} (${b.toLocaleString("en-US")} bytes)`;
 
 const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1a1a1a;max-width:900px;margin:24px auto;padding:0 16px}

@@ -15,7 +15,7 @@ import * as attest from "../state/attest.js";
 import { startCommandRun } from "../state/audit.js";
 import type { StateDb } from "../state/db.js";
 import { openState } from "../state/integrity.js";
-import { anchorLink, checkTrail, type TrailCheck } from "./audit.js";
+import { checkTrail, endCommand, type TrailCheck } from "./audit.js";
 import { formatRow, MANIFEST_COLUMNS, manifestRow, manifestRows } from "./compliance/manifest.js";
 import { renderReport, type ReportData } from "./report-html.js";
 
@@ -118,8 +118,7 @@ export async function writeReport(
       bytes: res?.data.archived.bytes ?? 0,
     };
     const details = res && { out: res.out, sha256: res.sha256, manifest_sha256: res.data.manifest_sha256 };
-    const link = state.finishRun(runId, counts, res ? "ok" : "fatal", error, details ?? undefined);
-    state.close();
-    await anchorLink(config, link, deps.logger);
+    const end = { runId, counts, outcome: res ? "ok" : "fatal", error, details: details ?? undefined };
+    await endCommand(config, state, end, deps.logger);
   }
 }

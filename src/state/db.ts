@@ -140,6 +140,11 @@ export class StateDb {
     return runs.finishRun(this.sql, id, counts, outcome, error, details);
   }
 
+  /** A command whose process ended without finishing, recorded as `died` (a record of the trail). */
+  markDied(id: string, error: string): ChainLink {
+    return runs.markDied(this.sql, id, error);
+  }
+
   /** The audit trail's links in order. */
   auditTrail(): ChainLink[] {
     return chain.chainLinks(this.sql);

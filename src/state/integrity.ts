@@ -30,17 +30,6 @@ export function checkIntegrity(state: StateDb, path: string): void {
  * whose process is gone ended uncleanly (killed, or the machine stopped): the DB is checked, and they are marked
  * `died` so that the next command does not check again. `verify` checks every time (`always`).
  */
-/** A dead run's counts were never written: they stay zero. */
-const DIED_COUNTS = {
-  listed: 0,
-  archived: 0,
-  already_archived: 0,
-  not_ready: 0,
-  no_recording: 0,
-  failed: 0,
-  bytes: 0,
-} as const;
-
 export function openState(
   path: string,
   opts: { always?: boolean; isAlive?: (pid: number) => boolean } = {},
@@ -58,12 +47,7 @@ export function openState(
     if (opts.always || dead.length > 0) checkIntegrity(state, path);
     // Each becomes a record of the audit trail: it may have changed the archive before it died.
     for (const r of dead)
-      state.finishRun(
-        r.id,
-        DIED_COUNTS,
-        "died",
-        `process ${r.pid} ended without finishing (killed, or the machine stopped)`,
-      );
+      state.markDied(r.id, `process ${r.pid} ended without finishing (killed, or the machine stopped)`);
     return state;
   } catch (err) {
     state.close();

@@ -80,6 +80,16 @@ export function finishRun(
   return finish.immediate();
 }
 
+/** A command whose process ended without finishing: recorded as `died`, with the counts it had written. */
+export function markDied(sql: Sql, id: string, error: string): ChainLink {
+  const counts = sql
+    .st(
+      "SELECT listed, archived, already_archived, not_ready, no_recording, failed, bytes FROM runs WHERE id = ?",
+    )
+    .get(id) as RunCounts;
+  return finishRun(sql, id, counts, "died", error);
+}
+
 export function recentRuns(sql: Sql, limit: number): RunRow[] {
   return sql.db
     .prepare("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?")
