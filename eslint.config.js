@@ -24,6 +24,12 @@ export default tseslint.config(
     },
   },
   {
+    // StateDb is the one facade over every table: each method a delegation of a few lines to the module that owns
+    // the table. Split to fit 350 lines it would become two facades; a file stays whole when it is one unit.
+    files: ["src/state/db.ts"],
+    rules: { "max-lines": ["error", { max: 450 }] },
+  },
+  {
     // Every file and directory the archiver creates is owner-only whatever the umask: created through
     // src/base/private-fs.ts, never with these (docs/architecture.md, "Where each policy lives"). Reading, and
     // mkdtemp (always 0700), stay open.

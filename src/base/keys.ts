@@ -92,3 +92,27 @@ export function compareKeys(a: string, b: string): number {
   if (BELOW_SURROGATES.test(a) && BELOW_SURROGATES.test(b)) return a < b ? -1 : a > b ? 1 : 0;
   return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
+
+/** Where the audit trails' heads are written: `{prefix}_audit/{trail}/`, one trail a state DB. */
+export function auditPrefix(prefix: string): string {
+  return `${prefix}_audit/`;
+}
+
+/**
+ * The head object of link `seq` of a trail: its number (zero-padded, so keys list in order) and its SHA-256 in
+ * the name. One object a command, never overwritten.
+ */
+export function auditHeadKey(prefix: string, trail: string, seq: number, sha256: string): string {
+  return `${auditPrefix(prefix)}${trail}/${String(seq).padStart(12, "0")}-${sha256}.json`;
+}
+
+/** The trail, link number and SHA-256 a head key names; null for any other key. */
+export function parseAuditHeadKey(
+  prefix: string,
+  key: string,
+): { trail: string; seq: number; sha256: string } | null {
+  const under = auditPrefix(prefix);
+  if (!key.startsWith(under)) return null;
+  const m = /^([0-9a-f]{16})\/(\d{12})-([0-9a-f]{64})\.json$/.exec(key.slice(under.length));
+  return m ? { trail: m[1]!, seq: Number(m[2]), sha256: m[3]! } : null;
+}

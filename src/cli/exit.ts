@@ -15,7 +15,9 @@ export const EXIT_HELP: readonly (readonly [string, string])[] = [
   [
     "3",
     "run: done, but some recordings failed (logged, kept in the state DB for the next run);\n" +
-      "verify: something is missing or altered; verify --source: a day has calls the archive does not hold",
+      "verify: something is missing or altered; verify --source: a day has calls the archive does not hold;\n" +
+      "audit --verify: the trail is broken (the first broken record named);\n" +
+      "export, hold: the selection matches nothing, or a copy or a version does not read back as asked",
   ],
   ["130/143", "stopped by SIGINT/SIGTERM (in-flight transfers stopped, stored parts kept, state saved)"],
 ];

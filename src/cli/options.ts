@@ -88,3 +88,28 @@ export function windowOptions(cmd: Command, use: "backfill" | "filter"): Command
 export function shardOption(cmd: Command, help: string): Command {
   return cmd.option("--shard <i/n>", help);
 }
+
+/** What a selection's flags hand a command (export, hold). */
+export interface SelectionFlags {
+  since?: string;
+  until?: string;
+  callId?: string[];
+  phone?: string;
+  direction?: string;
+}
+
+/** The filters that select archived recordings (export, hold): all given must match. */
+export function selectionOptions(cmd: Command): Command {
+  return windowOptions(cmd, "filter")
+    .option("--call-id <id...>", "only these calls (call_<uuid>; repeat the flag or list several after it)")
+    .option(
+      "--phone <number>",
+      "only calls from or to this number; spaces, dashes and brackets are ignored (+1 415 555 0123)",
+    )
+    .addOption(
+      new Option("--direction <direction>", "only inbound or only outbound calls").choices([
+        "inbound",
+        "outbound",
+      ]),
+    );
+}

@@ -1,7 +1,11 @@
 /** The command tree: every command, the help text after it, and a bad flag anywhere as a usage error. */
 import { Command } from "commander";
 import { PACKAGE_VERSION } from "../base/paths.js";
+import { addAuditCommand } from "./commands/audit.js";
+import { addExportCommand } from "./commands/export.js";
+import { addHoldCommand } from "./commands/hold.js";
 import { addManifestCommand } from "./commands/manifest.js";
+import { addReportCommand } from "./commands/report.js";
 import { addReconcileCommand } from "./commands/reconcile.js";
 import { addRunCommand } from "./commands/run.js";
 import { addStatusCommand } from "./commands/status.js";
@@ -25,5 +29,9 @@ export function buildProgram(): Command {
   addManifestCommand(program);
   addVerifyCommand(program);
   addStatusCommand(program);
+  addAuditCommand(program);
+  addHoldCommand(program);
+  addExportCommand(program);
+  addReportCommand(program);
   return program;
 }

@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import type { Config } from "../base/config.js";
 import { NO_COUNTS } from "../observe/tally.js";
 import { startCommandRun } from "../state/audit.js";
+import { anchorLink } from "./audit.js";
 import { BoundedQueue } from "../base/concurrency.js";
 import { inWindow, type Window } from "../base/dates.js";
 import { ArchiverError, classify } from "../base/errors.js";
@@ -115,9 +116,8 @@ export async function reconcile(
     return result;
   } finally {
     clearInterval(heartbeat);
-    sink.close();
     state.stopGroupCommit();
-    state.finishRun(
+    const link = state.finishRun(
       runId,
       {
         ...NO_COUNTS,
@@ -132,6 +132,8 @@ export async function reconcile(
     );
     state.releaseLock(runId);
     state.close();
+    await anchorLink(config, link, logger, sink);
+    sink.close();
   }
 }
 

@@ -16,6 +16,8 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../base/retry.js";
 import type { Shard } from "../base/shard.js";
 import { clearSpool } from "../s3/spool.js";
 import { startCommandRun } from "../state/audit.js";
+import type { ChainLink } from "../state/db.js";
+import { anchorLink } from "./audit.js";
 import type { RunObserver } from "../observe/observer.js";
 import type { CompletenessFigures, RunOutcome, TallyCounts } from "../observe/tally.js";
 import { archiveRecording } from "./archive-recording.js";
@@ -111,7 +113,12 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   ctx.tally.failedPermanently(ctx.state.failedCalls(0).permanent);
   const summary = summarize(ctx, plan, deps.signal?.aborted === true);
   if (completeness) summary.completeness = completeness;
-  finish(ctx, plan, summary, deps.summaryInLog ?? true);
+  const link = finish(ctx, plan, summary, deps.summaryInLog ?? true);
+  try {
+    if (link) await anchorLink(config, link, logger, ctx.sink);
+  } finally {
+    ctx.sink.close();
+  }
   observer.runFinished?.(summary);
   return summary;
 }
@@ -147,8 +154,8 @@ async function work(
     if (!(err instanceof StopRequested) && !ctx.signal.aborted) ctx.halt.raise(classify(err));
     else if (err instanceof ArchiverError && err.kind === "fatal") ctx.halt.raise(err);
   } finally {
+    // The store stays open for the trail's head (runArchive closes it).
     await Promise.allSettled([ctx.client.close(), ctx.media.close()]);
-    ctx.sink.close();
     if (opened.heartbeat) clearInterval(opened.heartbeat);
   }
   return undefined;
@@ -200,9 +207,10 @@ function summarize(ctx: RunContext, plan: RunPlan, stopped: boolean): RunSummary
   return summary;
 }
 
-/** The run's end in the state DB (watermark, audit record, lock released) and in the log. */
-function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary, inLog: boolean): void {
+/** The run's end in the state DB (watermark, audit record, lock released) and in the log; its audit record. */
+function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary, inLog: boolean): ChainLink | undefined {
   const { state } = ctx;
+  let link: ChainLink | undefined;
   if (!ctx.dryRun) {
     state.stopGroupCommit();
     if (summary.mode === "incremental" && summary.outcome !== "fatal" && summary.outcome !== "interrupted")
@@ -214,9 +222,10 @@ function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary, inLog: bool
             ...(summary.completeness ? { completeness: summary.completeness } : {}),
           }
         : undefined;
-    state.finishRun(ctx.runId, summary, summary.outcome, summary.error ?? null, details);
+    link = state.finishRun(ctx.runId, summary, summary.outcome, summary.error ?? null, details);
     state.releaseLock(ctx.runId);
   }
   state.close();
   ctx.logger.info(inLog ? { ...summary } : { run_id: summary.run_id }, `run ${summary.outcome}`);
+  return link;
 }

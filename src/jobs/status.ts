@@ -16,6 +16,8 @@ export interface StatusReport {
   bytes_archived: number;
   /** Archived recordings by how their stored bytes were proven (s3/write-proof.ts; "unproven" when not). */
   write_proof: Record<string, number>;
+  /** Archived recordings whose recorded version is on legal hold, as last read back from the bucket. */
+  on_legal_hold: number;
   watermark: string | null;
   lock: { run_id: string; pid: number; host: string; heartbeat_at: string } | null;
   open_multipart_uploads: number;
@@ -68,6 +70,7 @@ export function readStatus(dbPath: string, runs = 10, opts: { check?: boolean } 
       counts,
       bytes_archived: byStatus.archived.bytes,
       write_proof: state.countsByProof(),
+      on_legal_hold: state.countOnHold(),
       watermark: state.getMeta("watermark"),
       lock,
       open_multipart_uploads: state.trackedUploads().length,
@@ -136,6 +139,7 @@ export function formatStatus(s: StatusReport): string {
     ...CALL_STATUSES.map((k) => `  ${k.padEnd(13)} ${s.counts[k]}`),
     `  bytes archived ${mib(s.bytes_archived)}`,
     `  write proof    ${proofLine(s.write_proof)}`,
+    `  on legal hold  ${s.on_legal_hold}`,
     ...failureLines(s.failures),
     "",
     `source changed after archiving  ${s.source_changes.count}${s.source_changes.count ? " (archived originals kept)" : ""}`,

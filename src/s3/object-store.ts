@@ -120,6 +120,8 @@ export interface ObjectStore {
   put(req: PutRequest): Promise<WriteAnswer>;
   /** Delete an object, or exactly one version of it (a write that stored other bytes than were sent). */
   deleteObject(key: string, versionId: string | null): Promise<void>;
+  /** CopyObject: a server-side copy of another object (or version, in this or another bucket) to `key`. */
+  copy(key: string, from: CopySource): Promise<WriteAnswer>;
 
   createUpload(req: CreateUploadRequest): Promise<string>;
   uploadPart(req: PartRequest): Promise<WriteAnswer>;
@@ -140,12 +142,25 @@ export interface ObjectStore {
 
   getTags(key: string, versionId: string | null): Promise<[string, string][]>;
   putRetention(key: string, versionId: string | null, mode: string, until: Date): Promise<void>;
-  putLegalHold(key: string, versionId: string | null): Promise<void>;
+  putLegalHold(key: string, versionId: string | null, status?: "ON" | "OFF"): Promise<void>;
+  /** The version ids of one key (ListObjectVersions; "null" for an object stored before versioning). */
+  listVersions(key: string, from?: VersionMarker): Promise<Page<string, VersionMarker>>;
   putTags(key: string, versionId: string | null, tags: [string, string][]): Promise<void>;
 
   /** The server's time minus this machine's (ms), as learned from its answers. */
   clockOffsetMs(): number;
   close(): void;
+}
+
+export interface CopySource {
+  bucket: string;
+  key: string;
+  versionId: string | null;
+}
+
+export interface VersionMarker {
+  key: string | undefined;
+  versionId: string | undefined;
 }
 
 export interface UploadMarker {

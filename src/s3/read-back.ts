@@ -1,8 +1,10 @@
 /** Reading stored objects back: a small JSON document (sidecars), or the SHA-256 of every byte of a version. */
 import { createHash } from "node:crypto";
-import type { Readable } from "node:stream";
+import { once } from "node:events";
+import type { Readable, Writable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { ArchiverError } from "../base/errors.js";
-import type { Requests } from "./requests.js";
+import { atVersion, type Requests } from "./requests.js";
 
 async function readAll(body: Readable): Promise<string> {
   const chunks: Buffer[] = [];
@@ -25,9 +27,17 @@ export async function readJson(sink: Requests, key: string): Promise<Record<stri
   }
 }
 
-/** SHA-256 (hex) of the object's bytes as stored, read in full (streamed). */
-export function hashObject(sink: Requests, key: string, versionId?: string | null): Promise<string> {
-  return sink.s3(`GetObject ${key}`, async () => {
+/**
+ * SHA-256 (hex) of the object's bytes as stored, read in full (streamed). With `to`, every byte is also written
+ * to the stream it opens (once an attempt: a retried read starts a new one), which is ended before this resolves.
+ */
+export function hashObject(
+  sink: Requests,
+  key: string,
+  versionId?: string | null,
+  to?: () => Writable,
+): Promise<string> {
+  return sink.s3(`GetObject ${atVersion(key, versionId)}`, async () => {
     const body = await sink.store.get(key, versionId);
     if (!body)
       throw new ArchiverError(
@@ -39,7 +49,12 @@ export function hashObject(sink: Requests, key: string, versionId?: string | nul
         },
       );
     const h = createHash("sha256");
-    for await (const chunk of body) h.update(chunk as Buffer);
+    const out = to?.();
+    for await (const chunk of body) {
+      h.update(chunk as Buffer);
+      if (out && !out.write(chunk)) await once(out, "drain");
+    }
+    if (out) await finished(out.end());
     return h.digest("hex");
   });
 }

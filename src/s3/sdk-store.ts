@@ -6,6 +6,7 @@
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetBucketVersioningCommand,
@@ -16,6 +17,7 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   ListPartsCommand,
   PutObjectCommand,
   PutObjectLegalHoldCommand,
@@ -29,6 +31,7 @@ import { classify } from "../base/errors.js";
 import type {
   BodyCheck,
   CompleteRequest,
+  CopySource,
   CreateUploadRequest,
   ObjectHead,
   ObjectPage,
@@ -38,6 +41,7 @@ import type {
   PutRequest,
   UploadInProgress,
   UploadMarker,
+  VersionMarker,
   VersioningStatus,
   WriteAnswer,
 } from "./object-store.js";
@@ -155,6 +159,14 @@ export class S3ObjectStore implements ObjectStore {
 
   async deleteObject(key: string, versionId: string | null): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ ...this.b, Key: key, ...version(versionId) }));
+  }
+
+  async copy(key: string, from: CopySource): Promise<WriteAnswer> {
+    // The source is named URL-encoded, each segment of its key (the slashes stay), and its version.
+    const path = from.key.split("/").map(encodeURIComponent).join("/");
+    const CopySource = `${from.bucket}/${path}${from.versionId ? `?versionId=${encodeURIComponent(from.versionId)}` : ""}`;
+    const out = await this.client.send(new CopyObjectCommand({ ...this.b, Key: key, CopySource }));
+    return { etag: out.CopyObjectResult?.ETag, versionId: out.VersionId };
   }
 
   async createUpload(r: CreateUploadRequest): Promise<string> {
@@ -295,15 +307,26 @@ export class S3ObjectStore implements ObjectStore {
     );
   }
 
-  async putLegalHold(key: string, versionId: string | null): Promise<void> {
+  async putLegalHold(key: string, versionId: string | null, status: "ON" | "OFF" = "ON"): Promise<void> {
+    const LegalHold = { Status: status };
     await this.client.send(
-      new PutObjectLegalHoldCommand({
+      new PutObjectLegalHoldCommand({ ...this.b, Key: key, ...version(versionId), LegalHold }),
+    );
+  }
+
+  async listVersions(key: string, from?: VersionMarker): Promise<Page<string, VersionMarker>> {
+    const out = await this.client.send(
+      new ListObjectVersionsCommand({
         ...this.b,
-        Key: key,
-        ...version(versionId),
-        LegalHold: { Status: "ON" },
+        Prefix: key,
+        KeyMarker: from?.key,
+        VersionIdMarker: from?.versionId,
       }),
     );
+    // The prefix also lists longer keys ({key}.json for a recording): only this key's versions.
+    const items = (out.Versions ?? []).flatMap((v) => (v.Key === key && v.VersionId ? [v.VersionId] : []));
+    const next = out.IsTruncated ? { key: out.NextKeyMarker, versionId: out.NextVersionIdMarker } : undefined;
+    return { items, next };
   }
 
   async putTags(key: string, versionId: string | null, tags: [string, string][]): Promise<void> {

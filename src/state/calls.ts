@@ -216,3 +216,27 @@ export function countsByProof(sql: Sql): Record<string, number> {
     .all() as { proof: string; n: number }[];
   return Object.fromEntries(rows.map((r) => [r.proof, r.n]));
 }
+
+/** A legal hold as read back from the bucket after `hold`: the recorded version's, and its sidecar's. */
+export function recordHold(
+  sql: Sql,
+  callId: string,
+  recording: boolean | null,
+  sidecar: boolean | null,
+): void {
+  const bit = (v: boolean | null) => (v === null ? null : v ? 1 : 0);
+  sql
+    .st(
+      `UPDATE calls SET legal_hold = COALESCE(?, legal_hold), sidecar_legal_hold = COALESCE(?, sidecar_legal_hold),
+         updated_at = ? WHERE call_id = ?`,
+    )
+    .run(bit(recording), bit(sidecar), isoNow(), callId);
+}
+
+/** Archived recordings whose recorded version is on legal hold (calls_on_hold, migration 012). */
+export function countOnHold(sql: Sql): number {
+  return sql
+    .st("SELECT COUNT(*) FROM calls WHERE status = 'archived' AND legal_hold = 1")
+    .pluck()
+    .get() as number;
+}

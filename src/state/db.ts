@@ -20,6 +20,8 @@ import * as uploads from "./uploads.js";
 import * as runs from "./runs.js";
 import * as runLock from "./run-lock.js";
 import { knownOnDay } from "./days.js";
+import * as chain from "./audit-chain.js";
+import type { ChainCheck, ChainLink } from "./audit-chain.js";
 import { markArchivedWithEvidence, type FieldsBesideEvidence } from "./evidence.js";
 import type {
   ArchivedFields,
@@ -36,6 +38,7 @@ import type {
 } from "./types.js";
 
 export * from "./types.js";
+export { GENESIS, type BrokenLink, type ChainCheck, type ChainLink } from "./audit-chain.js";
 export { pidAlive } from "./run-lock.js";
 export type { FailedCall, RepairKind } from "./calls.js";
 
@@ -194,8 +197,35 @@ export class StateDb {
     runs.startRun(this.sql, run);
   }
 
-  finishRun(id: string, counts: RunCounts, outcome: string, error: string | null, details?: unknown): void {
-    runs.finishRun(this.sql, id, counts, outcome, error, details);
+  /** The command's end, appended to the audit trail's hash chain: the new link (the chain's head). */
+  finishRun(
+    id: string,
+    counts: RunCounts,
+    outcome: string,
+    error: string | null,
+    details?: unknown,
+  ): ChainLink {
+    return runs.finishRun(this.sql, id, counts, outcome, error, details);
+  }
+
+  /** A command whose process ended without finishing, recorded as `died` (a record of the trail). */
+  markDied(id: string, error: string): ChainLink {
+    return runs.markDied(this.sql, id, error);
+  }
+
+  /** The audit trail's links in order. */
+  auditTrail(): ChainLink[] {
+    return chain.chainLinks(this.sql);
+  }
+
+  /** This state DB's trail id, as the bucket's head keys name it; null before its first record. */
+  auditTrailId(): string | null {
+    return chain.trailId(this.sql);
+  }
+
+  /** The audit trail checked link by link: the first broken one, or the head. */
+  checkAuditTrail(): ChainCheck {
+    return chain.checkChain(this.sql);
   }
 
   recentRuns(limit: number): RunRow[] {
@@ -287,6 +317,16 @@ export class StateDb {
   /** Archived recordings by the proof their bytes carry (write_proof). */
   countsByProof(): Record<string, number> {
     return calls.countsByProof(this.sql);
+  }
+
+  /** A legal hold as the bucket showed it after `hold` (null: that object was not read). */
+  recordHold(callId: string, recording: boolean | null, sidecar: boolean | null): void {
+    calls.recordHold(this.sql, callId, recording, sidecar);
+  }
+
+  /** Archived recordings on legal hold. */
+  countOnHold(): number {
+    return calls.countOnHold(this.sql);
   }
 
   // ---- run lock (run-lock.ts) -------------------------------------------------------------------------------

@@ -46,11 +46,9 @@ export function openState(
       }[]
     ).filter((r) => r.pid !== null && r.pid !== process.pid && !isAlive(r.pid));
     if (opts.always || dead.length > 0) checkIntegrity(state, path);
-    const mark = state.db.prepare(
-      "UPDATE runs SET outcome = 'died', error = ? WHERE id = ? AND outcome = 'running'",
-    );
+    // Each becomes a record of the audit trail: it may have changed the archive before it died.
     for (const r of dead)
-      mark.run(`process ${r.pid} ended without finishing (killed, or the machine stopped)`, r.id);
+      state.markDied(r.id, `process ${r.pid} ended without finishing (killed, or the machine stopped)`);
     return state;
   } catch (err) {
     state.close();

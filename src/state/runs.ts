@@ -1,9 +1,11 @@
 /**
- * The `runs` table (the audit trail: every command, who ran it, its outcome and counts) and the `meta` table
+ * The `runs` table (the audit trail: every command, who ran it, its outcome and counts, each finished one a link
+ * of the hash chain in audit-chain.ts) and the `meta` table
  * (small named values the archiver keeps between runs).
  */
 import { userInfo } from "node:os";
 import { redactText } from "../base/redact.js";
+import { appendLink, type ChainLink } from "./audit-chain.js";
 import { isoNow, type Sql } from "./sql.js";
 import type { RunCounts, RunRow, RunStart } from "./types.js";
 
@@ -40,7 +42,10 @@ export function startRun(sql: Sql, run: RunStart): void {
     );
 }
 
-/** A command's end: its outcome, counts and details, with the error and details redacted. */
+/**
+ * A command's end: its outcome, counts and details (the error and details redacted), made the next link of the
+ * audit trail's hash chain in the same transaction (audit-chain.ts). A run already finished keeps its record.
+ */
 export function finishRun(
   sql: Sql,
   id: string,
@@ -48,26 +53,41 @@ export function finishRun(
   outcome: string,
   error: string | null,
   details?: unknown,
-): void {
-  sql.db
-    .prepare(
-      `UPDATE runs SET finished_at = ?, outcome = ?, error = ?, listed = ?, archived = ?, already_archived = ?,
-         not_ready = ?, no_recording = ?, failed = ?, bytes = ?, details = ? WHERE id = ?`,
+): ChainLink {
+  const finish = sql.db.transaction((): ChainLink => {
+    // The write comes first: it takes the write lock, so the head read after it is the latest.
+    sql
+      .st(
+        `UPDATE runs SET finished_at = ?, outcome = ?, error = ?, listed = ?, archived = ?, already_archived = ?,
+           not_ready = ?, no_recording = ?, failed = ?, bytes = ?, details = ? WHERE id = ? AND chain_seq IS NULL`,
+      )
+      .run(
+        isoNow(),
+        outcome,
+        error === null ? null : redactText(error),
+        counts.listed,
+        counts.archived,
+        counts.already_archived,
+        counts.not_ready,
+        counts.no_recording,
+        counts.failed,
+        counts.bytes,
+        details === undefined ? null : redactText(JSON.stringify(details)),
+        id,
+      );
+    return appendLink(sql, id);
+  });
+  return finish.immediate();
+}
+
+/** A command whose process ended without finishing: recorded as `died`, with the counts it had written. */
+export function markDied(sql: Sql, id: string, error: string): ChainLink {
+  const counts = sql
+    .st(
+      "SELECT listed, archived, already_archived, not_ready, no_recording, failed, bytes FROM runs WHERE id = ?",
     )
-    .run(
-      isoNow(),
-      outcome,
-      error === null ? null : redactText(error),
-      counts.listed,
-      counts.archived,
-      counts.already_archived,
-      counts.not_ready,
-      counts.no_recording,
-      counts.failed,
-      counts.bytes,
-      details === undefined ? null : redactText(JSON.stringify(details)),
-      id,
-    );
+    .get(id) as RunCounts;
+  return finishRun(sql, id, counts, "died", error);
 }
 
 export function recentRuns(sql: Sql, limit: number): RunRow[] {

@@ -11,7 +11,7 @@ const PAGE = 500;
 
 /** The recording's day (UTC) as used in its key: recording start, or the call's time. */
 const DAY_SQL = "date(COALESCE(recording_start_time, call_time))";
-const IN_WINDOW = `(@since IS NULL OR ${DAY_SQL} >= @since) AND (@until IS NULL OR ${DAY_SQL} <= @until)`;
+export const IN_WINDOW = `(@since IS NULL OR ${DAY_SQL} >= @since) AND (@until IS NULL OR ${DAY_SQL} <= @until)`;
 
 /** What manifest and verify read of an archived recording. */
 export type ArchivedRow = Pick<
@@ -33,6 +33,7 @@ export type ArchivedRow = Pick<
   | "sse"
   | "tags"
   | "sidecar_version_id"
+  | "sidecar_etag"
   | "sidecar_lock_mode"
   | "sidecar_retain_until"
   | "sidecar_legal_hold"
@@ -40,12 +41,16 @@ export type ArchivedRow = Pick<
 
 const ARCHIVED_COLUMNS =
   "call_id, key, bytes, sha256, content_type, recording_start_time, duration_seconds, archived_at, etag, " +
-  "version_id, lock_mode, retain_until, legal_hold, storage_class, sse, tags, sidecar_version_id, " +
+  "version_id, lock_mode, retain_until, legal_hold, storage_class, sse, tags, sidecar_version_id, sidecar_etag, " +
   "sidecar_lock_mode, sidecar_retain_until, sidecar_legal_hold";
 
 export const SCAN_SQL = {
   /** In call-id order along the primary key (`+status`: not the status index, which would need a sort). */
   archivedByCallId: `SELECT ${ARCHIVED_COLUMNS} FROM calls
+     WHERE call_id > @after AND +status = 'archived' AND ${IN_WINDOW}
+     ORDER BY call_id LIMIT ${PAGE}`,
+  /** As archivedByCallId, with the call as listed (or as its sidecar gave it): what a selection filters on. */
+  archivedWithCall: `SELECT ${ARCHIVED_COLUMNS}, call_json FROM calls
      WHERE call_id > @after AND +status = 'archived' AND ${IN_WINDOW}
      ORDER BY call_id LIMIT ${PAGE}`,
   /**
@@ -55,6 +60,19 @@ export const SCAN_SQL = {
   archivedByKey: `SELECT ${ARCHIVED_COLUMNS} FROM calls INDEXED BY calls_archived_key
      WHERE status = 'archived' AND key > @after AND ${IN_WINDOW}
      ORDER BY key LIMIT ${PAGE}`,
+  /**
+   * A window's archived recordings only, along calls_archived_day: by day, then key (within a prefix, the order
+   * of a bucket listing). The day's bound beside the row value, as for `waiting` below.
+   */
+  archivedInWindow: `SELECT ${ARCHIVED_COLUMNS}, ${DAY_SQL} AS day FROM calls INDEXED BY calls_archived_day
+     WHERE status = 'archived' AND ${DAY_SQL} >= @since AND ${DAY_SQL} <= @until
+       AND ${DAY_SQL} >= @d AND (${DAY_SQL}, key) > (@d, @k)
+     ORDER BY ${DAY_SQL}, key LIMIT ${PAGE}`,
+  /** As archivedInWindow, with the call's JSON (a selection in a window). */
+  archivedInWindowWithCall: `SELECT ${ARCHIVED_COLUMNS}, call_json, ${DAY_SQL} AS day FROM calls INDEXED BY calls_archived_day
+     WHERE status = 'archived' AND ${DAY_SQL} >= @since AND ${DAY_SQL} <= @until
+       AND ${DAY_SQL} >= @d AND (${DAY_SQL}, key) > (@d, @k)
+     ORDER BY ${DAY_SQL}, key LIMIT ${PAGE}`,
   /**
    * Calls still waiting, newest first, along calls_waiting (INDEXED BY: as above). SQLite does not take a row value
    * over an expression index as a range, hence the first column's bound besides it.
@@ -91,12 +109,29 @@ export function* awaitingRepair(state: StateDb, window: Partial<Window> = {}): G
   }
 }
 
+/** A window's rows only, by day then key (a window with neither end is every row: see `archived`). */
+function* inWindow(state: StateDb, sql: string, window: Partial<Window>): Generator<ArchivedRow> {
+  const stmt = state.db.prepare(sql);
+  const w = { since: window.startDate ?? "0000-00-00", until: window.endDate ?? "9999-12-31" };
+  for (let d = "", k = ""; ;) {
+    const rows = stmt.all({ d, k, ...w }) as (ArchivedRow & { day: string })[];
+    if (rows.length === 0) return;
+    for (const { day: _day, ...row } of rows) yield row as ArchivedRow;
+    ({ day: d, key: k } = rows[rows.length - 1]!);
+  }
+}
+
 function* archived(
   state: StateDb,
   sql: string,
   by: "call_id" | "key",
   window: Partial<Window>,
+  windowed: string = SCAN_SQL.archivedInWindow,
 ): Generator<ArchivedRow> {
+  if (window.startDate || window.endDate) {
+    yield* inWindow(state, windowed, window);
+    return;
+  }
   const stmt = state.db.prepare(sql);
   const w = { since: window.startDate ?? null, until: window.endDate ?? null };
   for (let after = ""; ;) {
@@ -107,9 +142,22 @@ function* archived(
   }
 }
 
-/** Archived recordings in call-id order (the manifest's order: the same DB content gives the same file). */
+/**
+ * Archived recordings in call-id order (the manifest's order: the same DB content gives the same file); with a
+ * window, only its rows, by day then key.
+ */
 export const archivedByCallId = (state: StateDb, window: Partial<Window> = {}) =>
   archived(state, SCAN_SQL.archivedByCallId, "call_id", window);
+
+/** Archived recordings with their call's JSON, in call-id order (export and hold select from these). */
+export const archivedWithCall = (state: StateDb, window: Partial<Window> = {}) =>
+  archived(
+    state,
+    SCAN_SQL.archivedWithCall,
+    "call_id",
+    window,
+    SCAN_SQL.archivedInWindowWithCall,
+  ) as Generator<ArchivedRow & { call_json: string }>;
 
 /** Archived recordings in key order (byte order, as S3 lists keys). */
 export const archivedByKey = (state: StateDb, window: Partial<Window> = {}) =>

@@ -223,7 +223,11 @@ describe("at rest (umask 022)", () => {
     const spool = `${db}.spool`;
     const settings = join(dir, "settings.env");
     const env = { ARCHIVER_DB_PATH: db };
-    // As an older release (or a hand) left them: created under umask 022.
+    // As an older release (or a hand) left them: created under umask 022. (`status` only reads a state DB and
+    // never creates one: `reconcile` makes it.)
+    const made = await rig.run(["reconcile", "--json", "--prefix", "warn/"], env);
+    assert.equal(made.code, 0, made.stderr);
+    assert.deepEqual(warnings(made), [], "a new state DB is private: nothing to say");
     const ok = await rig.run(["status", "--json"], env);
     assert.equal(ok.code, 0, ok.stderr);
     assert.deepEqual(warnings(ok), [], "a new state DB is private: nothing to say");

@@ -7,7 +7,7 @@ import { describe, test } from "../helpers/backends.js";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import Database from "better-sqlite3";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { expectedSha256 } from "../../simulator/data.js";
 import { collect, logsOf, sha256, startRig, summaryOf, type Rig } from "../helpers/env.js";
 import { recorder } from "../helpers/recorder.js";
@@ -390,6 +390,29 @@ describe("a source that changes after it was archived", () => {
         };
         assert.equal(status.source_changes.count, 2);
         assert.match((await rig.run(["run", "--db", db], env)).stdout, /already archived {2}3/);
+        // The later copies are in the manifest and verified, as the recordings are.
+        const manifest = (await rig.run(["manifest", "--format", "jsonl", "--db", db])).stdout
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as { key: string; sha256: string; bytes: number });
+        assert.equal(manifest.length, mode === "archive" ? 5 : 3);
+        for (const k of v2) {
+          const row = manifest.find((m) => m.key === k);
+          assert.ok(row, `${k} in the manifest`);
+          assert.equal(row.sha256, sha256((await rig.getObject(k)).body));
+        }
+        for (const deep of [[], ["--deep"]]) {
+          const v = await rig.run(["verify", "--json", "--db", db, ...deep]);
+          assert.equal(v.code, 0, v.stderr);
+          assert.equal(summaryOf(v).checked, mode === "archive" ? 5 : 3);
+        }
+        if (mode === "archive") {
+          await rig.client.send(new DeleteObjectCommand({ Bucket: rig.bucket, Key: v2[0] }));
+          const v = await rig.run(["verify", "--json", "--db", db]);
+          assert.equal(v.code, 3);
+          assert.equal(summaryOf(v).missing, 1);
+          assert.match(v.stderr, new RegExp(`missing: ${v2[0]!.replace(/\./g, "\\.")}`));
+        }
       } finally {
         await rig.close();
       }

@@ -40,7 +40,12 @@ function lockEnv(mode: "GOVERNANCE" | "COMPLIANCE"): Record<string, string> {
   };
 }
 
+/** Every version of every object but the audit trail's heads (one a command, checked on their own). */
 async function versions(client: S3Client, bucket: string): Promise<ObjectVersion[]> {
+  return (await allVersions(client, bucket)).filter((v) => !v.Key!.startsWith("_audit/"));
+}
+
+async function allVersions(client: S3Client, bucket: string): Promise<ObjectVersion[]> {
   const out: ObjectVersion[] = [];
   let KeyMarker: string | undefined;
   let VersionIdMarker: string | undefined;
@@ -136,6 +141,13 @@ for (const mode of ["GOVERNANCE", "COMPLIANCE"] as const) {
         assert.equal(doc.archive.etag, x.etag);
       }
       assert.match(r.stderr, /after CreateMultipartUpload the bucket did not show all that was asked/);
+      // The audit trail's head after the run: its own object, locked in the same mode, no legal hold or tags.
+      const heads = (await allVersions(rig.client, rig.bucket)).filter((v) => v.Key!.startsWith("_audit/"));
+      assert.equal(heads.length, 1, "one head for the one command");
+      const head = await protectionOf(rig.client, rig.bucket, heads[0]!.Key!, heads[0]!.VersionId!);
+      assert.equal(head.mode, mode);
+      assert.ok(Date.parse(head.until!) > Date.now(), "retained");
+      assert.notEqual(head.hold, "ON");
     });
 
     test("a rerun with a lost state DB adds no version", async () => {
@@ -171,6 +183,25 @@ for (const mode of ["GOVERNANCE", "COMPLIANCE"] as const) {
           new RegExp(
             `${target.key}: lock weaker than archived: GOVERNANCE retention until .*; legal hold OFF`,
           ),
+        );
+      });
+
+    if (mode === "GOVERNANCE")
+      test("verify fails (exit 3) on a sidecar whose legal hold was lifted behind its back", async () => {
+        const env = lockEnv(mode);
+        const target = rows(rig.dbPath)[1]!;
+        const at = { Bucket: rig.bucket, Key: `${target.key}.json`, VersionId: target.sidecar_version_id! };
+        await rig.client.send(new PutObjectLegalHoldCommand({ ...at, LegalHold: { Status: "OFF" } }));
+        const r = await rig.run(["verify", "--json"], env);
+        assert.equal(r.code, 3, r.stderr);
+        assert.equal(
+          summaryOf(r).mismatched,
+          2,
+          "the recording altered by the test before, and this sidecar",
+        );
+        assert.match(
+          r.stderr,
+          new RegExp(`${target.key}: sidecar ${target.key}.json: lock weaker than archived: legal hold OFF`),
         );
       });
   });

@@ -59,6 +59,8 @@ const UNSUPPORTED: Record<Backend, Record<string, string>> = {
         "s3rver keeps no versions (one object per key): these tests count each key's versions and read each version's lock",
       ]),
     ),
+    "Ceph RGW, GOVERNANCE Object Lock bucket: legal hold by selection":
+      "s3rver has no Object Lock and keeps no versions: a legal hold can be neither set on each version nor read back",
     "a storage class the server does not have: operation, key, status and code, for a single PUT and a multipart upload":
       "s3rver accepts any storage class",
     "tags in any script (ü, Prüfung) are stored on recordings and sidecars and read back":

@@ -32,6 +32,7 @@ export interface Rig {
   env: Record<string, string>;
   run(args: string[], extraEnv?: Record<string, string>): Promise<CliResult>;
   spawn(args: string[], extraEnv?: Record<string, string>): ChildProcess;
+  /** Keys under the prefix, sorted; the audit trail's heads ({prefix}_audit/) only when the prefix names them. */
   listKeys(prefix?: string): Promise<string[]>;
   getObject(key: string): Promise<{
     body: Buffer;
@@ -109,7 +110,8 @@ export async function startRig(
         for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
         token = out.NextContinuationToken;
       } while (token);
-      return keys.sort();
+      // The audit trail's heads (one a command) are left out unless asked for by their prefix.
+      return keys.filter((k) => prefix.includes("_audit/") || !k.includes("_audit/")).sort();
     },
     async getObject(key) {
       const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

@@ -249,6 +249,16 @@ export class MemoryStore implements port.ObjectStore {
     return Promise.reject(s3Error("NotImplemented", 501));
   }
 
+  copy(key: string): Promise<port.WriteAnswer> {
+    this.call("copy", [key]);
+    return Promise.reject(s3Error("NotImplemented", 501));
+  }
+
+  listVersions(key: string): Promise<port.Page<string, port.VersionMarker>> {
+    this.call("listVersions", [key]);
+    return Promise.resolve({ items: this.objects.has(key) ? ["null"] : [], next: undefined });
+  }
+
   putLegalHold(key: string): Promise<void> {
     this.call("putLegalHold", [key]);
     return Promise.reject(s3Error("NotImplemented", 501));

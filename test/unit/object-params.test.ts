@@ -83,6 +83,7 @@ test("manifest rows: CSV quoting and JSONL", () => {
     sse: "AES256",
     tags: "team=ops%20%26%20sales",
     sidecar_version_id: "v2",
+    sidecar_etag: null,
     sidecar_lock_mode: "COMPLIANCE",
     sidecar_retain_until: "2033-11-18T00:00:00Z",
     sidecar_legal_hold: 1,

@@ -73,9 +73,24 @@ test("every paged query walks its index in order: no temp B-tree, no scan from t
       /^SEARCH calls USING INDEX sqlite_autoindex_calls_1 \(call_id>\?\)$/,
     ],
     [
+      SCAN_SQL.archivedWithCall,
+      { after: "", ...window },
+      /^SEARCH calls USING INDEX sqlite_autoindex_calls_1 \(call_id>\?\)$/,
+    ],
+    [
       SCAN_SQL.archivedByKey,
       { after: "", ...window },
       /^SEARCH calls USING INDEX calls_archived_key \(key>\?\)$/,
+    ],
+    [
+      SCAN_SQL.archivedInWindow,
+      { d: "", k: "", ...window },
+      /^SEARCH calls USING INDEX calls_archived_day \(<expr>>\? AND <expr><\?\)$/,
+    ],
+    [
+      SCAN_SQL.archivedInWindowWithCall,
+      { d: "", k: "", ...window },
+      /^SEARCH calls USING INDEX calls_archived_day \(<expr>>\? AND <expr><\?\)$/,
     ],
     [
       SCAN_SQL.waiting,
@@ -169,9 +184,14 @@ test("archived recordings by call id and by key: every one once, in order, filte
     inApril.map((r) => r.key),
     byKey.filter((k) => k.includes("/2026/04/")),
   );
+  // A window reads only its own days' rows (calls_archived_day), by day then key, whichever scan asks.
   assert.deepEqual(
     [...archivedByCallId(s, { startDate: "2026-04-01", endDate: "2026-04-30" })].map((r) => r.call_id),
-    inApril.map((r) => r.call_id).sort(),
+    inApril.map((r) => r.call_id),
+  );
+  assert.deepEqual(
+    [...archivedByKey(s, { startDate: "2026-04-15" })].map((r) => r.key),
+    byKey.filter((k) => k.slice(k.indexOf("recordings/") + 11, k.lastIndexOf("/")) >= "2026/04/15"),
   );
   s.close();
 });

@@ -20,7 +20,7 @@ test("migrations apply once and are recorded", () => {
   }[];
   assert.deepEqual(
     rows.map((r) => r.version),
-    [1, 2, 3, 4, 5, 6, 8, 9, 10],
+    [1, 2, 3, 4, 5, 6, 8, 9, 10, 12],
   );
   assert.equal(s.db.pragma("journal_mode", { simple: true }), "wal");
   s.close();

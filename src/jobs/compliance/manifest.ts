@@ -13,7 +13,8 @@ import type { Logger } from "pino";
 import type { Config } from "../../base/config.js";
 import { NO_COUNTS } from "../../observe/tally.js";
 import { newRunId, startCommandRun } from "../../state/audit.js";
-import { StateDb } from "../../state/db.js";
+import { StateDb, type ChainLink } from "../../state/db.js";
+import { anchorLink } from "../audit.js";
 import type { Window } from "../../base/dates.js";
 import { manifestKey } from "../../base/keys.js";
 import { openPrivateWriteStream, type Readers } from "../../base/private-fs.js";
@@ -23,6 +24,7 @@ import { unquoteEtag } from "../../s3/listing.js";
 import { openState } from "../../state/integrity.js";
 import { archivedByCallId, type ArchivedRow } from "../../state/scans.js";
 import { redactText } from "../../base/redact.js";
+import { laterCopies } from "../../state/source-changes.js";
 
 export const MANIFEST_COLUMNS = [
   "call_id",
@@ -81,6 +83,12 @@ export function manifestRow(r: ArchivedRow): ManifestRow {
   return row;
 }
 
+/** The manifest's rows: the archived recordings in call-id order (a window: by day, then key), then the later copies. */
+export function* manifestRows(state: StateDb, window: Partial<Window> | undefined): Generator<ArchivedRow> {
+  yield* archivedByCallId(state, window);
+  yield* laterCopies(state, window);
+}
+
 export function csvField(v: string | number | boolean | null): string {
   if (v === null) return "";
   const s = String(v);
@@ -121,6 +129,41 @@ function manifestStream(path: string | null, readers: Readers, stdout: Writable 
   return path ? openPrivateWriteStream(path, readers) : (stdout ?? process.stdout);
 }
 
+/** A file written here, stored in S3 under `key`, checked to hash as it did when written (manifests, exports). */
+export async function storeFile(
+  config: Config,
+  f: {
+    key: string;
+    path: string;
+    contentType: string;
+    metadata: Record<string, string>;
+    bytes: number;
+    sha256: string;
+  },
+  logger: Logger,
+): Promise<void> {
+  const sink = openSink(config, DEFAULT_RETRY_POLICY, logger);
+  try {
+    const stored = await sink.transfer({
+      key: f.key,
+      contentType: f.contentType,
+      metadata: f.metadata,
+      objectParams: {},
+      open: async (offset) => ({
+        body: createReadStream(f.path, { start: offset }),
+        skip: 0,
+        totalBytes: statSync(f.path).size,
+        contentType: null,
+      }),
+      expectedBytes: f.bytes,
+    });
+    if (stored.sha256 !== f.sha256)
+      throw new Error(`${f.key} changed while uploading (${stored.sha256} != ${f.sha256})`);
+  } finally {
+    sink.close();
+  }
+}
+
 export async function writeManifest(
   config: Config,
   opts: ManifestOptions,
@@ -129,6 +172,7 @@ export async function writeManifest(
   const { state, audit } = openForManifest(config, opts.window, deps.logger);
   const runId = audit?.runId ?? newRunId("manifest");
   let tmp: string | undefined;
+  let link: ChainLink | undefined;
   const counts = { ...NO_COUNTS };
 
   try {
@@ -147,7 +191,8 @@ export async function writeManifest(
       await write(stream, text);
     };
     if (opts.format === "csv") await emit(MANIFEST_COLUMNS.join(",") + "\n");
-    for (const r of archivedByCallId(state, opts.window)) {
+    // Each recording as archived, then the later copies of sources that changed ({call_id}.v2.m4a).
+    for (const r of manifestRows(state, opts.window)) {
       await emit(formatRow(manifestRow(r), opts.format));
       rows++;
       counts.bytes += r.bytes;
@@ -159,32 +204,13 @@ export async function writeManifest(
     const sha256 = hash.digest("hex");
     let key: string | null = null;
     if (opts.upload && path) {
-      const name = `manifest-${runId.slice("manifest-".length)}.${opts.format}`;
-      key = manifestKey(config.s3.prefix, name);
-      const sink = openSink(config, DEFAULT_RETRY_POLICY, deps.logger);
-      const file = path;
-      try {
-        const stored = await sink.transfer({
-          key,
-          contentType: opts.format === "csv" ? "text/csv" : "application/x-ndjson",
-          metadata: { rows: String(rows) },
-          objectParams: {},
-          open: async (offset) => ({
-            body: createReadStream(file, { start: offset }),
-            skip: 0,
-            totalBytes: statSync(file).size,
-            contentType: null,
-          }),
-          expectedBytes: bytes,
-        });
-        if (stored.sha256 !== sha256)
-          throw new Error(`manifest changed while uploading (${stored.sha256} != ${sha256})`);
-      } finally {
-        sink.close();
-      }
+      key = manifestKey(config.s3.prefix, `manifest-${runId.slice("manifest-".length)}.${opts.format}`);
+      const contentType = opts.format === "csv" ? "text/csv" : "application/x-ndjson";
+      const file = { key, path, contentType, metadata: { rows: String(rows) }, bytes, sha256 };
+      await storeFile(config, file, deps.logger);
     }
     counts.archived = rows;
-    audit?.state.finishRun(runId, counts, "ok", null, {
+    link = audit?.state.finishRun(runId, counts, "ok", null, {
       rows,
       bytes,
       sha256,
@@ -194,12 +220,13 @@ export async function writeManifest(
     });
     return { rows, bytes, sha256, out: opts.out ?? null, key };
   } catch (err) {
-    audit?.state.finishRun(runId, counts, "fatal", (err as Error).message);
+    link = audit?.state.finishRun(runId, counts, "fatal", (err as Error).message);
     throw err;
   } finally {
     state.close();
     audit?.state.close();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
+    if (link) await anchorLink(config, link, deps.logger);
   }
 }
 

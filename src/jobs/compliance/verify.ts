@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import type { Config } from "../../base/config.js";
 import { NO_COUNTS } from "../../observe/tally.js";
 import { startCommandRun } from "../../state/audit.js";
+import { anchorLink } from "../audit.js";
 import { BoundedQueue } from "../../base/concurrency.js";
 import type { Window } from "../../base/dates.js";
 import { classify } from "../../base/errors.js";
@@ -24,7 +25,8 @@ import type { ObjectHead } from "../../s3/object-store.js";
 import { openSink, type S3Sink } from "../../s3/s3.js";
 import { openState } from "../../state/integrity.js";
 import { archivedByKey, awaitingRepair, type ArchivedRow } from "../../state/scans.js";
-import { lockProblem, recordsLock } from "./lock-check.js";
+import { laterCopies } from "../../state/source-changes.js";
+import { anyLockProblem, recordsAnyLock } from "./lock-check.js";
 import { provenByListing, withListing, type Paired } from "./with-listing.js";
 
 /** The audit row lists this many of the recordings marked for repair (the rest are in the log and the state). */
@@ -66,10 +68,8 @@ async function recordingProblem(
     return { kind: "mismatched", reason: `size ${head.size} but ${r.bytes} bytes were archived` };
   const changed = contentChanged(head, r, !deep);
   if (changed) return { kind: "mismatched", reason: changed };
-  if (recordsLock(r)) {
-    const lock = await lockProblem(sink, r);
-    if (lock) return lock;
-  }
+  const lock = await anyLockProblem(sink, r);
+  if (lock) return lock;
   if (deep) {
     const actual = await hashObject(sink, r.key);
     if (actual !== r.sha256)
@@ -107,12 +107,17 @@ export async function verifyArchive(
       for await (const { row, listed } of rowsToCheck(state, sink, config, opts)) {
         if (deps.signal?.aborted) break;
         // A recorded lock or hold is read from the recorded version: the listing cannot show it.
-        if (!opts.deep && !recordsLock(row) && provenByListing(row, listed)) {
+        if (!opts.deep && !recordsAnyLock(row) && provenByListing(row, listed)) {
           result.checked++;
           result.ok++;
           byListing++;
           continue;
         }
+        await queue.add(() => check(row));
+      }
+      // The later copies of changed sources ({call_id}.v2.m4a): a HEAD each (they are few), as a recording.
+      for (const row of laterCopies(state, opts.window ?? {})) {
+        if (deps.signal?.aborted) break;
         await queue.add(() => check(row));
       }
     });
@@ -130,8 +135,7 @@ export async function verifyArchive(
             : "ok";
     return result;
   } finally {
-    sink.close();
-    state.finishRun(
+    const link = state.finishRun(
       runId,
       {
         ...NO_COUNTS,
@@ -144,6 +148,8 @@ export async function verifyArchive(
       { ...result, by_listing: byListing, by_head: c.byHead, marked_for_repair: c.repairs },
     );
     state.close();
+    await anchorLink(config, link, logger, sink);
+    sink.close();
   }
 }
 
