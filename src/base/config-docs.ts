@@ -25,7 +25,7 @@ export const SETTING_HELP = {
   ARCHIVER_PART_QUEUE: "parts of one recording uploaded at once",
   ARCHIVER_SPOOL_DIR: 'where bodies above 1 MiB wait for S3, or "memory" (default <db path>.spool)',
   ARCHIVER_GROUP_READABLE:
-    "true: manifests and the metrics file are 0640, their group may read them; else 0600 (state and spool always 0600)",
+    "true: manifests, reports, exports and the metrics file are 0640, their group may read them; else 0600 (state and spool always 0600)",
   ARCHIVER_API_RPS: "client-side cap on Envoy API requests per second (default none)",
   ARCHIVER_MAX_RETRIES: "retries for transient errors per operation",
   ARCHIVER_ON_SOURCE_CHANGE:
