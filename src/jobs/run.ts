@@ -21,6 +21,7 @@ import type { RunOutcome, TallyCounts } from "../observe/tally.js";
 import { archiveRecording } from "./archive-recording.js";
 import { scheduleListed, scheduleWaiting, type Schedule } from "./listing.js";
 import { learnBucket } from "./protect.js";
+import { bucketVersioning, type Versioning } from "../s3/versioning.js";
 import {
   advanceWatermark,
   connectRun,
@@ -138,11 +139,23 @@ async function prepareStore(ctx: RunContext): Promise<void> {
       { offset_ms: s3Offset },
       `this machine's clock is ${describeOffset(s3Offset)} the S3 server's: requests are signed with the server's time`,
     );
-  if (config.storage.lockMode || config.storage.legalHold) await sink.checkObjectLock();
-  ctx.bucket = await learnBucket(sink, logger);
+  let versioning: Promise<Versioning> | undefined;
+  const readVersioning = () => (versioning ??= bucketVersioning(sink, logger));
+  const asked = lockAsked(config.storage);
+  if (asked) await sink.checkObjectLock(asked, readVersioning);
+  ctx.bucket = learnBucket(sink, logger, await readVersioning());
   await ctx.ledger.sweep(`${config.s3.prefix}recordings/`);
   // Bodies a killed run left on disk (we hold the lock: no other run of this state DB is using them).
   if (config.s3.spoolDir) await clearSpool(config.s3.spoolDir);
+}
+
+/** The lock settings the run asks for, by name ("" when none): what a bucket without Object Lock is told. */
+function lockAsked(s: Config["storage"]): string {
+  const named = [
+    ...(s.lockMode ? [`ARCHIVER_OBJECT_LOCK_MODE=${s.lockMode}`] : []),
+    ...(s.legalHold ? ["ARCHIVER_LEGAL_HOLD=true"] : []),
+  ];
+  return named.join(" and ");
 }
 
 /** The run's summary: its counts from the tally, its clocks and API figures, how it ended. */

@@ -99,7 +99,7 @@ async function repair(
       throw new ArchiverError(
         c.kind,
         "lock_not_applied",
-        `${at(key, versionId)} lacks ${shortfalls(wanted, shown).join("; ")}, and ${name} failed: ${c.code}${status}: ${c.message}. Not recorded as protected.`,
+        `${at(key, versionId)} shows ${shortfalls(wanted, shown).join("; ")}, and ${name} failed: ${c.code}${status}: ${c.message}. Not recorded as protected.`,
         { cause: err, ...(c.status !== undefined ? { status: c.status } : {}) },
       );
     };

@@ -74,7 +74,7 @@ const UNSUPPORTED: Record<Backend, Record<string, string>> = {
     "the completion is refused (If-None-Match); the loser fails naming both runs": NO_CONDITIONAL_COMPLETE,
     "a server that answers the Put* calls but holds nothing: those recordings fail, never recorded as locked":
       "needs a server that answers PutObjectRetention/LegalHold/Tagging with success and stores nothing (local S3 emulation)",
-    "an endpoint that cannot answer the lock question (s3rver: 501) gets a warning, not a failure":
+    "an endpoint that cannot answer the lock question (s3rver: 501) and shows versioning off: exit 1 before any download":
       "tests s3rver's 501 to GetObjectLockConfiguration; RGW answers it",
     "verify: bytes changed where they are stored, without a write, are found by --deep alone":
       "changes an object's bytes in s3rver's files, behind the server",
