@@ -2,6 +2,7 @@
 import { ArchiverError, classify } from "../base/errors.js";
 import type { Requests } from "./requests.js";
 import type { Versioning } from "./versioning.js";
+import { warnOnce } from "../base/say-once.js";
 
 /** Check the bucket exists and is reachable with these credentials; fatal otherwise. */
 export async function checkBucket(sink: Requests): Promise<void> {
@@ -63,7 +64,9 @@ export async function checkObjectLock(
     throw refuse(
       `${unanswered}, and GetBucketVersioning shows versioning ${v}: Object Lock needs it enabled`,
     );
-  sink.logger.warn(
+  warnOnce(
+    sink.logger,
+    "object-lock-unreadable",
     { versioning: v },
     `could not read the bucket's Object Lock configuration (${unanswered}: the endpoint does not support it, or s3:GetBucketObjectLockConfiguration is not granted): uploads carry lock headers regardless and each object's lock is read back`,
   );

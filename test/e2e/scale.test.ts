@@ -72,6 +72,31 @@ describe("worker", () => {
     assert.deepEqual((await rig.listKeys()).filter((k) => !k.endsWith(".json")).length, ready);
   });
 
+  test("worker: a server that cannot list multipart uploads is named once per process, not on every tick", async () => {
+    const quiet = await startRig({ calls: { count: 2, seed: 43 } }, { listUploads: "unsupported" });
+    try {
+      const child = quiet.spawn(["worker", "--cron", "* * * * * *", "--run-on-start", "--metrics-port", "0"]);
+      const result = collect(child);
+      let stderr = "";
+      child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+      const url = await waitFor("metrics address", () => /"metrics":"(http:[^"]+?)\/?"/.exec(stderr)?.[1]);
+      await waitFor("three runs", async () => {
+        const text = await (await fetch(`${url}/metrics`)).text();
+        return metricValue(text, 'envoy_archiver_runs_total{outcome="ok"}') >= 3 ? true : undefined;
+      });
+      child.kill("SIGTERM");
+      await result;
+      const said = stderr.match(/the S3 endpoint cannot list multipart uploads/g) ?? [];
+      assert.equal(said.length, 1, stderr);
+      assert.match(
+        stderr,
+        /cannot list multipart uploads: untracked leftovers are not swept \(said once per process\)/,
+      );
+    } finally {
+      await quiet.close();
+    }
+  });
+
   test("a one-shot run writes the same metrics to a textfile", async () => {
     const file = join(rig.dir, "archiver.prom");
     const r = await rig.run([
