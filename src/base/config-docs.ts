@@ -36,6 +36,8 @@ export const SETTING_HELP = {
   ARCHIVER_PROGRESS_INTERVAL: "seconds between progress log records when not on a terminal",
   ARCHIVER_METRICS_PORT: "/metrics and /healthz port of `worker`",
   ARCHIVER_SHARD_COUNT: "shards, index from JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX",
+  ARCHIVER_LEASE_TTL:
+    "seconds a run's lease on its prefix and shard lasts unrenewed (renewed every half); 0 = no lease",
   ARCHIVER_OBJECT_LOCK_MODE: "GOVERNANCE|COMPLIANCE, with ARCHIVER_RETENTION_DAYS (from recording start)",
   ARCHIVER_RETENTION_DAYS: "days to retain each object under Object Lock",
   ARCHIVER_LEGAL_HOLD: "true: every object under legal hold",

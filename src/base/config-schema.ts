@@ -105,6 +105,9 @@ export const EnvSchema = z.object({
   ARCHIVER_PROGRESS_INTERVAL: int(1, 86_400).default(30),
   ARCHIVER_METRICS_PORT: int(0, 65_535).default(9464),
   ARCHIVER_SHARD_COUNT: int(1, 100_000).optional(),
+  ARCHIVER_LEASE_TTL: int(0, 86_400)
+    .refine((v) => v === 0 || v >= 5, "must be 0 (no lease) or at least 5 seconds")
+    .default(900),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

@@ -37,6 +37,8 @@ export interface Config {
   progressIntervalS: number;
   metricsPort: number;
   shardCount: number | undefined;
+  /** How long a run's lease on its prefix and shard lasts unrenewed (ms); 0: no lease (s3/lease.ts). */
+  leaseTtlMs: number;
 }
 
 /** What a media response must be, and how much and how long it may take. */

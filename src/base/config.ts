@@ -118,6 +118,7 @@ function configOf(e: Env, aws: AwsSettings): Config {
     progressIntervalS: e.ARCHIVER_PROGRESS_INTERVAL,
     metricsPort: e.ARCHIVER_METRICS_PORT,
     shardCount: e.ARCHIVER_SHARD_COUNT,
+    leaseTtlMs: e.ARCHIVER_LEASE_TTL * 1000,
   };
 }
 

@@ -21,6 +21,7 @@ import type { RunOutcome, TallyCounts } from "../observe/tally.js";
 import { archiveRecording } from "./archive-recording.js";
 import { scheduleListed, scheduleWaiting, type Schedule } from "./listing.js";
 import { learnBucket } from "./protect.js";
+import { holdLease } from "./run-lease.js";
 import { bucketVersioning, type Versioning } from "../s3/versioning.js";
 import {
   advanceWatermark,
@@ -111,9 +112,10 @@ async function work(ctx: RunContext, opened: OpenedState, window: Window): Promi
   const queue = new BoundedQueue(ctx.config.concurrency);
   const schedule: Schedule = (call, raw) =>
     queue.add(() => (ctx.signal.aborted ? Promise.resolve() : archiveRecording(ctx, call, raw)));
+  let releaseLease: (() => Promise<void>) | undefined;
   try {
     await queue.run(async () => {
-      if (!ctx.dryRun) await prepareStore(ctx);
+      if (!ctx.dryRun) releaseLease = await prepareStore(ctx);
       await scheduleListed(ctx, window, schedule);
       if (!ctx.dryRun && !ctx.signal.aborted) await scheduleWaiting(ctx, schedule);
     });
@@ -122,14 +124,18 @@ async function work(ctx: RunContext, opened: OpenedState, window: Window): Promi
     if (!(err instanceof StopRequested) && !ctx.signal.aborted) ctx.halt.raise(classify(err));
     else if (err instanceof ArchiverError && err.kind === "fatal") ctx.halt.raise(err);
   } finally {
+    await releaseLease?.();
     await Promise.allSettled([ctx.client.close(), ctx.media.close()]);
     ctx.sink.close();
     if (opened.heartbeat) clearInterval(opened.heartbeat);
   }
 }
 
-/** Before a run that writes: the bucket checked, its rules learned, leftovers of killed runs swept. */
-async function prepareStore(ctx: RunContext): Promise<void> {
+/**
+ * Before a run that writes: the bucket checked, its rules learned, the lease on the prefix and shard taken (what
+ * releases it is returned), leftovers of killed runs swept.
+ */
+async function prepareStore(ctx: RunContext): Promise<() => Promise<void>> {
   const { sink, config, logger } = ctx;
   await sink.checkBucket();
   // The S3 server's time, learned from its Date header (the SDK corrects its offset on a skew error).
@@ -143,10 +149,18 @@ async function prepareStore(ctx: RunContext): Promise<void> {
   const readVersioning = () => (versioning ??= bucketVersioning(sink, logger));
   const asked = lockAsked(config.storage);
   if (asked) await sink.checkObjectLock(asked, readVersioning);
-  ctx.bucket = learnBucket(sink, logger, await readVersioning());
-  await ctx.ledger.sweep(`${config.s3.prefix}recordings/`);
-  // Bodies a killed run left on disk (we hold the lock: no other run of this state DB is using them).
-  if (config.s3.spoolDir) await clearSpool(config.s3.spoolDir);
+  const versioned = await readVersioning();
+  ctx.bucket = learnBucket(sink, logger, versioned);
+  const release = await holdLease(ctx, versioned === "off");
+  try {
+    await ctx.ledger.sweep(`${config.s3.prefix}recordings/`);
+    // Bodies a killed run left on disk (we hold the lock: no other run of this state DB is using them).
+    if (config.s3.spoolDir) await clearSpool(config.s3.spoolDir);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  return release;
 }
 
 /** The lock settings the run asks for, by name ("" when none): what a bucket without Object Lock is told. */

@@ -131,6 +131,8 @@ export interface ObjectStore {
   /** The object's bytes; null when there is no such object (or version). */
   get(key: string, versionId?: string | null): Promise<Readable | null>;
   put(req: PutRequest): Promise<WriteAnswer>;
+  /** DeleteObject of the key's current version (a versioned bucket adds a delete marker; versions stay). */
+  delete(key: string): Promise<void>;
 
   createUpload(req: CreateUploadRequest): Promise<string>;
   uploadPart(req: PartRequest): Promise<WriteAnswer>;

@@ -7,6 +7,7 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetBucketVersioningCommand,
   GetObjectCommand,
   GetObjectLockConfigurationCommand,
@@ -136,6 +137,10 @@ export class S3ObjectStore implements ObjectStore {
       if (isNotFound(err, "NoSuchKey")) return null;
       throw err;
     }
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ ...this.b, Key: key }));
   }
 
   async put(r: PutRequest): Promise<WriteAnswer> {

@@ -151,6 +151,12 @@ export class MemoryStore implements port.ObjectStore {
     return { etag, versionId: undefined };
   }
 
+  delete(key: string): Promise<void> {
+    this.call("delete", [key]);
+    this.objects.delete(key);
+    return Promise.resolve();
+  }
+
   createUpload(r: port.CreateUploadRequest): Promise<string> {
     this.call("createUpload", [r]);
     const uploadId = `upload-${this.nextUpload++}`;
