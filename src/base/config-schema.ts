@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { tagsProblem } from "./tags.js";
+import { parseDuration, parseSize } from "./units.js";
 
 const bool = z
   .string()
@@ -42,6 +43,28 @@ const list = z.string().transform((v) =>
     .map((s) => s.trim())
     .filter(Boolean),
 );
+
+const duration = z
+  .string()
+  .trim()
+  .transform((v, ctx) => {
+    if (v === "" || v === "0" || v === "off") return undefined;
+    const ms = parseDuration(v);
+    if (ms === null || ms <= 0)
+      ctx.addIssue({ code: "custom", message: "must be a duration such as 50m, 1h30m, 90s (or off)" });
+    return ms ?? undefined;
+  });
+
+const size = z
+  .string()
+  .trim()
+  .transform((v, ctx) => {
+    if (v === "" || v === "0" || v === "off") return undefined;
+    const bytes = parseSize(v);
+    if (bytes === null || bytes <= 0)
+      ctx.addIssue({ code: "custom", message: "must be a size such as 200G, 512M, 10K (or off)" });
+    return bytes ?? undefined;
+  });
 
 /** The environment names, their defaults and their checks. */
 export const EnvSchema = z.object({
@@ -105,6 +128,9 @@ export const EnvSchema = z.object({
   ARCHIVER_PROGRESS_INTERVAL: int(1, 86_400).default(30),
   ARCHIVER_METRICS_PORT: int(0, 65_535).default(9464),
   ARCHIVER_SHARD_COUNT: int(1, 100_000).optional(),
+  ARCHIVER_MAX_DURATION: duration.optional(),
+  ARCHIVER_MAX_BYTES: size.optional(),
+  ARCHIVER_CUTOFF: z.enum(["soft", "hard"], { error: "must be soft or hard" }).default("soft"),
   ARCHIVER_LEASE_TTL: int(0, 86_400)
     .refine((v) => v === 0 || v >= 5, "must be 0 (no lease) or at least 5 seconds")
     .default(900),

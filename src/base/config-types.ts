@@ -37,6 +37,8 @@ export interface Config {
   progressIntervalS: number;
   metricsPort: number;
   shardCount: number | undefined;
+  /** The run's budget (jobs/budget.ts): undefined limits are none. */
+  budget: { maxDurationMs: number | undefined; maxBytes: number | undefined; cutoff: "soft" | "hard" };
   /** How long a run's lease on its prefix and shard lasts unrenewed (ms); 0: no lease (s3/lease.ts). */
   leaseTtlMs: number;
 }

@@ -32,6 +32,7 @@ function jsonSummary(s: RunSummary): string {
       rate_limited: s.rate_limited,
       retries: s.retries,
       ...(s.error ? { error: s.error } : {}),
+      ...(s.budget ? { budget: s.budget } : {}),
     }) + "\n"
   );
 }
@@ -53,6 +54,10 @@ function textSummary(s: RunSummary): string {
     `  failed            ${s.failed}${s.previously_failed ? ` (+${s.previously_failed} failed in earlier runs; --retry-failed retries them)` : ""}`,
     `  API requests      ${s.api_requests} (${s.rate_limited} rate-limited, ${s.retries} retried)`,
   ];
+  if (s.budget)
+    lines.push(
+      `  budget spent      ${s.budget.limit}: ${s.budget.left_pending} call(s) left waiting${s.budget.listing_complete ? "" : ", the listing not gone through"}; the next run goes on`,
+    );
   if (s.source_changed > 0)
     lines.push(
       `  source changed    ${s.source_changed} (archived originals kept; see the log and \`status\`)`,

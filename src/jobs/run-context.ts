@@ -47,6 +47,8 @@ export interface RunContext {
   tally: Tally;
   /** Aborted by a fatal error (halt) or by the caller's signal: no new work, in-flight transfers aborted. */
   signal: AbortSignal;
+  /** Aborted with `signal`, or when the run's budget is spent: start no new recording (jobs/budget.ts). */
+  noNewWork: AbortSignal;
   halt: Halt;
   /** Recording statuses that mean "ready to download". */
   readySet: ReadonlySet<string>;
@@ -136,6 +138,8 @@ export function connectRun(
     policy: RetryPolicy;
     observer: RunObserver;
     signal: AbortSignal | undefined;
+    /** Start no new recording once aborted (a spent budget). */
+    noNewWork?: AbortSignal | undefined;
   },
 ): RunContext {
   const { logger, policy, observer } = run;
@@ -194,6 +198,7 @@ export function connectRun(
     tally,
     signal,
     halt,
+    noNewWork: run.noNewWork ? AbortSignal.any([signal, run.noNewWork]) : signal,
     readySet: new Set(config.envoy.readyStatuses),
     bucket: undefined,
     sourceChanges: [],

@@ -22,6 +22,7 @@ import { archiveRecording } from "./archive-recording.js";
 import { scheduleListed, scheduleWaiting, type Schedule } from "./listing.js";
 import { learnBucket } from "./protect.js";
 import { holdLease } from "./run-lease.js";
+import { RunBudget, type BudgetSettings } from "./budget.js";
 import { bucketVersioning, type Versioning } from "../s3/versioning.js";
 import {
   advanceWatermark,
@@ -42,6 +43,8 @@ export interface RunOptions {
   retryFailed?: boolean;
   /** Only the calls of this shard (a stable hash of the call id); others are skipped without a trace. */
   shard?: Shard | undefined;
+  /** The run's budget; default: the configuration's (ARCHIVER_MAX_DURATION, ARCHIVER_MAX_BYTES, ARCHIVER_CUTOFF). */
+  budget?: BudgetSettings;
 }
 
 /** The run's counts (the tally's: observe/tally.ts), what it was, and how it ended. */
@@ -56,6 +59,17 @@ export interface RunSummary extends TallyCounts {
   duration_ms: number;
   outcome: RunOutcome;
   error?: string;
+  /** Present when a budget ended the run: which, and what is left for the next run. */
+  budget?: BudgetReport;
+}
+
+export interface BudgetReport {
+  spent: "duration" | "bytes";
+  limit: string;
+  /** Calls the state DB holds as waiting (listed, not archived yet; not ready; failed retryably). */
+  left_pending: number;
+  /** Whether the window's listing was gone through before the budget was spent (if not, more may be unlisted). */
+  listing_complete: boolean;
 }
 
 export interface RunDeps {
@@ -85,6 +99,9 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   const opened = openRunState(config.dbPath, dryRun, started);
   const plan: RunPlan = { started, t0, ...planWindow(opts, opened.state, config.overlapDays, started) };
   const observer = deps.observer ?? {};
+  const budget = new RunBudget(opts.budget ?? config.budget, (limit) =>
+    logger.warn({ limit }, `run budget spent (${limit}): no new recording is started`),
+  );
   const ctx = connectRun(config, opened, {
     dryRun,
     shard: opts.shard,
@@ -92,34 +109,43 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     logger,
     policy: { ...(deps.policy ?? DEFAULT_RETRY_POLICY), retries: config.maxRetries },
     observer,
-    signal: deps.signal,
+    signal: deps.signal ? AbortSignal.any([deps.signal, budget.stopAll]) : budget.stopAll,
+    noNewWork: budget.noNewWork,
   });
   const { runId, state } = ctx;
   const { mode, window } = plan;
   if (!dryRun) startCommandRun(state, config, "run", window, { id: runId, mode, dryRun });
   logger.info({ run_id: runId, mode, window, dry_run: dryRun, shard: opts.shard }, "run started");
   observer.runStarted?.(ctx.tally.live);
-  await work(ctx, opened, window);
+  budget.start(() => ctx.tally.live.receivedBytes);
+  const listed = await work(ctx, opened, window).finally(() => budget.stop());
   const summary = summarize(ctx, plan, deps.signal?.aborted === true);
+  if (budget.spent && summary.outcome === "budget") summary.budget = budgetReport(ctx, budget, listed);
   finish(ctx, plan, summary);
   observer.runFinished?.(summary);
   return summary;
 }
 
-/** Everything between the start and the end: the store made ready, the calls listed and archived, drained. */
-async function work(ctx: RunContext, opened: OpenedState, window: Window): Promise<void> {
+/**
+ * Everything between the start and the end: the store made ready, the calls listed and archived, drained. True
+ * when the window's listing was gone through.
+ */
+async function work(ctx: RunContext, opened: OpenedState, window: Window): Promise<boolean> {
   // Bounded concurrency, and bounded look-ahead: listing never runs more than a few pages ahead of the workers.
   const queue = new BoundedQueue(ctx.config.concurrency);
   const schedule: Schedule = (call, raw) =>
-    queue.add(() => (ctx.signal.aborted ? Promise.resolve() : archiveRecording(ctx, call, raw)));
+    queue.add(() => (ctx.noNewWork.aborted ? Promise.resolve() : archiveRecording(ctx, call, raw)));
   let releaseLease: (() => Promise<void>) | undefined;
+  let listed = false;
   try {
     await queue.run(async () => {
       if (!ctx.dryRun) releaseLease = await prepareStore(ctx);
       await scheduleListed(ctx, window, schedule);
-      if (!ctx.dryRun && !ctx.signal.aborted) await scheduleWaiting(ctx, schedule);
+      listed = !ctx.noNewWork.aborted;
+      if (!ctx.dryRun && !ctx.noNewWork.aborted) await scheduleWaiting(ctx, schedule);
     });
-    if (!ctx.dryRun && !ctx.signal.aborted) await ctx.ledger.abortUnclaimed();
+    // Uploads kept for resume stay kept when the run was cut short: the next run continues them.
+    if (!ctx.dryRun && !ctx.noNewWork.aborted) await ctx.ledger.abortUnclaimed();
   } catch (err) {
     if (!(err instanceof StopRequested) && !ctx.signal.aborted) ctx.halt.raise(classify(err));
     else if (err instanceof ArchiverError && err.kind === "fatal") ctx.halt.raise(err);
@@ -129,6 +155,7 @@ async function work(ctx: RunContext, opened: OpenedState, window: Window): Promi
     ctx.sink.close();
     if (opened.heartbeat) clearInterval(opened.heartbeat);
   }
+  return listed;
 }
 
 /**
@@ -188,10 +215,29 @@ function summarize(ctx: RunContext, plan: RunPlan, stopped: boolean): RunSummary
     rate_limited,
     retries,
     duration_ms: Math.round(performance.now() - plan.t0),
-    outcome: fatal ? "fatal" : interrupted ? "interrupted" : counts.failed > 0 ? "failures" : "ok",
+    outcome: fatal
+      ? "fatal"
+      : interrupted
+        ? "interrupted"
+        : ctx.noNewWork.aborted
+          ? "budget"
+          : counts.failed > 0
+            ? "failures"
+            : "ok",
   };
   if (fatal) summary.error = redactText(fatal.message);
   return summary;
+}
+
+/** What a spent budget leaves for the next run. */
+function budgetReport(ctx: RunContext, budget: RunBudget, listed: boolean): BudgetReport {
+  const by = ctx.state.countsByStatus();
+  return {
+    spent: budget.spent!,
+    limit: budget.describe(),
+    left_pending: by.pending.count + by.not_ready.count + by.failed.count,
+    listing_complete: listed,
+  };
 }
 
 /** The run's end in the state DB (watermark, audit record, lock released) and in the log. */
@@ -199,7 +245,8 @@ function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary): void {
   const { state } = ctx;
   if (!ctx.dryRun) {
     state.stopGroupCommit();
-    if (summary.mode === "incremental" && summary.outcome !== "fatal" && summary.outcome !== "interrupted")
+    // The watermark moves only past a window gone through: not after a stop, a fatal error or a spent budget.
+    if (summary.mode === "incremental" && (summary.outcome === "ok" || summary.outcome === "failures"))
       advanceWatermark(state, plan.started);
     const details =
       ctx.sourceChanges.length > 0 ? { source_changed: ctx.sourceChanges.slice(0, 1000) } : undefined;

@@ -77,7 +77,7 @@ function defineMetrics(registry: Registry) {
     }),
     runs: new Counter({
       name: "envoy_archiver_runs_total",
-      help: "Runs, by outcome (ok, failures, fatal, interrupted).",
+      help: "Runs, by outcome (ok, failures, fatal, interrupted, budget).",
       labelNames: ["outcome"] as const,
       registers,
     }),

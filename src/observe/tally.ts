@@ -5,7 +5,8 @@
 
 export type RecordingOutcome = "archived" | "already_archived" | "not_ready" | "no_recording" | "failed";
 export type RetrySource = "api" | "s3";
-export type RunOutcome = "ok" | "failures" | "fatal" | "interrupted";
+/** "budget": a run budget (--max-duration, --max-bytes) ended the run before its work was done. */
+export type RunOutcome = "ok" | "failures" | "fatal" | "interrupted" | "budget";
 
 /** The counts of a command as the audit trail records them (the state's RunCounts has the same fields). */
 const ZERO = {

@@ -37,7 +37,16 @@ export function addRunCommand(program: Command): void {
   )
     .option("--quiet", "no progress line or progress log records")
     .option("--metrics-file <path>", "write Prometheus metrics for this run (node_exporter textfile format)");
-  settingOptions(cmd, ["concurrency", "db", "bucket", "prefix", "logLevel"])
+  settingOptions(cmd, [
+    "concurrency",
+    "db",
+    "bucket",
+    "prefix",
+    "logLevel",
+    "maxDuration",
+    "maxBytes",
+    "cutoff",
+  ])
     .addHelpText(
       "after",
       `
