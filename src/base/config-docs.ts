@@ -40,6 +40,8 @@ export const SETTING_HELP = {
   ARCHIVER_MAX_BYTES: "run budget: no new recording after this many media bytes, e.g. 200G",
   ARCHIVER_CUTOFF:
     "when a budget is spent: soft lets transfers in flight finish; hard stops them as SIGTERM does",
+  ARCHIVER_BWLIMIT:
+    'media bytes/s for all transfers together, e.g. 20M, or a timetable "08:00,5M 19:00,off" (local time)',
   ARCHIVER_LEASE_TTL:
     "seconds a run's lease on its prefix and shard lasts unrenewed (renewed every half); 0 = no lease",
   ARCHIVER_OBJECT_LOCK_MODE: "GOVERNANCE|COMPLIANCE, with ARCHIVER_RETENTION_DAYS (from recording start)",

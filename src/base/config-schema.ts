@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { tagsProblem } from "./tags.js";
 import { parseDuration, parseSize } from "./units.js";
+import { parseBwLimit } from "./bandwidth.js";
 
 const bool = z
   .string()
@@ -131,6 +132,19 @@ export const EnvSchema = z.object({
   ARCHIVER_MAX_DURATION: duration.optional(),
   ARCHIVER_MAX_BYTES: size.optional(),
   ARCHIVER_CUTOFF: z.enum(["soft", "hard"], { error: "must be soft or hard" }).default("soft"),
+  ARCHIVER_BWLIMIT: z
+    .string()
+    .trim()
+    .transform((v, ctx) => {
+      const slots = parseBwLimit(v);
+      if (!slots)
+        ctx.addIssue({
+          code: "custom",
+          message: 'must be a rate such as 20M (bytes/s), off, or a timetable such as "08:00,5M 19:00,off"',
+        });
+      return slots ?? [];
+    })
+    .optional(),
   ARCHIVER_LEASE_TTL: int(0, 86_400)
     .refine((v) => v === 0 || v >= 5, "must be 0 (no lease) or at least 5 seconds")
     .default(900),

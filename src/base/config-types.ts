@@ -1,3 +1,5 @@
+import type { BwSlot } from "./bandwidth.js";
+
 /** The validated settings, in the shape the jobs use (made by loadConfig). */
 
 export interface Config {
@@ -39,6 +41,8 @@ export interface Config {
   shardCount: number | undefined;
   /** The run's budget (jobs/budget.ts): undefined limits are none. */
   budget: { maxDurationMs: number | undefined; maxBytes: number | undefined; cutoff: "soft" | "hard" };
+  /** The bandwidth limit on media bytes, all transfers together (base/bandwidth.ts); empty: none. */
+  bwLimit: BwSlot[];
   /** How long a run's lease on its prefix and shard lasts unrenewed (ms); 0: no lease (s3/lease.ts). */
   leaseTtlMs: number;
 }

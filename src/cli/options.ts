@@ -41,6 +41,11 @@ const SETTING_FLAGS = {
     help: "start no new recording after this many media bytes, e.g. 200G",
     env: "ARCHIVER_MAX_BYTES",
   },
+  bwlimit: {
+    flags: "--bwlimit <rate>",
+    help: 'media bytes/s for all transfers together, e.g. 20M, or "08:00,5M 19:00,off"',
+    env: "ARCHIVER_BWLIMIT",
+  },
   cutoff: {
     flags: "--cutoff <mode>",
     help: "a spent budget: soft (in-flight transfers finish) or hard (stopped as by SIGTERM)",

@@ -9,6 +9,7 @@ import type { Config } from "../base/config.js";
 import { describeOffset, ServerClock } from "../base/clock.js";
 import { backfillWindow, incrementalWindow, type Window } from "../base/dates.js";
 import { ArchiverError } from "../base/errors.js";
+import { Bandwidth } from "../base/bandwidth.js";
 import { PACKAGE_VERSION } from "../base/paths.js";
 import type { RetryPolicy } from "../base/retry.js";
 import type { Shard } from "../base/shard.js";
@@ -178,6 +179,7 @@ export function connectRun(
     userAgent: `envoy-archiver/${PACKAGE_VERSION}`,
     connections: config.concurrency,
     limits: config.media,
+    bandwidth: config.bwLimit.length > 0 ? new Bandwidth(config.bwLimit) : undefined,
   });
   const sink = openSink(config, policy, logger, signal);
   sink.onRetry = () => tally.retried("s3");

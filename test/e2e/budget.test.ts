@@ -100,3 +100,25 @@ describe("run budgets", () => {
     }
   });
 });
+
+describe("bandwidth limit", () => {
+  test("--bwlimit 1M: the run's media, all transfers together, within 10% of 1 MiB/s", async (t) => {
+    const rig = await startRig({ calls: { count: 4, seed: 84, days: 1, sizeBytes: 1 * MiB } });
+    try {
+      const r = await rig.run(["run", "--json", "--concurrency", "4", "--bwlimit", "1M"]);
+      assert.equal(r.code, 0, r.stderr);
+      const s = summaryOf(r);
+      assert.equal(s.archived, 4);
+      // The run's whole duration (start-up, listing and S3 included) bounds the media's: the rate it gives is
+      // at most the media rate, which the limit holds within 10%.
+      const rate = Number(s.bytes) / (Number(s.duration_ms) / 1000);
+      t.diagnostic(
+        `figures: ${s.bytes} bytes in ${s.duration_ms} ms = ${(rate / MiB).toFixed(3)} MiB/s (limit 1)`,
+      );
+      assert.ok(rate <= 1.1 * MiB, `${(rate / MiB).toFixed(3)} MiB/s`);
+      assert.ok(rate >= 0.75 * MiB, `${(rate / MiB).toFixed(3)} MiB/s: slower than the limit asks`);
+    } finally {
+      await rig.close();
+    }
+  });
+});

@@ -46,6 +46,7 @@ export function addRunCommand(program: Command): void {
     "maxDuration",
     "maxBytes",
     "cutoff",
+    "bwlimit",
   ])
     .addHelpText(
       "after",

@@ -27,7 +27,7 @@ export function addWorkerCommand(program: Command): void {
   shardOption(cmd, "only this shard of the calls (see run --help)").option("--quiet", "no progress output");
   settingOptions(
     cmd,
-    ["metricsPort", "concurrency", "db", "bucket", "prefix", "maxDuration", "maxBytes", "cutoff"],
+    ["metricsPort", "concurrency", "db", "bucket", "prefix", "maxDuration", "maxBytes", "cutoff", "bwlimit"],
     {
       maxDuration: "each tick: start no new recording after this long (default: the time to the next tick)",
     },
