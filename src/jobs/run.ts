@@ -23,6 +23,8 @@ import { scheduleListed, scheduleWaiting, type Schedule } from "./listing.js";
 import { learnBucket } from "./protect.js";
 import { holdLease } from "./run-lease.js";
 import { RunBudget, type BudgetSettings } from "./budget.js";
+import type { LagFacts } from "../base/lag.js";
+import { readLag } from "../state/lag.js";
 import { bucketVersioning, type Versioning } from "../s3/versioning.js";
 import {
   advanceWatermark,
@@ -121,8 +123,9 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   const listed = await work(ctx, opened, window).finally(() => budget.stop());
   const summary = summarize(ctx, plan, deps.signal?.aborted === true);
   if (budget.spent && summary.outcome === "budget") summary.budget = budgetReport(ctx, budget, listed);
-  finish(ctx, plan, summary);
+  const lag = finish(ctx, plan, summary);
   observer.runFinished?.(summary);
+  observer.lagRead?.(lag);
   return summary;
 }
 
@@ -240,8 +243,8 @@ function budgetReport(ctx: RunContext, budget: RunBudget, listed: boolean): Budg
   };
 }
 
-/** The run's end in the state DB (watermark, audit record, lock released) and in the log. */
-function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary): void {
+/** The run's end in the state DB (watermark, audit record, lock released) and in the log; the lag it leaves. */
+function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary): LagFacts {
   const { state } = ctx;
   if (!ctx.dryRun) {
     state.stopGroupCommit();
@@ -253,6 +256,8 @@ function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary): void {
     state.finishRun(ctx.runId, summary, summary.outcome, summary.error ?? null, details);
     state.releaseLock(ctx.runId);
   }
+  const lag = readLag(state);
   state.close();
   ctx.logger.info({ ...summary }, `run ${summary.outcome}`);
+  return lag;
 }

@@ -6,6 +6,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { createServer, type Server } from "node:http";
 import { renameSync, writeFileSync } from "node:fs";
 import type { RunObserver } from "./observer.js";
+import { ageSeconds, type LagFacts } from "../base/lag.js";
 
 export interface Metrics {
   registry: Registry;
@@ -25,7 +26,10 @@ export function createMetrics(): Metrics {
 /** The run's metrics, registered in `registry`. */
 function defineMetrics(registry: Registry) {
   const registers = [registry];
+  /** What the state DB last said about the lag (ages computed at each scrape, from these times). */
+  const lag: { facts: LagFacts | null } = { facts: null };
   return {
+    lag,
     recordings: new Counter({
       name: "envoy_archiver_recordings_total",
       help: "Recordings processed, by outcome (archived, already_archived, not_ready, no_recording, failed).",
@@ -81,10 +85,68 @@ function defineMetrics(registry: Registry) {
       labelNames: ["outcome"] as const,
       registers,
     }),
+    ...lagGauges(registers, lag),
     ticksSkipped: new Counter({
       name: "envoy_archiver_ticks_skipped_total",
       help: "Scheduled ticks skipped because a run was still in progress.",
       registers,
+    }),
+  };
+}
+
+/** How far behind: ages computed when scraped, from the times the last run read from its state DB. */
+function lagGauges(registers: Registry[], lag: { facts: LagFacts | null }) {
+  const age = (iso: (f: LagFacts) => string | null) => {
+    const f = lag.facts;
+    return f ? (ageSeconds(iso(f), Date.now()) ?? 0) : 0;
+  };
+  const seconds = (iso: string | null | undefined) => (iso ? Date.parse(iso) / 1000 : 0);
+  return {
+    oldestPending: new Gauge({
+      name: "envoy_archiver_oldest_pending_age_seconds",
+      help: "Age of the oldest recording still waiting (pending, not ready, failed retryably) since first listed; 0: none.",
+      registers,
+      collect() {
+        this.set(age((f) => f.oldestPendingSince));
+      },
+    }),
+    watermarkLag: new Gauge({
+      name: "envoy_archiver_watermark_lag_seconds",
+      help: "Time since the incremental runs' watermark (how far behind incremental listing is).",
+      registers,
+      collect() {
+        this.set(age((f) => f.watermark));
+      },
+    }),
+    lastRun: new Gauge({
+      name: "envoy_archiver_last_run_timestamp_seconds",
+      help: "Unix time at which the last run (of this state DB) finished.",
+      registers,
+      collect() {
+        this.set(seconds(lag.facts?.lastRun?.finishedAt));
+      },
+    }),
+    lastOutcome: new Gauge({
+      name: "envoy_archiver_last_run_outcome",
+      help: "1 for the outcome of the last run (ok, failures, fatal, interrupted, budget), 0 for the others.",
+      labelNames: ["outcome"] as const,
+      registers,
+      collect() {
+        for (const o of ["ok", "failures", "fatal", "interrupted", "budget"])
+          this.set({ outcome: o }, lag.facts?.lastRun?.outcome === o ? 1 : 0);
+      },
+    }),
+    pending: new Gauge({
+      name: "envoy_archiver_pending_recordings",
+      help: "Recordings waiting, by state (pending, not_ready, failed_retryable, failed_permanent).",
+      labelNames: ["state"] as const,
+      registers,
+      collect() {
+        for (const [state, n] of Object.entries(
+          lag.facts?.pending ?? { pending: 0, not_ready: 0, failed_retryable: 0, failed_permanent: 0 },
+        ))
+          this.set({ state }, n);
+      },
     }),
   };
 }
@@ -108,6 +170,10 @@ function metricsObserver(m: ReturnType<typeof defineMetrics>): RunObserver {
     runFinished(summary) {
       m.runs.inc({ outcome: summary.outcome });
       if (summary.outcome === "ok") m.lastSuccess.set(Date.now() / 1000);
+    },
+    lagRead(facts) {
+      m.lag.facts = facts;
+      if (facts.lastSuccessAt) m.lastSuccess.set(Date.parse(facts.lastSuccessAt) / 1000);
     },
   };
 }
