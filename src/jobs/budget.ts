@@ -13,6 +13,8 @@ export interface BudgetSettings {
 
 /** How often the bytes received are compared with the byte budget. */
 const CHECK_MS = 100;
+/** Node's longest timer (~24.8 days): a longer budget (a yearly worker tick) is no limit in practice. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class RunBudget {
   private readonly soft = new AbortController();
@@ -43,7 +45,7 @@ export class RunBudget {
   /** Start counting: the time from now, the bytes as `received` reports them. */
   start(received: () => number): void {
     const { maxDurationMs, maxBytes } = this.settings;
-    if (maxDurationMs !== undefined)
+    if (maxDurationMs !== undefined && maxDurationMs <= MAX_TIMER_MS)
       this.timers.push(setTimeout(() => this.spend("duration"), maxDurationMs));
     if (maxBytes !== undefined)
       this.timers.push(

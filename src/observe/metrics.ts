@@ -36,6 +36,12 @@ function defineMetrics(registry: Registry) {
       labelNames: ["outcome"] as const,
       registers,
     }),
+    failures: new Counter({
+      name: "envoy_archiver_failures_total",
+      help: "Recordings failed, by error code (lock_not_applied: the bucket would not hold a lock) and kind.",
+      labelNames: ["code", "kind"] as const,
+      registers,
+    }),
     bytes: new Counter({
       name: "envoy_archiver_bytes_archived_total",
       help: "Bytes stored in S3.",
@@ -161,6 +167,7 @@ function metricsObserver(m: ReturnType<typeof defineMetrics>): RunObserver {
         m.transfer.observe(seconds);
       }
     },
+    recordingFailed: (code, kind) => m.failures.inc({ code, kind }),
     apiResponse: (status) => m.api.inc({ status: String(status) }),
     retried: (source) => m.retries.inc({ source }),
     rateLimited: () => m.rateLimited.inc(),

@@ -23,6 +23,7 @@ export function combineObservers(...observers: (RunObserver | undefined)[]): Run
   return {
     runStarted: each("runStarted"),
     recordingFinished: each("recordingFinished"),
+    recordingFailed: each("recordingFailed"),
     apiResponse: each("apiResponse"),
     retried: each("retried"),
     rateLimited: each("rateLimited"),

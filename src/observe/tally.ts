@@ -60,6 +60,8 @@ export interface LiveRun {
 /** The observer events that go with a count (observer.ts's RunObserver has these among others). */
 export interface TallyEvents {
   recordingFinished?(outcome: RecordingOutcome, bytes: number, seconds: number): void;
+  /** A recording failed: its error code (lock_not_applied, size_mismatch, an S3 error name, ...) and kind. */
+  recordingFailed?(code: string, kind: "permanent" | "retryable"): void;
   retried?(source: RetrySource): void;
   rateLimited?(): void;
   transferStarted?(): void;
@@ -97,6 +99,12 @@ export class Tally {
     this.counts[outcome]++;
     if (outcome === "archived") this.counts.bytes += bytes;
     this.events.recordingFinished?.(outcome, bytes, seconds);
+  }
+
+  /** A recording that failed, counted with its error code and kind. */
+  failed(code: string, kind: "permanent" | "retryable"): void {
+    this.recordingFinished("failed");
+    this.events.recordingFailed?.(code, kind);
   }
 
   /** A call of this run's listing (duplicates and other shards are not). */

@@ -4,9 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { describe, test } from "../helpers/backends.js";
-import { startRig, summaryOf } from "../helpers/env.js";
+import { collect, startRig, summaryOf } from "../helpers/env.js";
 
 function metricValue(text: string, name: string): number {
   const line = text.split("\n").find((l) => l.startsWith(name + " "));
@@ -51,6 +51,46 @@ describe("lag", () => {
       assert.match(human.stdout, /^lag$/m);
       assert.match(human.stdout, new RegExp(`waiting +0 pending, ${notReady} not ready`));
       assert.match(human.stdout, /last run +\S+ ok/);
+    } finally {
+      await rig.close();
+    }
+  });
+});
+
+/** Every metric a Grafana panel or an alert rule in deploy/ queries (histogram series by their family name). */
+function queriedMetrics(): string[] {
+  const root = resolve(import.meta.dirname, "../../..");
+  const text =
+    readFileSync(join(root, "deploy/grafana/envoy-archiver.json"), "utf8") +
+    readFileSync(join(root, "deploy/prometheus/envoy-archiver.rules.yml"), "utf8");
+  const names = (text.match(/envoy_archiver_[a-z_]+/g) ?? []).map((n) =>
+    n.replace(/_(bucket|sum|count)$/, ""),
+  );
+  return [...new Set(names)].sort();
+}
+
+describe("dashboards and alerts", () => {
+  test("every metric a dashboard panel or an alert rule queries is in a real worker's /metrics", async () => {
+    const queried = queriedMetrics();
+    assert.ok(queried.length >= 10, queried.join(" "));
+    const rig = await startRig({ calls: { count: 3, seed: 92, days: 1 } });
+    try {
+      const child = rig.spawn(["worker", "--cron", "0 0 1 1 *", "--run-on-start", "--metrics-port", "0"]);
+      const result = collect(child);
+      let stderr = "";
+      child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+      let metrics = "";
+      for (let i = 0; i < 300 && !/envoy_archiver_runs_total\{outcome="ok"\} 1/.test(metrics); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const url = /"metrics":"(http:[^"]+?)\/?"/.exec(stderr)?.[1];
+        if (url) metrics = await (await fetch(`${url}/metrics`)).text();
+      }
+      child.kill("SIGTERM");
+      await result;
+      assert.match(metrics, /envoy_archiver_runs_total\{outcome="ok"\} 1/, stderr);
+      const exposed = new Set([...metrics.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
+      const missing = queried.filter((n) => !exposed.has(n));
+      assert.deepEqual(missing, [], `queried but not in /metrics: ${missing.join(", ")}`);
     } finally {
       await rig.close();
     }
