@@ -45,27 +45,20 @@ const list = z.string().transform((v) =>
     .filter(Boolean),
 );
 
-const duration = z
-  .string()
-  .trim()
-  .transform((v, ctx) => {
-    if (v === "" || v === "0" || v === "off") return undefined;
-    const ms = parseDuration(v);
-    if (ms === null || ms <= 0)
-      ctx.addIssue({ code: "custom", message: "must be a duration such as 50m, 1h30m, 90s (or off)" });
-    return ms ?? undefined;
-  });
+/** A limit written as `parse` reads it ("", 0 or off: none). */
+const limit = (parse: (v: string) => number | null, message: string) =>
+  z
+    .string()
+    .trim()
+    .transform((v, ctx) => {
+      if (v === "" || v === "0" || v === "off") return undefined;
+      const n = parse(v);
+      if (n === null || n <= 0) ctx.addIssue({ code: "custom", message });
+      return n ?? undefined;
+    });
 
-const size = z
-  .string()
-  .trim()
-  .transform((v, ctx) => {
-    if (v === "" || v === "0" || v === "off") return undefined;
-    const bytes = parseSize(v);
-    if (bytes === null || bytes <= 0)
-      ctx.addIssue({ code: "custom", message: "must be a size such as 200G, 512M, 10K (or off)" });
-    return bytes ?? undefined;
-  });
+const duration = limit(parseDuration, "must be a duration such as 50m, 1h30m, 90s (or off)");
+const size = limit(parseSize, "must be a size such as 200G, 512M, 10K (or off)");
 
 /** The environment names, their defaults and their checks. */
 export const EnvSchema = z.object({

@@ -4,7 +4,7 @@
  * the metrics turn it into gauges whose ages are computed when scraped.
  */
 export interface LagFacts {
-  /** When the oldest call still waiting (pending, not ready, failed retryably) was first seen; null: none. */
+  /** The call time of the oldest call still waiting (pending, not ready, failed); null: none. */
   oldestPendingSince: string | null;
   /** The incremental runs' watermark; null: none yet. */
   watermark: string | null;

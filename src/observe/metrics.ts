@@ -110,7 +110,7 @@ function lagGauges(registers: Registry[], lag: { facts: LagFacts | null }) {
   return {
     oldestPending: new Gauge({
       name: "envoy_archiver_oldest_pending_age_seconds",
-      help: "Age of the oldest recording still waiting (pending, not ready, failed retryably) since first listed; 0: none.",
+      help: "Age of the oldest call whose recording is still waiting (pending, not ready, failed), by its call time; 0: none.",
       registers,
       collect() {
         this.set(age((f) => f.oldestPendingSince));

@@ -4,10 +4,11 @@ import type { StateDb } from "./db.js";
 
 export function readLag(state: StateDb): LagFacts {
   const { db } = state;
+  // From the calls_waiting index alone (status must not read the whole table: integrity.ts).
   const oldest = db
     .prepare(
-      `SELECT MIN(first_seen_at) FROM calls
-        WHERE status IN ('pending', 'not_ready') OR (status = 'failed' AND error_kind IS NOT 'permanent')`,
+      `SELECT MIN(IFNULL(call_time, '')) FROM calls INDEXED BY calls_waiting
+        WHERE status IN ('pending', 'not_ready', 'failed') AND IFNULL(call_time, '') > ''`,
     )
     .pluck()
     .get() as string | null;
@@ -22,19 +23,19 @@ export function readLag(state: StateDb): LagFacts {
     .prepare(`SELECT MAX(finished_at) FROM runs WHERE command = 'run' AND dry_run = 0 AND outcome = 'ok'`)
     .pluck()
     .get() as string | null;
-  const rows = db
-    .prepare(
-      `SELECT status, error_kind = 'permanent' AS permanent, COUNT(*) AS n FROM calls
-        WHERE status IN ('pending', 'not_ready', 'failed') GROUP BY 1, 2`,
-    )
-    .all() as { status: string; permanent: number | null; n: number }[];
-  const pending = { pending: 0, not_ready: 0, failed_retryable: 0, failed_permanent: 0 };
-  for (const r of rows) {
-    if (r.status === "pending") pending.pending += r.n;
-    else if (r.status === "not_ready") pending.not_ready += r.n;
-    else if (r.permanent) pending.failed_permanent += r.n;
-    else pending.failed_retryable += r.n;
-  }
+  const by = state.countsByStatus();
+  const permanent = Number(
+    db
+      .prepare("SELECT COUNT(*) FROM calls WHERE status = 'failed' AND error_kind = 'permanent'")
+      .pluck()
+      .get(),
+  );
+  const pending = {
+    pending: by.pending.count,
+    not_ready: by.not_ready.count,
+    failed_retryable: by.failed.count - permanent,
+    failed_permanent: permanent,
+  };
   const watermark = db.prepare("SELECT value FROM meta WHERE key = 'watermark'").pluck().get() as
     string | undefined;
   return {

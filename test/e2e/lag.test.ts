@@ -31,8 +31,14 @@ describe("lag", () => {
       const lastRun = metricValue(text, "envoy_archiver_last_run_timestamp_seconds");
       assert.ok(Math.abs(lastRun - Date.now() / 1000) < 60, String(lastRun));
       assert.ok(metricValue(text, "envoy_archiver_watermark_lag_seconds") < 60);
+      // The oldest waiting call, by its call time.
+      const oldestCall = rig.sim.calls
+        .filter((c) => c.recording.hasRecording && !c.recording.ready)
+        .map((c) => c.call_time)
+        .sort()[0]!;
       const oldest = metricValue(text, "envoy_archiver_oldest_pending_age_seconds");
-      assert.ok(oldest >= 0 && oldest < 60, String(oldest));
+      const expected = (Date.now() - Date.parse(oldestCall)) / 1000;
+      assert.ok(Math.abs(oldest - expected) < 60, `${oldest} s, expected ${expected} s`);
 
       const s = await rig.run(["status", "--json"]);
       assert.equal(s.code, 0, s.stderr);
@@ -44,7 +50,7 @@ describe("lag", () => {
         failed_permanent: 0,
       });
       assert.equal((lag.last_run as { outcome: string }).outcome, "ok");
-      assert.ok(typeof lag.oldest_pending_since === "string");
+      assert.equal(Date.parse(lag.oldest_pending_since as string), Date.parse(oldestCall));
       assert.ok(Number(lag.watermark_lag_s) < 60);
       assert.ok(Number(lag.since_last_success_s) < 60);
       const human = await rig.run(["status"]);

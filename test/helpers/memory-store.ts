@@ -9,6 +9,17 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import type * as port from "../../src/s3/object-store.js";
 
+/** A retry policy that does not wait (tests on the in-memory store). */
+export const FAST_POLICY = {
+  retries: 1,
+  minDelayMs: 1,
+  maxDelayMs: 2,
+  maxRetryTimeMs: 5_000,
+  urlRefreshes: 0,
+  defaultRetryAfterMs: 1,
+  maxRetryAfterMs: 1,
+};
+
 export type Operation = Exclude<keyof port.ObjectStore, "bucket" | "clockOffsetMs" | "close">;
 
 /** What a failing call does: throw this error, or run this (which may throw, or change the store) first. */

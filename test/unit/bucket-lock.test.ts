@@ -13,24 +13,15 @@ import { checkObjectLock } from "../../src/s3/bucket-checks.js";
 import { RepairLog, settleEvidence } from "../../src/s3/lock-evidence.js";
 import { S3Sink } from "../../src/s3/s3.js";
 import type { Versioning } from "../../src/s3/versioning.js";
-import { MemoryStore, s3Error } from "../helpers/memory-store.js";
+import { FAST_POLICY, MemoryStore, s3Error } from "../helpers/memory-store.js";
 
-const POLICY = {
-  retries: 1,
-  minDelayMs: 1,
-  maxDelayMs: 2,
-  maxRetryTimeMs: 5_000,
-  urlRefreshes: 0,
-  defaultRetryAfterMs: 1,
-  maxRetryAfterMs: 1,
-};
 const ASKED = "ARCHIVER_OBJECT_LOCK_MODE=COMPLIANCE";
 
 function sinkOn(store: MemoryStore, logger = pino({ level: "silent" })) {
   return new S3Sink(
     store,
     { bucket: store.bucket, partSize: 5 << 20, queueSize: 1, checksum: "NONE" },
-    POLICY,
+    FAST_POLICY,
     logger,
   );
 }

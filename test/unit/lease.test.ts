@@ -11,24 +11,15 @@ import { ArchiverError } from "../../src/base/errors.js";
 import { Lease, type LeaseOptions } from "../../src/s3/lease.js";
 import { S3Sink } from "../../src/s3/s3.js";
 import type { PutRequest } from "../../src/s3/object-store.js";
-import { MemoryStore } from "../helpers/memory-store.js";
+import { FAST_POLICY, MemoryStore } from "../helpers/memory-store.js";
 
-const POLICY = {
-  retries: 1,
-  minDelayMs: 1,
-  maxDelayMs: 2,
-  maxRetryTimeMs: 5_000,
-  urlRefreshes: 0,
-  defaultRetryAfterMs: 1,
-  maxRetryAfterMs: 1,
-};
 const KEY = "p/leases/all.json";
 
 const sinkOn = (store: MemoryStore) =>
   new S3Sink(
     store,
     { bucket: store.bucket, partSize: 5 << 20, queueSize: 1, checksum: "NONE" },
-    POLICY,
+    FAST_POLICY,
     pino({ level: "silent" }),
   );
 
