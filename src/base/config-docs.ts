@@ -42,6 +42,8 @@ export const SETTING_HELP = {
     "when a budget is spent: soft lets transfers in flight finish; hard stops them as SIGTERM does",
   ARCHIVER_BWLIMIT:
     'media bytes/s for all transfers together, e.g. 20M, or a timetable "08:00,5M 19:00,off" (local time)',
+  ARCHIVER_REBUILD_STATE:
+    "true: a run whose state DB does not exist yet rebuilds it from the bucket first (reconcile, its shard)",
   ARCHIVER_LEASE_TTL:
     "seconds a run's lease on its prefix and shard lasts unrenewed (renewed every half); 0 = no lease",
   ARCHIVER_OBJECT_LOCK_MODE: "GOVERNANCE|COMPLIANCE, with ARCHIVER_RETENTION_DAYS (from recording start)",

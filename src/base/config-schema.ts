@@ -138,6 +138,7 @@ export const EnvSchema = z.object({
       return slots ?? [];
     })
     .optional(),
+  ARCHIVER_REBUILD_STATE: bool.default(false),
   ARCHIVER_LEASE_TTL: int(0, 86_400)
     .refine((v) => v === 0 || v >= 5, "must be 0 (no lease) or at least 5 seconds")
     .default(900),

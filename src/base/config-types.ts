@@ -43,6 +43,8 @@ export interface Config {
   budget: { maxDurationMs: number | undefined; maxBytes: number | undefined; cutoff: "soft" | "hard" };
   /** The bandwidth limit on media bytes, all transfers together (base/bandwidth.ts); empty: none. */
   bwLimit: BwSlot[];
+  /** A run whose state DB file does not exist rebuilds it from the bucket first (reconcile for its shard). */
+  rebuildState: boolean;
   /** How long a run's lease on its prefix and shard lasts unrenewed (ms); 0: no lease (s3/lease.ts). */
   leaseTtlMs: number;
 }

@@ -119,6 +119,7 @@ function configOf(e: Env, aws: AwsSettings): Config {
     metricsPort: e.ARCHIVER_METRICS_PORT,
     shardCount: e.ARCHIVER_SHARD_COUNT,
     leaseTtlMs: e.ARCHIVER_LEASE_TTL * 1000,
+    rebuildState: e.ARCHIVER_REBUILD_STATE,
     bwLimit: e.ARCHIVER_BWLIMIT ?? [],
     budget: {
       maxDurationMs: e.ARCHIVER_MAX_DURATION,

@@ -214,6 +214,29 @@ describe("S3 is the source of truth", () => {
     assert.equal(summaryOf(r).ok, 15);
   });
 
+  test("ARCHIVER_REBUILD_STATE: a shard whose state DB is deleted rebuilds it from the bucket, then downloads nothing", async () => {
+    const db = join(rig.dir, "shard.db");
+    const env = { ARCHIVER_PART_SIZE_MB: "5", ARCHIVER_REBUILD_STATE: "true" };
+    let r = await rig.run(["run", "--json", "--db", db, "--shard", "1/2"], env);
+    assert.equal(r.code, 0, r.stderr);
+    const mine = Number(summaryOf(r).archived) + Number(summaryOf(r).already_archived);
+    assert.ok(mine > 0 && mine < 15, `shard 1/2 holds ${mine} of 15`);
+    for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
+    const media = rig.sim.stats.mediaRequests;
+    r = await rig.run(["run", "--json", "--db", db, "--shard", "1/2"], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /state DB rebuilt from the bucket before the run/);
+    const s = summaryOf(r);
+    assert.equal(s.archived, 0);
+    assert.equal(s.already_archived, mine, "every call of the shard known from the bucket");
+    assert.equal(rig.sim.stats.mediaRequests, media, "nothing downloaded");
+    assert.doesNotMatch(
+      r.stderr,
+      /adopted, not uploaded/,
+      "known from the rebuilt state, not found one by one",
+    );
+  });
+
   test("without reconcile, a run on a fresh DB adopts objects whose SHA-256 matches instead of overwriting", async () => {
     const keysBefore = await rig.listKeys();
     const r = await rig.run(["run", "--json", "--db", join(rig.dir, "fresh.db")], {
