@@ -160,8 +160,11 @@ export class Lease {
     try {
       await this.write(found === null);
     } catch (err) {
-      if (classify(err).status === 412) throw this.held(await this.read());
-      throw err;
+      if (classify(err).status !== 412) throw err;
+      // Refused: another writer's lease is there — or ours, when the first attempt's answer was lost and the
+      // retry met the lease it had written.
+      const there = await this.read();
+      if (there?.run_id !== this.o.runId) throw this.held(there);
     }
     if (found !== null || !this.o.conditionTrusted) await sleep(this.o.settleMs);
     const shown = await this.read();

@@ -24,6 +24,7 @@ const header = (r: CapturedRequest, name: string) => {
  */
 const writesBytes = (q: CapturedRequest) =>
   (q.method === "PUT" || (q.method === "POST" && "uploads" in q.query)) &&
+  !q.path.includes("/leases/") && // the run's lease (s3/lease.ts): not an archived object, it carries none of them
   !["retention", "legal-hold", "tagging"].some((s) => s in q.query);
 
 const LOCK_ENV = {

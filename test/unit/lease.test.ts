@@ -112,6 +112,21 @@ test("a server that ignores If-None-Match: of two takers at once, exactly one ho
   }
 });
 
+test("a lease PUT whose answer is lost: the retry meets our own lease (412) and the lease is ours", async () => {
+  const store = new MemoryStore();
+  const put = store.put.bind(store);
+  let puts = 0;
+  store.put = async (r: PutRequest) => {
+    const first = ++puts === 1;
+    const out = await put(r);
+    if (first) throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+    return out;
+  };
+  await lease(store, { runId: "run-a" }).take();
+  assert.equal(puts, 2, "sent again, refused with 412");
+  assert.match(store.objects.get(KEY)!.body.toString(), /"run_id":"run-a"/);
+});
+
 test("a server that honours If-None-Match: the second conditional write is refused (412) and names the holder", async () => {
   const store = new MemoryStore();
   const slowRead = store.get.bind(store);
