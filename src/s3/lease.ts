@@ -17,6 +17,8 @@
  */
 import { createHash } from "node:crypto";
 import { ArchiverError, classify } from "../base/errors.js";
+import { writeOnce } from "./lost-answer.js";
+import { sameEtag } from "./multipart-etag.js";
 import { Requests } from "./requests.js";
 
 /** What the lease object says. */
@@ -138,7 +140,8 @@ export class Lease {
       expires_at: new Date(now + this.o.ttlMs).toISOString(),
     };
     const body = Buffer.from(JSON.stringify(doc) + "\n");
-    await this.sink.s3(`PutObject ${this.o.key}`, () =>
+    const md5 = createHash("md5").update(body);
+    const put = () =>
       this.sink.store.put({
         key: this.o.key,
         body,
@@ -147,10 +150,15 @@ export class Lease {
         metadata: {},
         params: {},
         // An Object Lock bucket takes no PUT without an integrity checksum.
-        contentMD5: createHash("md5").update(body).digest("base64"),
+        contentMD5: md5.copy().digest("base64"),
         ifNoneMatch: conditional ? "*" : undefined,
-      }),
-    );
+      });
+    const what = `PutObject ${this.o.key}`;
+    if (!conditional) return void (await this.sink.s3(what, put));
+    // A conditional PUT is not sent twice: after a lost answer the bucket says whether it landed (our bytes) or
+    // another writer's lease is there (refused, as a 412).
+    const hex = md5.copy().digest("hex");
+    await writeOnce(this.sink, what, this.o.key, (h) => h.size === body.length && sameEtag(h.etag, hex), put);
   }
 
   /** Take the lease, or throw (fatal) naming who holds it. */
