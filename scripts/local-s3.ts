@@ -50,6 +50,8 @@ export async function startLocalS3(opts: {
   lockOnMultipart?: "honour" | "ignore";
   /** "ignore": PutObjectRetention/LegalHold/Tagging answer 200 and store nothing (a server that cannot lock). */
   lockCalls?: "apply" | "ignore";
+  /** "unsupported": ListMultipartUploads answers 501, as s3rver itself and some S3-compatible servers do. */
+  listUploads?: "unsupported";
 }): Promise<LocalS3> {
   const directory = opts.directory ?? mkdtempSync(join(tmpdir(), "envoy-archiver-s3-"));
   const server = new S3rver({
@@ -63,7 +65,7 @@ export async function startLocalS3(opts: {
   // uploads that do not exist; real S3 and MinIO do all of it right, and the archiver's orphan sweep and upload
   // resume rely on it. Serve them from s3rver's own upload directory.
   const middleware = (server as unknown as { middleware: Middleware[] }).middleware;
-  middleware.unshift(multipartExtras(directory, opts.objectLock));
+  middleware.unshift(multipartExtras(directory, opts.objectLock, opts.listUploads));
   // Object Lock, legal hold and tags, which s3rver lacks: stored and answered as AWS does.
   middleware.unshift(
     objectLockExtras(directory, {
@@ -374,7 +376,11 @@ function preconditionFailed(ctx: KoaContext): void {
     "<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>";
 }
 
-function multipartExtras(root: string, objectLock: "enabled" | "disabled" | undefined): Middleware {
+function multipartExtras(
+  root: string,
+  objectLock: "enabled" | "disabled" | undefined,
+  listUploads: "unsupported" | undefined,
+): Middleware {
   const uploadsDir = (bucket: string) => join(root, bucket, "._S3rver_uploads");
   return async (ctx, next) => {
     const m = /^\/([^/]+)(?:\/(.*))?$/.exec(ctx.path);
@@ -425,6 +431,13 @@ function multipartExtras(root: string, objectLock: "enabled" | "disabled" | unde
         ctx.status = 404;
         ctx.body = `<Error><Code>ObjectLockConfigurationNotFoundError</Code><Message>Object Lock configuration does not exist for this bucket</Message></Error>`;
       }
+      return;
+    }
+    if (ctx.method === "GET" && !m[2] && "uploads" in ctx.query && listUploads === "unsupported") {
+      ctx.status = 501;
+      ctx.type = "application/xml";
+      ctx.body =
+        "<Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message></Error>";
       return;
     }
     if (ctx.method === "GET" && !m[2] && "uploads" in ctx.query) {

@@ -105,7 +105,7 @@ export const errorXml = (code: string, message: string) =>
 export interface CorruptionPlan {
   /**
    * Which writes: "put", a recording's PutObject; "part", UploadPart number `partNumber` (default 2); "sidecar",
-   * the PutObject of a sidecar (`….json`).
+   * the PutObject of a sidecar (`….json`). Only recordings and their sidecars (keys under `recordings/`).
    */
   target: "put" | "part" | "sidecar";
   partNumber?: number;
@@ -139,7 +139,9 @@ export class Corruptor {
     const selected =
       plan.target === "part"
         ? part === (plan.partNumber ?? 2)
-        : part === undefined && key.endsWith(".json") === (plan.target === "sidecar");
+        : part === undefined &&
+          key.includes("recordings/") && // not the run's own bookkeeping (audit heads, leases, manifests)
+          key.endsWith(".json") === (plan.target === "sidecar");
     if (!selected) return false;
     const what = part === undefined ? key : `${key} part ${part}`;
     if (plan.times === "once" && this.done.has(what)) return false;

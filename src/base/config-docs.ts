@@ -41,6 +41,16 @@ export const SETTING_HELP = {
   ARCHIVER_PROGRESS_INTERVAL: "seconds between progress log records when not on a terminal",
   ARCHIVER_METRICS_PORT: "/metrics and /healthz port of `worker`",
   ARCHIVER_SHARD_COUNT: "shards, index from JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX",
+  ARCHIVER_MAX_DURATION: "run budget: no new recording after this long, e.g. 50m, 2h (worker: its interval)",
+  ARCHIVER_MAX_BYTES: "run budget: no new recording after this many media bytes, e.g. 200G",
+  ARCHIVER_CUTOFF:
+    "when a budget is spent: soft lets transfers in flight finish; hard stops them as SIGTERM does",
+  ARCHIVER_BWLIMIT:
+    'media bytes/s for all transfers together, e.g. 20M, or a timetable "08:00,5M 19:00,off" (local time)',
+  ARCHIVER_REBUILD_STATE:
+    "true: a run whose state DB does not exist yet rebuilds it from the bucket first (reconcile, its shard)",
+  ARCHIVER_LEASE_TTL:
+    "seconds a run's lease on its prefix and shard lasts unrenewed (renewed every half); 0 = no lease",
   ARCHIVER_OBJECT_LOCK_MODE: "GOVERNANCE|COMPLIANCE, with ARCHIVER_RETENTION_DAYS (from recording start)",
   ARCHIVER_RETENTION_DAYS: "days to retain each object under Object Lock",
   ARCHIVER_LEGAL_HOLD: "true: every object under legal hold",

@@ -4,6 +4,8 @@
  */
 import { z } from "zod";
 import { tagsProblem } from "./tags.js";
+import { parseDuration, parseSize } from "./units.js";
+import { parseBwLimit } from "./bandwidth.js";
 
 const bool = z
   .string()
@@ -44,6 +46,21 @@ const list = z.string().transform((v) =>
     .map((s) => s.trim())
     .filter(Boolean),
 );
+
+/** A limit written as `parse` reads it ("", 0 or off: none). */
+const limit = (parse: (v: string) => number | null, message: string) =>
+  z
+    .string()
+    .trim()
+    .transform((v, ctx) => {
+      if (v === "" || v === "0" || v === "off") return undefined;
+      const n = parse(v);
+      if (n === null || n <= 0) ctx.addIssue({ code: "custom", message });
+      return n ?? undefined;
+    });
+
+const duration = limit(parseDuration, "must be a duration such as 50m, 1h30m, 90s (or off)");
+const size = limit(parseSize, "must be a size such as 200G, 512M, 10K (or off)");
 
 /** The environment names, their defaults and their checks. */
 export const EnvSchema = z.object({
@@ -109,6 +126,26 @@ export const EnvSchema = z.object({
   ARCHIVER_PROGRESS_INTERVAL: int(1, 86_400).default(30),
   ARCHIVER_METRICS_PORT: int(0, 65_535).default(9464),
   ARCHIVER_SHARD_COUNT: int(1, 100_000).optional(),
+  ARCHIVER_MAX_DURATION: duration.optional(),
+  ARCHIVER_MAX_BYTES: size.optional(),
+  ARCHIVER_CUTOFF: z.enum(["soft", "hard"], { error: "must be soft or hard" }).default("soft"),
+  ARCHIVER_BWLIMIT: z
+    .string()
+    .trim()
+    .transform((v, ctx) => {
+      const slots = parseBwLimit(v);
+      if (!slots)
+        ctx.addIssue({
+          code: "custom",
+          message: 'must be a rate such as 20M (bytes/s), off, or a timetable such as "08:00,5M 19:00,off"',
+        });
+      return slots ?? [];
+    })
+    .optional(),
+  ARCHIVER_REBUILD_STATE: bool.default(false),
+  ARCHIVER_LEASE_TTL: int(0, 86_400)
+    .refine((v) => v === 0 || v >= 5, "must be 0 (no lease) or at least 5 seconds")
+    .default(900),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

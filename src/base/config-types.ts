@@ -1,3 +1,5 @@
+import type { BwSlot } from "./bandwidth.js";
+
 /** The validated settings, in the shape the jobs use (made by loadConfig). */
 import type { Exposure, Readers } from "./private-fs.js";
 
@@ -48,6 +50,14 @@ export interface Config {
   outputReaders: Readers;
   /** The `.env` file read, when it holds secrets and its group or others may read it (the CLI warns). */
   exposedSettingsFile: (Exposure & { secrets: string[] }) | undefined;
+  /** The run's budget (jobs/budget.ts): undefined limits are none. */
+  budget: { maxDurationMs: number | undefined; maxBytes: number | undefined; cutoff: "soft" | "hard" };
+  /** The bandwidth limit on media bytes, all transfers together (base/bandwidth.ts); empty: none. */
+  bwLimit: BwSlot[];
+  /** A run whose state DB file does not exist rebuilds it from the bucket first (reconcile for its shard). */
+  rebuildState: boolean;
+  /** How long a run's lease on its prefix and shard lasts unrenewed (ms); 0: no lease (s3/lease.ts). */
+  leaseTtlMs: number;
 }
 
 /** What a media response must be, and how much and how long it may take. */

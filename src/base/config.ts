@@ -185,6 +185,14 @@ function configOf(e: Env, aws: AwsSettings): Config {
     shardCount: e.ARCHIVER_SHARD_COUNT,
     outputReaders: e.ARCHIVER_GROUP_READABLE ? "group" : "owner",
     exposedSettingsFile: undefined, // set by loadConfig, which read the file
+    leaseTtlMs: e.ARCHIVER_LEASE_TTL * 1000,
+    rebuildState: e.ARCHIVER_REBUILD_STATE,
+    bwLimit: e.ARCHIVER_BWLIMIT ?? [],
+    budget: {
+      maxDurationMs: e.ARCHIVER_MAX_DURATION,
+      maxBytes: e.ARCHIVER_MAX_BYTES,
+      cutoff: e.ARCHIVER_CUTOFF,
+    },
   };
 }
 

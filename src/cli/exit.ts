@@ -1,7 +1,7 @@
 /** Exit codes: the numbers, what each means (listed by `--help`, the README's table says the same), and the mapping. */
 import type { RunSummary } from "../jobs/run.js";
 
-export const EXIT = { ok: 0, fatal: 1, usage: 2, failures: 3, sigint: 130, sigterm: 143 } as const;
+export const EXIT = { ok: 0, fatal: 1, usage: 2, failures: 3, budget: 4, sigint: 130, sigterm: 143 } as const;
 
 /** What `--help` says about each exit code, in order. */
 export const EXIT_HELP: readonly (readonly [string, string])[] = [
@@ -19,6 +19,10 @@ export const EXIT_HELP: readonly (readonly [string, string])[] = [
       "audit --verify: the trail is broken (the first broken record named);\n" +
       "export, hold: the selection matches nothing, or a copy or a version does not read back as asked",
   ],
+  [
+    "4",
+    "run: a budget (--max-duration, --max-bytes) ended the run; what is left is archived by the next run",
+  ],
   ["130/143", "stopped by SIGINT/SIGTERM (in-flight transfers stopped, stored parts kept, state saved)"],
 ];
 
@@ -35,6 +39,8 @@ export function exitCodeFor(s: RunSummary, stopSignal: NodeJS.Signals | undefine
       return EXIT.failures;
     case "fatal":
       return EXIT.fatal;
+    case "budget":
+      return EXIT.budget;
     case "interrupted":
       return stopSignal === "SIGINT" ? EXIT.sigint : EXIT.sigterm;
   }

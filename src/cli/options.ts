@@ -31,6 +31,27 @@ const SETTING_FLAGS = {
   bucket: { flags: "--bucket <name>", help: "destination bucket", env: "ARCHIVER_S3_BUCKET" },
   prefix: { flags: "--prefix <prefix>", help: "key prefix", env: "ARCHIVER_S3_PREFIX" },
   logLevel: { flags: "--log-level <level>", help: "log level", env: "LOG_LEVEL", choices: LOG_LEVELS },
+  maxDuration: {
+    flags: "--max-duration <time>",
+    help: "start no new recording after this long, e.g. 50m",
+    env: "ARCHIVER_MAX_DURATION",
+  },
+  maxBytes: {
+    flags: "--max-bytes <size>",
+    help: "start no new recording after this many media bytes, e.g. 200G",
+    env: "ARCHIVER_MAX_BYTES",
+  },
+  bwlimit: {
+    flags: "--bwlimit <rate>",
+    help: 'media bytes/s for all transfers together, e.g. 20M, or "08:00,5M 19:00,off"',
+    env: "ARCHIVER_BWLIMIT",
+  },
+  cutoff: {
+    flags: "--cutoff <mode>",
+    help: "a spent budget: soft (in-flight transfers finish) or hard (stopped as by SIGTERM)",
+    env: "ARCHIVER_CUTOFF",
+    choices: ["soft", "hard"],
+  },
 } as const satisfies Record<string, SettingFlag>;
 
 export type SettingName = keyof typeof SETTING_FLAGS;

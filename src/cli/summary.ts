@@ -40,6 +40,7 @@ function jsonSummary(s: RunSummary): string {
       ...(s.completeness ? { completeness: s.completeness } : {}),
       s3_retries: s.s3_retries,
       ...(s.error ? { error: s.error } : {}),
+      ...(s.budget ? { budget: s.budget } : {}),
     }) + "\n"
   );
 }
@@ -69,6 +70,10 @@ function textSummary(s: RunSummary): string {
   if (s.failed_permanently > 0)
     lines.push(
       `  failed for good   ${s.failed_permanently} in the state DB${earlier > 0 ? ` (${earlier} from earlier runs)` : ""}: \`status\` lists them; \`run --retry-failed\` tries them again`,
+    );
+  if (s.budget)
+    lines.push(
+      `  budget spent      ${s.budget.limit}: ${s.budget.left_pending} call(s) left waiting${s.budget.listing_complete ? "" : ", the listing not gone through"}; the next run goes on`,
     );
   if (s.source_changed > 0)
     lines.push(

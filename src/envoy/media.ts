@@ -10,6 +10,7 @@ import { checkUrl, guardedLookup, type UrlPolicy } from "./url-policy.js";
 import { parseRetryAfter } from "../base/retry.js";
 import { redactUrl } from "../base/redact.js";
 import type { MediaLimits } from "../base/config.js";
+import type { Bandwidth } from "../base/bandwidth.js";
 
 export interface OpenedMedia {
   body: Readable;
@@ -31,6 +32,8 @@ export interface MediaFetcherOptions {
    * response head however slowly it trickles (the body's own limits are body-guard.ts's).
    */
   limits?: Pick<MediaLimits, "allowedTypes" | "graceMs">;
+  /** The bandwidth limit every body of this fetcher shares (base/bandwidth.ts). */
+  bandwidth?: Bandwidth;
 }
 
 const DEFAULT_TYPES = ["audio/*", "video/*", "application/octet-stream"];
@@ -119,7 +122,8 @@ export class MediaFetcher {
         { status },
       );
     }
-    return { body: res.body, skip: status === 200 ? offset : 0, totalBytes, contentType };
+    const body = this.opts.bandwidth ? this.opts.bandwidth.throttle(res.body) : res.body;
+    return { body, skip: status === 200 ? offset : 0, totalBytes, contentType };
   }
 }
 

@@ -327,7 +327,7 @@ function fail(ctx: RunContext, callId: string, err: unknown, key: string | undef
   if (c.code === "size_mismatch") c = new ArchiverError("permanent", c.code, c.message);
   const kind = c.kind === "permanent" ? "permanent" : "retryable";
   const message = redactText(c.message);
-  ctx.tally.recordingFinished("failed");
+  ctx.tally.failed(c.code, kind);
   if (!ctx.dryRun) ctx.state.markStatus(callId, "failed", { kind, message });
   ctx.logger.error(
     { call_id: callId, key, code: c.code, status: c.status, kind },

@@ -28,18 +28,18 @@ export async function scheduleListed(
   );
   for await (const page of pages) {
     for (const listed of page) {
-      if (ctx.signal.aborted) break;
+      if (ctx.noNewWork.aborted) break;
       const call = triage(ctx, listed);
       if (call) await schedule(call, listed.raw);
     }
-    if (ctx.signal.aborted) break;
+    if (ctx.noNewWork.aborted) break;
   }
 }
 
 /** Calls from earlier runs that are still waiting (not ready, failed retryably) but were not in this window. */
 export async function scheduleWaiting(ctx: RunContext, schedule: Schedule): Promise<void> {
   for (const row of waitingCalls(ctx.state, ctx.runId, ctx.retryFailed)) {
-    if (ctx.signal.aborted) break;
+    if (ctx.noNewWork.aborted) break;
     const raw = JSON.parse(row.call_json) as unknown;
     ctx.tally.fromEarlierRun();
     await schedule({ ...(raw as Call), id: row.call_id }, raw);

@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import { settleEvidence, RepairLog, type EvidenceContext, type ObjectEvidence } from "../s3/lock-evidence.js";
 import { parseTagging, wantedProtection } from "../s3/protection.js";
 import type { ObjectParams, S3Sink, TransferResult } from "../s3/s3.js";
-import { bucketVersioning, checkBeforeWrite } from "../s3/versioning.js";
+import { checkBeforeWrite, type Versioning } from "../s3/versioning.js";
 
 /** What the run learns about the bucket once, at its start. */
 export interface BucketRules {
@@ -17,8 +17,7 @@ export interface BucketRules {
   repairs: RepairLog;
 }
 
-export async function learnBucket(sink: S3Sink, logger: Logger): Promise<BucketRules> {
-  const versioning = await bucketVersioning(sink, logger);
+export function learnBucket(sink: S3Sink, logger: Logger, versioning: Versioning): BucketRules {
   return { sink, checkBeforeWrite: checkBeforeWrite(versioning), repairs: new RepairLog(logger) };
 }
 

@@ -9,6 +9,7 @@ import type { Config } from "../base/config.js";
 import { describeOffset, ServerClock } from "../base/clock.js";
 import { backfillWindow, incrementalWindow, type Window } from "../base/dates.js";
 import { ArchiverError } from "../base/errors.js";
+import { Bandwidth } from "../base/bandwidth.js";
 import { PACKAGE_VERSION } from "../base/paths.js";
 import type { RetryPolicy } from "../base/retry.js";
 import type { Shard } from "../base/shard.js";
@@ -47,6 +48,8 @@ export interface RunContext {
   tally: Tally;
   /** Aborted by a fatal error (halt) or by the caller's signal: no new work, in-flight transfers aborted. */
   signal: AbortSignal;
+  /** Aborted with `signal`, or when the run's budget is spent: start no new recording (jobs/budget.ts). */
+  noNewWork: AbortSignal;
   halt: Halt;
   /** Recording statuses that mean "ready to download". */
   readySet: ReadonlySet<string>;
@@ -136,6 +139,8 @@ export function connectRun(
     policy: RetryPolicy;
     observer: RunObserver;
     signal: AbortSignal | undefined;
+    /** Start no new recording once aborted (a spent budget). */
+    noNewWork?: AbortSignal | undefined;
   },
 ): RunContext {
   const { logger, policy, observer } = run;
@@ -167,6 +172,7 @@ export function connectRun(
     userAgent: `envoy-archiver/${PACKAGE_VERSION}`,
     connections: config.concurrency,
     limits: config.media,
+    bandwidth: config.bwLimit.length > 0 ? new Bandwidth(config.bwLimit) : undefined,
   });
   const sink = openSink(config, policy, logger, signal);
   sink.onRetry = () => tally.retried("s3");
@@ -187,6 +193,7 @@ export function connectRun(
     tally,
     signal,
     halt,
+    noNewWork: run.noNewWork ? AbortSignal.any([signal, run.noNewWork]) : signal,
     readySet: new Set(config.envoy.readyStatuses),
     bucket: undefined,
     sourceChanges: [],

@@ -24,6 +24,11 @@ import { archiveRecording } from "./archive-recording.js";
 import { checkSource, closeGaps, settleCheck, type SourceCheck } from "./completeness.js";
 import { scheduleListed, scheduleWaiting, type Schedule } from "./listing.js";
 import { learnBucket } from "./protect.js";
+import { holdLease } from "./run-lease.js";
+import { RunBudget, type BudgetSettings } from "./budget.js";
+import type { LagFacts } from "../base/lag.js";
+import { readLag } from "../state/lag.js";
+import { bucketVersioning, type Versioning } from "../s3/versioning.js";
 import {
   advanceWatermark,
   connectRun,
@@ -43,6 +48,8 @@ export interface RunOptions {
   retryFailed?: boolean;
   /** Only the calls of this shard (a stable hash of the call id); others are skipped without a trace. */
   shard?: Shard | undefined;
+  /** The run's budget; default: the configuration's (ARCHIVER_MAX_DURATION, ARCHIVER_MAX_BYTES, ARCHIVER_CUTOFF). */
+  budget?: BudgetSettings;
 }
 
 /** The run's counts (the tally's: observe/tally.ts), what it was, and how it ended. */
@@ -61,6 +68,17 @@ export interface RunSummary extends TallyCounts {
   error?: string;
   /** Incremental runs: the days before the window counted at the source (completeness.ts). */
   completeness?: CompletenessFigures;
+  /** Present when a budget ended the run: which, and what is left for the next run. */
+  budget?: BudgetReport;
+}
+
+export interface BudgetReport {
+  spent: "duration" | "bytes";
+  limit: string;
+  /** Calls the state DB holds as waiting (listed, not archived yet; not ready; failed retryably). */
+  left_pending: number;
+  /** Whether the window's listing was gone through before the budget was spent (if not, more may be unlisted). */
+  listing_complete: boolean;
 }
 
 export interface RunDeps {
@@ -95,6 +113,9 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
   const opened = openRunState(config.dbPath, dryRun, started);
   const plan: RunPlan = { started, t0, ...planWindow(opts, opened.state, config.overlapDays, started) };
   const observer = deps.observer ?? {};
+  const budget = new RunBudget(opts.budget ?? config.budget, (limit) =>
+    logger.warn({ limit }, `run budget spent (${limit}): no new recording is started`),
+  );
   const ctx = connectRun(config, opened, {
     dryRun,
     shard: opts.shard,
@@ -102,75 +123,96 @@ export async function runArchive(config: Config, opts: RunOptions, deps: RunDeps
     logger,
     policy: { ...(deps.policy ?? DEFAULT_RETRY_POLICY), retries: config.maxRetries },
     observer,
-    signal: deps.signal,
+    signal: deps.signal ? AbortSignal.any([deps.signal, budget.stopAll]) : budget.stopAll,
+    noNewWork: budget.noNewWork,
   });
   const { runId, state } = ctx;
   const { mode, window } = plan;
   if (!dryRun) startCommandRun(state, config, "run", window, { id: runId, mode, dryRun });
   logger.info({ run_id: runId, mode, window, dry_run: dryRun, shard: opts.shard }, "run started");
   observer.runStarted?.(ctx.tally.live);
-  const completeness = await work(ctx, opened, plan);
+  budget.start(() => ctx.tally.live.receivedBytes);
+  const { listed, completeness } = await work(ctx, opened, plan).finally(() => budget.stop());
   ctx.tally.failedPermanently(ctx.state.failedCalls(0).permanent);
   const summary = summarize(ctx, plan, deps.signal?.aborted === true);
   if (completeness) summary.completeness = completeness;
-  const link = finish(ctx, plan, summary, deps.summaryInLog ?? true);
+  if (budget.spent && summary.outcome === "budget") summary.budget = budgetReport(ctx, budget, listed);
+  const { link, lag } = finish(ctx, plan, summary, deps.summaryInLog ?? true);
   try {
     if (link) await anchorLink(config, link, logger, ctx.sink);
   } finally {
     ctx.sink.close();
   }
   observer.runFinished?.(summary);
+  observer.lagRead?.(lag);
   return summary;
+}
+
+/** What the work of a run leaves: whether the window's listing was gone through, the completeness check's figures. */
+interface WorkDone {
+  listed: boolean;
+  completeness: CompletenessFigures | undefined;
 }
 
 /**
  * Everything between the start and the end: the store made ready, the days before the window checked against the
  * source, the calls listed (the window, then each day with a gap) and archived, drained.
  */
-async function work(
-  ctx: RunContext,
-  opened: OpenedState,
-  plan: RunPlan,
-): Promise<CompletenessFigures | undefined> {
+async function work(ctx: RunContext, opened: OpenedState, plan: RunPlan): Promise<WorkDone> {
   const { window } = plan;
   // Bounded concurrency, and bounded look-ahead: listing never runs more than a few pages ahead of the workers.
   const queue = new BoundedQueue(ctx.config.concurrency);
   const schedule: Schedule = (call, raw) =>
-    queue.add(() => (ctx.signal.aborted ? Promise.resolve() : archiveRecording(ctx, call, raw)));
-  const source: { check: SourceCheck | null } = { check: null };
+    queue.add(() => (ctx.noNewWork.aborted ? Promise.resolve() : archiveRecording(ctx, call, raw)));
+  let releaseLease: (() => Promise<void>) | undefined;
+  const done: WorkDone = { listed: false, completeness: undefined };
+  let check: SourceCheck | null = null;
   try {
     await queue.run(async () => {
       // A dry run is the pre-flight check: the bucket and the credentials are checked too (nothing is written).
-      if (ctx.dryRun) await checkStore(ctx);
-      else await prepareStore(ctx);
-      source.check = await checkSource(ctx, window, plan.mode === "backfill");
+      if (ctx.dryRun) await checkStore(ctx, lockAsked(ctx.config.storage));
+      else releaseLease = await prepareStore(ctx);
+      check = await checkSource(ctx, window, plan.mode === "backfill");
       await scheduleListed(ctx, window, schedule);
-      if (source.check) await closeGaps(ctx, source.check, schedule);
-      if (!ctx.dryRun && !ctx.signal.aborted) await scheduleWaiting(ctx, schedule);
+      if (check && !ctx.noNewWork.aborted) await closeGaps(ctx, check, schedule);
+      done.listed = !ctx.noNewWork.aborted;
+      if (!ctx.dryRun && !ctx.noNewWork.aborted) await scheduleWaiting(ctx, schedule);
     });
-    if (!ctx.dryRun && !ctx.signal.aborted) await ctx.ledger.abortUnclaimed();
-    return source.check ? settleCheck(ctx, source.check) : undefined;
+    // Uploads kept for resume stay kept when the run was cut short: the next run continues them.
+    if (!ctx.dryRun && !ctx.noNewWork.aborted) await ctx.ledger.abortUnclaimed();
+    if (check) done.completeness = settleCheck(ctx, check);
   } catch (err) {
     if (!(err instanceof StopRequested) && !ctx.signal.aborted) ctx.halt.raise(classify(err));
     else if (err instanceof ArchiverError && err.kind === "fatal") ctx.halt.raise(err);
   } finally {
+    await releaseLease?.();
     // The store stays open for the trail's head (runArchive closes it).
     await Promise.allSettled([ctx.client.close(), ctx.media.close()]);
     if (opened.heartbeat) clearInterval(opened.heartbeat);
   }
-  return undefined;
+  return done;
 }
 
-/** The bucket exists and these credentials reach it; with lock settings, it has Object Lock. Read only. */
-async function checkStore(ctx: RunContext): Promise<void> {
-  await ctx.sink.checkBucket();
-  if (ctx.config.storage.lockMode || ctx.config.storage.legalHold) await ctx.sink.checkObjectLock();
+/**
+ * The bucket exists and these credentials reach it; with lock settings (`asked` names them), it has Object Lock.
+ * Read only: a dry run's pre-flight check, and the start of every run that writes. The versioning it read, if any.
+ */
+async function checkStore(ctx: RunContext, asked: string): Promise<() => Promise<Versioning>> {
+  const { sink, logger } = ctx;
+  await sink.checkBucket();
+  let versioning: Promise<Versioning> | undefined;
+  const readVersioning = () => (versioning ??= bucketVersioning(sink, logger));
+  if (asked) await sink.checkObjectLock(asked, readVersioning);
+  return readVersioning;
 }
 
-/** Before a run that writes: the bucket checked, its rules learned, leftovers of killed runs swept. */
-async function prepareStore(ctx: RunContext): Promise<void> {
+/**
+ * Before a run that writes: the bucket checked, its rules learned, the lease on the prefix and shard taken (what
+ * releases it is returned), leftovers of killed runs swept.
+ */
+async function prepareStore(ctx: RunContext): Promise<() => Promise<void>> {
   const { sink, config, logger } = ctx;
-  await checkStore(ctx);
+  const readVersioning = await checkStore(ctx, lockAsked(config.storage));
   // The S3 server's time, learned from its Date header (the SDK corrects its offset on a skew error).
   const s3Offset = sink.clockOffsetMs();
   if (Math.abs(s3Offset) >= SKEW_THRESHOLD_MS)
@@ -178,10 +220,27 @@ async function prepareStore(ctx: RunContext): Promise<void> {
       { offset_ms: s3Offset },
       `this machine's clock is ${describeOffset(s3Offset)} the S3 server's: requests are signed with the server's time`,
     );
-  ctx.bucket = await learnBucket(sink, logger);
-  await ctx.ledger.sweep(`${config.s3.prefix}recordings/`);
-  // Bodies a killed run left on disk (we hold the lock: no other run of this state DB is using them).
-  if (config.s3.spoolDir) await clearSpool(config.s3.spoolDir);
+  const versioned = await readVersioning();
+  ctx.bucket = learnBucket(sink, logger, versioned);
+  const release = await holdLease(ctx, versioned === "off");
+  try {
+    await ctx.ledger.sweep(`${config.s3.prefix}recordings/`);
+    // Bodies a killed run left on disk (we hold the lock: no other run of this state DB is using them).
+    if (config.s3.spoolDir) await clearSpool(config.s3.spoolDir);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  return release;
+}
+
+/** The lock settings the run asks for, by name ("" when none): what a bucket without Object Lock is told. */
+function lockAsked(s: Config["storage"]): string {
+  const named = [
+    ...(s.lockMode ? [`ARCHIVER_OBJECT_LOCK_MODE=${s.lockMode}`] : []),
+    ...(s.legalHold ? ["ARCHIVER_LEGAL_HOLD=true"] : []),
+  ];
+  return named.join(" and ");
 }
 
 /** The run's summary: its counts from the tally, its clocks and API figures, how it ended. */
@@ -201,19 +260,44 @@ function summarize(ctx: RunContext, plan: RunPlan, stopped: boolean): RunSummary
     rate_limited,
     retries,
     duration_ms: Math.round(performance.now() - plan.t0),
-    outcome: fatal ? "fatal" : interrupted ? "interrupted" : counts.failed > 0 ? "failures" : "ok",
+    outcome: fatal
+      ? "fatal"
+      : interrupted
+        ? "interrupted"
+        : ctx.noNewWork.aborted
+          ? "budget"
+          : counts.failed > 0
+            ? "failures"
+            : "ok",
   };
   if (fatal) summary.error = redactText(fatal.message);
   return summary;
 }
 
-/** The run's end in the state DB (watermark, audit record, lock released) and in the log; its audit record. */
-function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary, inLog: boolean): ChainLink | undefined {
+/** What a spent budget leaves for the next run. */
+function budgetReport(ctx: RunContext, budget: RunBudget, listed: boolean): BudgetReport {
+  const by = ctx.state.countsByStatus();
+  return {
+    spent: budget.spent!,
+    limit: budget.describe(),
+    left_pending: by.pending.count + by.not_ready.count + by.failed.count,
+    listing_complete: listed,
+  };
+}
+
+/** The run's end in the state DB (watermark, audit record, lock released) and in the log; what it leaves. */
+function finish(
+  ctx: RunContext,
+  plan: RunPlan,
+  summary: RunSummary,
+  inLog: boolean,
+): { link: ChainLink | undefined; lag: LagFacts } {
   const { state } = ctx;
   let link: ChainLink | undefined;
   if (!ctx.dryRun) {
     state.stopGroupCommit();
-    if (summary.mode === "incremental" && summary.outcome !== "fatal" && summary.outcome !== "interrupted")
+    // The watermark moves only past a window gone through: not after a stop, a fatal error or a spent budget.
+    if (summary.mode === "incremental" && (summary.outcome === "ok" || summary.outcome === "failures"))
       advanceWatermark(state, plan.started);
     const details =
       ctx.sourceChanges.length > 0 || summary.completeness
@@ -225,7 +309,8 @@ function finish(ctx: RunContext, plan: RunPlan, summary: RunSummary, inLog: bool
     link = state.finishRun(ctx.runId, summary, summary.outcome, summary.error ?? null, details);
     state.releaseLock(ctx.runId);
   }
+  const lag = readLag(state);
   state.close();
   ctx.logger.info(inLog ? { ...summary } : { run_id: summary.run_id }, `run ${summary.outcome}`);
-  return link;
+  return { link, lag };
 }

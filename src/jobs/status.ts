@@ -7,6 +7,9 @@ import { countSourceChanges, recentSourceChanges, type SourceChange } from "../s
 import { redactText } from "../base/redact.js";
 import { checkIntegrity } from "../state/integrity.js";
 import { readCompleteness, type StoredCompleteness } from "./completeness.js";
+import { readLag } from "../state/lag.js";
+import { ageSeconds, type LagFacts } from "../base/lag.js";
+import { formatDuration } from "../base/units.js";
 
 export interface StatusReport {
   db_path: string;
@@ -26,6 +29,16 @@ export interface StatusReport {
    * until `run --retry-failed` archives them) and the latest few, each with its call id and reason.
    */
   failures: { count: number; permanent: number; recent: FailedCall[] };
+  /** How far behind: the oldest waiting recording, the watermark, the last (successful) run, waiting by state. */
+  lag: {
+    oldest_pending_since: string | null;
+    oldest_pending_age_s: number | null;
+    watermark_lag_s: number | null;
+    last_run: { finished_at: string; outcome: string } | null;
+    last_success_at: string | null;
+    since_last_success_s: number | null;
+    pending: LagFacts["pending"];
+  };
   /** Sources that changed after their recording was archived (originals kept), with the latest few. */
   source_changes: { count: number; recent: SourceChange[] };
   /** The last per-day check against the source (an incremental run's or `verify --source`'s); null: none yet. */
@@ -75,6 +88,7 @@ export function readStatus(dbPath: string, runs = 10, opts: { check?: boolean } 
       lock,
       open_multipart_uploads: state.trackedUploads().length,
       failures: failuresOf(state, counts.failed),
+      lag: lagReport(readLag(state), Date.now()),
       source_changes: { count: countSourceChanges(state), recent: recentSourceChanges(state, 5) },
       completeness: readCompleteness(state),
       recent_runs: state.recentRuns(runs).map((r) => ({
@@ -127,6 +141,21 @@ function failureLines(f: StatusReport["failures"]): string[] {
   ];
 }
 
+function lagReport(f: LagFacts, now: number): StatusReport["lag"] {
+  return {
+    oldest_pending_since: f.oldestPendingSince,
+    oldest_pending_age_s: ageSeconds(f.oldestPendingSince, now),
+    watermark_lag_s: ageSeconds(f.watermark, now),
+    last_run: f.lastRun && { finished_at: f.lastRun.finishedAt, outcome: f.lastRun.outcome },
+    last_success_at: f.lastSuccessAt,
+    since_last_success_s: ageSeconds(f.lastSuccessAt, now),
+    pending: f.pending,
+  };
+}
+
+/** "3h 12m" for a person; "-" when there is nothing to measure. */
+const ago = (s: number | null) => (s === null ? "-" : `${formatDuration(s * 1000) || "0s"} ago`);
+
 export function formatStatus(s: StatusReport): string {
   const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
   const lines = [
@@ -134,6 +163,13 @@ export function formatStatus(s: StatusReport): string {
     `watermark  ${s.watermark ?? "(none: the next incremental run lists everything)"}`,
     ...(s.integrity ? [`integrity  ${s.integrity} (quick_check)`] : []),
     `lock       ${s.lock ? `held by run ${s.lock.run_id} (pid ${s.lock.pid} on ${s.lock.host}, heartbeat ${s.lock.heartbeat_at})` : "free"}`,
+    "",
+    "lag",
+    `  oldest waiting   ${s.lag.oldest_pending_since ? `${s.lag.oldest_pending_since} (${ago(s.lag.oldest_pending_age_s)})` : "(nothing waiting)"}`,
+    `  watermark        ${ago(s.lag.watermark_lag_s)}`,
+    `  last run         ${s.lag.last_run ? `${s.lag.last_run.finished_at} ${s.lag.last_run.outcome}` : "(none)"}`,
+    `  last success     ${s.lag.last_success_at ? `${s.lag.last_success_at} (${ago(s.lag.since_last_success_s)})` : "(none)"}`,
+    `  waiting          ${s.lag.pending.pending} pending, ${s.lag.pending.not_ready} not ready, ${s.lag.pending.failed_retryable} failed (retried next run), ${s.lag.pending.failed_permanent} failed permanently`,
     "",
     "recordings",
     ...CALL_STATUSES.map((k) => `  ${k.padEnd(13)} ${s.counts[k]}`),

@@ -4,6 +4,7 @@
  * continues one, tracked part by part while a transfer runs, and the kept ones no transfer took over aborted at
  * the end. A kill at any instant leaves every upload it opened either tracked here or found by the next sweep.
  */
+import { warnOnce } from "../base/say-once.js";
 import type { Logger } from "pino";
 import { classify } from "../base/errors.js";
 import { callIdOfKey } from "../base/keys.js";
@@ -126,7 +127,9 @@ export class UploadLedger {
     } catch (err) {
       const c = classify(err);
       if (c.kind === "fatal") throw c;
-      this.logger.warn(
+      warnOnce(
+        this.logger,
+        "cannot-list-uploads",
         { code: c.code },
         "the S3 endpoint cannot list multipart uploads: untracked leftovers are not swept",
       );

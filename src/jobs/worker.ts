@@ -10,6 +10,7 @@ import { ConfigError } from "../base/config.js";
 import { createMetrics, serveMetrics } from "../observe/metrics.js";
 import { combineObservers, type RunObserver } from "../observe/observer.js";
 import { runArchive, type RunOptions, type RunSummary } from "./run.js";
+import type { BudgetSettings } from "./budget.js";
 import { redactText } from "../base/redact.js";
 
 export interface WorkerOptions {
@@ -25,6 +26,13 @@ export interface WorkerHandle {
   /** Resolves when the worker has stopped (after the signal aborts and the current run has wound down). */
   done: Promise<void>;
   metricsUrl: string | null;
+}
+
+/** Each tick's budget: ARCHIVER_MAX_DURATION, else the time between ticks. */
+function tickBudget(config: Config, job: Cron): BudgetSettings {
+  const [a, b] = job.nextRuns(2);
+  const interval = a && b ? b.getTime() - a.getTime() : undefined;
+  return { ...config.budget, maxDurationMs: config.budget.maxDurationMs ?? interval };
 }
 
 export async function startWorker(
@@ -52,7 +60,11 @@ export async function startWorker(
       return;
     }
     logger.info({ tick: ticks }, "scheduled run starting");
-    running = runArchive(config, opts.run, { logger, signal, observer })
+    running = runArchive(
+      config,
+      { ...opts.run, budget: tickBudget(config, job) },
+      { logger, signal, observer },
+    )
       .then((s: RunSummary) => {
         last = { outcome: s.outcome, finished_at: new Date().toISOString(), run_id: s.run_id };
       })

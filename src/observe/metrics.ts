@@ -6,6 +6,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { createServer, type Server } from "node:http";
 import type { RunObserver } from "./observer.js";
 import { replaceFilePrivate, type Readers } from "../base/private-fs.js";
+import { ageSeconds, type LagFacts } from "../base/lag.js";
 
 export interface Metrics {
   registry: Registry;
@@ -25,11 +26,20 @@ export function createMetrics(): Metrics {
 /** The run's metrics, registered in `registry`. */
 function defineMetrics(registry: Registry) {
   const registers = [registry];
+  /** What the state DB last said about the lag (ages computed at each scrape, from these times). */
+  const lag: { facts: LagFacts | null } = { facts: null };
   return {
+    lag,
     recordings: new Counter({
       name: "envoy_archiver_recordings_total",
       help: "Recordings by outcome, as the run summary counts them (archived, already_archived: found archived or adopted, not_ready, no_recording, failed).",
       labelNames: ["outcome"] as const,
+      registers,
+    }),
+    failures: new Counter({
+      name: "envoy_archiver_failures_total",
+      help: "Recordings failed, by error code (lock_not_applied: the bucket would not hold a lock) and kind.",
+      labelNames: ["code", "kind"] as const,
       registers,
     }),
     bytes: new Counter({
@@ -80,6 +90,25 @@ function defineMetrics(registry: Registry) {
       help: "Recordings whose source changed after they were archived (the archived original is kept).",
       registers,
     }),
+    ...sourceGauges(registers),
+    runs: new Counter({
+      name: "envoy_archiver_runs_total",
+      help: "Runs, by outcome (ok, failures, fatal, interrupted, budget).",
+      labelNames: ["outcome"] as const,
+      registers,
+    }),
+    ...lagGauges(registers, lag),
+    ticksSkipped: new Counter({
+      name: "envoy_archiver_ticks_skipped_total",
+      help: "Scheduled ticks skipped because a run was still in progress.",
+      registers,
+    }),
+  };
+}
+
+/** How complete against the source: what the last run's check of the days before its window found. */
+function sourceGauges(registers: Registry[]) {
+  return {
     sourceMissing: new Gauge({
       name: "envoy_archiver_source_missing_calls",
       help: "Calls the source counts on the days the last run checked that the archive does not hold (ARCHIVER_COMPLETENESS_DAYS).",
@@ -90,16 +119,62 @@ function defineMetrics(registry: Registry) {
       help: "Start (UTC) of the oldest checked day with calls the archive does not hold; 0 when none.",
       registers,
     }),
-    runs: new Counter({
-      name: "envoy_archiver_runs_total",
-      help: "Runs, by outcome (ok, failures, fatal, interrupted).",
+  };
+}
+
+/** How far behind: ages computed when scraped, from the times the last run read from its state DB. */
+function lagGauges(registers: Registry[], lag: { facts: LagFacts | null }) {
+  const age = (iso: (f: LagFacts) => string | null) => {
+    const f = lag.facts;
+    return f ? (ageSeconds(iso(f), Date.now()) ?? 0) : 0;
+  };
+  const seconds = (iso: string | null | undefined) => (iso ? Date.parse(iso) / 1000 : 0);
+  return {
+    oldestPending: new Gauge({
+      name: "envoy_archiver_oldest_pending_age_seconds",
+      help: "Age of the oldest call whose recording is still waiting (pending, not ready, failed), by its call time; 0: none.",
+      registers,
+      collect() {
+        this.set(age((f) => f.oldestPendingSince));
+      },
+    }),
+    watermarkLag: new Gauge({
+      name: "envoy_archiver_watermark_lag_seconds",
+      help: "Time since the incremental runs' watermark (how far behind incremental listing is).",
+      registers,
+      collect() {
+        this.set(age((f) => f.watermark));
+      },
+    }),
+    lastRun: new Gauge({
+      name: "envoy_archiver_last_run_timestamp_seconds",
+      help: "Unix time at which the last run (of this state DB) finished.",
+      registers,
+      collect() {
+        this.set(seconds(lag.facts?.lastRun?.finishedAt));
+      },
+    }),
+    lastOutcome: new Gauge({
+      name: "envoy_archiver_last_run_outcome",
+      help: "1 for the outcome of the last run (ok, failures, fatal, interrupted, budget), 0 for the others.",
       labelNames: ["outcome"] as const,
       registers,
+      collect() {
+        for (const o of ["ok", "failures", "fatal", "interrupted", "budget"])
+          this.set({ outcome: o }, lag.facts?.lastRun?.outcome === o ? 1 : 0);
+      },
     }),
-    ticksSkipped: new Counter({
-      name: "envoy_archiver_ticks_skipped_total",
-      help: "Scheduled ticks skipped because a run was still in progress.",
+    pending: new Gauge({
+      name: "envoy_archiver_pending_recordings",
+      help: "Recordings waiting, by state (pending, not_ready, failed_retryable, failed_permanent).",
+      labelNames: ["state"] as const,
       registers,
+      collect() {
+        for (const [state, n] of Object.entries(
+          lag.facts?.pending ?? { pending: 0, not_ready: 0, failed_retryable: 0, failed_permanent: 0 },
+        ))
+          this.set({ state }, n);
+      },
     }),
   };
 }
@@ -114,6 +189,7 @@ function metricsObserver(m: ReturnType<typeof defineMetrics>): RunObserver {
         m.transfer.observe(seconds);
       }
     },
+    recordingFailed: (code, kind) => m.failures.inc({ code, kind }),
     apiResponse: (status) => m.api.inc({ status: String(status) }),
     retried: (source) => m.retries.inc({ source }),
     rateLimited: () => m.rateLimited.inc(),
@@ -129,6 +205,10 @@ function metricsObserver(m: ReturnType<typeof defineMetrics>): RunObserver {
         m.sourceMissing.set(c.missing_calls);
         m.sourceOldestGap.set(c.oldest_gap_day ? Date.parse(`${c.oldest_gap_day}T00:00:00Z`) / 1000 : 0);
       }
+    },
+    lagRead(facts) {
+      m.lag.facts = facts;
+      if (facts.lastSuccessAt) m.lastSuccess.set(Date.parse(facts.lastSuccessAt) / 1000);
     },
   };
 }

@@ -1,4 +1,5 @@
 /** What a run tells the outside while it works: progress lines and metrics both listen here. */
+import type { LagFacts } from "../base/lag.js";
 import type { LiveRun, RunReport, TallyEvents } from "./tally.js";
 
 export type { LiveRun, RecordingOutcome } from "./tally.js";
@@ -7,6 +8,8 @@ export interface RunObserver extends TallyEvents {
   runStarted?(live: LiveRun): void;
   apiResponse?(status: number): void;
   runFinished?(summary: Readonly<RunReport>): void;
+  /** How far behind the archive is, read from the state DB at the end of a run. */
+  lagRead?(lag: LagFacts): void;
 }
 
 /** Fan one set of events out to several observers. */
@@ -20,6 +23,7 @@ export function combineObservers(...observers: (RunObserver | undefined)[]): Run
   return {
     runStarted: each("runStarted"),
     recordingFinished: each("recordingFinished"),
+    recordingFailed: each("recordingFailed"),
     apiResponse: each("apiResponse"),
     retried: each("retried"),
     rateLimited: each("rateLimited"),
@@ -27,5 +31,6 @@ export function combineObservers(...observers: (RunObserver | undefined)[]): Run
     transferEnded: each("transferEnded"),
     sourceChanged: each("sourceChanged"),
     runFinished: each("runFinished"),
+    lagRead: each("lagRead"),
   };
 }

@@ -5,7 +5,8 @@
 
 export type RecordingOutcome = "archived" | "already_archived" | "not_ready" | "no_recording" | "failed";
 export type RetrySource = "api" | "s3";
-export type RunOutcome = "ok" | "failures" | "fatal" | "interrupted";
+/** "budget": a run budget (--max-duration, --max-bytes) ended the run before its work was done. */
+export type RunOutcome = "ok" | "failures" | "fatal" | "interrupted" | "budget";
 
 /** The counts of a command as the audit trail records them (the state's RunCounts has the same fields). */
 const ZERO = {
@@ -97,6 +98,8 @@ export interface LiveRun {
 /** The observer events that go with a count (observer.ts's RunObserver has these among others). */
 export interface TallyEvents {
   recordingFinished?(outcome: RecordingOutcome, bytes: number, seconds: number): void;
+  /** A recording failed: its error code (lock_not_applied, size_mismatch, an S3 error name, ...) and kind. */
+  recordingFailed?(code: string, kind: "permanent" | "retryable"): void;
   retried?(source: RetrySource): void;
   rateLimited?(): void;
   transferStarted?(): void;
@@ -149,6 +152,12 @@ export class Tally {
   /** A recording's stored bytes were proven this way ("checksum", "etag", "read-back"). */
   proven(proof: string): void {
     this.proofs[proof] = (this.proofs[proof] ?? 0) + 1;
+  }
+
+  /** A recording that failed, counted with its error code and kind. */
+  failed(code: string, kind: "permanent" | "retryable"): void {
+    this.recordingFinished("failed");
+    this.events.recordingFailed?.(code, kind);
   }
 
   /** A call of this run's listing (duplicates and other shards are not). */

@@ -11,6 +11,7 @@
  */
 import type { Logger } from "pino";
 import { ArchiverError, classify } from "../base/errors.js";
+import { warnOnce } from "../base/say-once.js";
 import { tagging } from "./object-params.js";
 import { asksLock, repairsFor, shortfalls, type Protection } from "./protection.js";
 import type { ObjectHead } from "./object-store.js";
@@ -101,7 +102,7 @@ async function repair(
       throw new ArchiverError(
         c.kind,
         "lock_not_applied",
-        `${at(key, versionId)} lacks ${shortfalls(wanted, shown).join("; ")}, and ${name} failed: ${c.code}${status}: ${c.message}. Not recorded as protected.`,
+        `${at(key, versionId)} shows ${shortfalls(wanted, shown).join("; ")}, and ${name} failed: ${c.code}${status}: ${c.message}. Not recorded as protected.`,
         { cause: err, ...(c.status !== undefined ? { status: c.status } : {}) },
       );
     };
@@ -152,18 +153,16 @@ export async function settleEvidence(
   return evidenceOf(second, applied);
 }
 
-/** Tells the user when a write did not get what it asked for: a warning the first time per kind of write. */
+/**
+ * Tells the user when a write did not get what it asked for: what the server does with one kind of write, warned
+ * once per process (base/say-once.ts); each object it happens to is logged at info.
+ */
 export class RepairLog {
-  private readonly warned = new Set<string>();
-
   constructor(private readonly logger: Logger) {}
 
   note(key: string, writtenBy: string, lacking: string[], applied: string[]): void {
-    const first = !this.warned.has(writtenBy);
-    this.warned.add(writtenBy);
     const msg = `after ${writtenBy} the bucket did not show all that was asked (${lacking.join("; ")}): applied with ${applied.join(", ")} and read back`;
     const fields = { key, written_by: writtenBy, lacking, applied };
-    if (first) this.logger.warn(fields, `${msg} (further objects written this way are logged at info)`);
-    else this.logger.info(fields, msg);
+    warnOnce(this.logger, `repaired-after:${writtenBy}`, fields, msg, "info");
   }
 }

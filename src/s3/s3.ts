@@ -19,6 +19,7 @@ import { createS3Client, type S3ClientSettings } from "./sdk-client.js";
 import { S3ObjectStore } from "./sdk-store.js";
 import { runTransfer } from "./transfer-run.js";
 import { landedProof, proofBasis, provePut } from "./write-proof.js";
+import type { Versioning } from "./versioning.js";
 import type { ObjectParams, SinkSettings, TransferInput, TransferResult } from "./types.js";
 
 export type {
@@ -76,12 +77,9 @@ export class S3Sink extends Requests {
     return checkBucket(this);
   }
 
-  /**
-   * With lock settings, the bucket must have Object Lock enabled (it can only be enabled at creation, or by
-   * AWS support). Missing is fatal; an endpoint that cannot answer (501, or no permission to ask) is a warning.
-   */
-  checkObjectLock(): Promise<"enabled" | "unknown"> {
-    return checkObjectLock(this);
+  /** With lock settings (`asked` names them), the bucket must show Object Lock: bucket-checks.ts. */
+  checkObjectLock(asked: string, versioning: () => Promise<Versioning>): Promise<"enabled" | "unknown"> {
+    return checkObjectLock(this, asked, versioning);
   }
 
   /** Write a small JSON document (sidecars, manifests). */

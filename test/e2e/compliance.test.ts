@@ -25,6 +25,7 @@ const header = (r: CapturedRequest, name: string) => {
  */
 const writesBytes = (q: CapturedRequest) =>
   (q.method === "PUT" || (q.method === "POST" && "uploads" in q.query)) &&
+  !q.path.includes("/leases/") && // the run's lease (s3/lease.ts): not an archived object, it carries none of them
   !["retention", "legal-hold", "tagging"].some((s) => s in q.query);
 
 const LOCK_ENV = {
@@ -121,23 +122,30 @@ describe("Object Lock, legal hold, encryption, class, tags and checksums on ever
     assert.equal(unconfirmed.length, SERVER_FACTS.checksumAnswer === "absent" ? 1 : 0, r.stderr);
   });
 
-  test("lock settings against a bucket without Object Lock: exit 1 with a clear message", async () => {
+  test("lock settings against a bucket without Object Lock: exit 1 before any download, naming the setting", async () => {
     const plain = await startRig({ calls: { count: 1, seed: 22 } }, { objectLock: "disabled" });
     try {
       const r = await plain.run(["run"], LOCK_ENV);
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /does not have Object Lock enabled/);
+      assert.match(r.stderr, /does not have Object Lock enabled \(GetObjectLockConfiguration answered/);
+      assert.match(
+        r.stderr,
+        /ARCHIVER_OBJECT_LOCK_MODE=COMPLIANCE and ARCHIVER_LEGAL_HOLD=true cannot be honoured/,
+      );
+      assert.equal(plain.sim.stats.mediaRequests, 0, "nothing downloaded");
+      assert.deepEqual(await plain.listKeys("recordings/"), []);
     } finally {
       await plain.close();
     }
   });
 
-  test("an endpoint that cannot answer the lock question (s3rver: 501) gets a warning, not a failure", async () => {
+  test("an endpoint that cannot answer the lock question (s3rver: 501) and shows versioning off: exit 1 before any download", async () => {
     const s3rver = await startRig({ calls: { count: 2, seed: 23 } });
     try {
       const r = await s3rver.run(["run"], LOCK_ENV);
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stderr, /could not read the bucket's Object Lock configuration/);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /NotImplemented \(HTTP 501\), and GetBucketVersioning shows versioning off/);
+      assert.equal(s3rver.sim.stats.mediaRequests, 0, "nothing downloaded");
     } finally {
       await s3rver.close();
     }

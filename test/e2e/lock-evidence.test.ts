@@ -125,10 +125,13 @@ describe("lock evidence read back from the bucket", () => {
     const r = await rig.run(["run", "--json", "--db", join(rig.dir, "lost.db")], LOCK_ENV);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(summaryOf(r).already_archived, rig.sim.calls.length);
-    // The run's audit-trail head (its own object under _audit/, audit.test.ts) is the one write expected.
+    // The run's own bookkeeping is not an archived object: its audit-trail head (its own object under _audit/,
+    // audit.test.ts) and its lease (s3/lease.ts: one PUT, one DELETE).
     const writes = requests.filter(
       (q) =>
-        (q.method === "PUT" || q.method === "POST" || q.method === "DELETE") && !q.path.includes("/_audit/"),
+        (q.method === "PUT" || q.method === "POST" || q.method === "DELETE") &&
+        !q.path.includes("/_audit/") &&
+        !q.path.includes("/leases/"),
     );
     assert.deepEqual(writes, [], "no object written, no lock re-applied");
     for (const row of archivedRows(rig)) {

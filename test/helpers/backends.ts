@@ -76,8 +76,10 @@ const UNSUPPORTED: Record<Backend, Record<string, string>> = {
     "the completion is refused (If-None-Match); the loser fails naming both runs": NO_CONDITIONAL_COMPLETE,
     "a server that answers the Put* calls but holds nothing: those recordings fail, never recorded as locked":
       "needs a server that answers PutObjectRetention/LegalHold/Tagging with success and stores nothing (local S3 emulation)",
-    "an endpoint that cannot answer the lock question (s3rver: 501) gets a warning, not a failure":
+    "an endpoint that cannot answer the lock question (s3rver: 501) and shows versioning off: exit 1 before any download":
       "tests s3rver's 501 to GetObjectLockConfiguration; RGW answers it",
+    "worker: a server that cannot list multipart uploads is named once per process, not on every tick":
+      "needs a server that answers ListMultipartUploads with 501 (local S3 emulation); RGW lists them",
     "verify: bytes changed where they are stored, without a write, are found by --deep alone":
       "changes an object's bytes in s3rver's files, behind the server",
   },
@@ -165,6 +167,8 @@ export interface TestS3Options {
   lockOnMultipart?: "honour" | "ignore";
   /** s3rver only: answer PutObjectRetention/LegalHold/Tagging with success but store nothing. */
   lockCalls?: "apply" | "ignore";
+  /** s3rver only: ListMultipartUploads answers 501 NotImplemented. */
+  listUploads?: "unsupported";
 }
 
 export interface TestS3 {
@@ -212,6 +216,7 @@ async function startS3rver(opts: TestS3Options): Promise<TestS3> {
     objectLock: opts.objectLock,
     lockOnMultipart: opts.lockOnMultipart,
     lockCalls: opts.lockCalls,
+    listUploads: opts.listUploads,
   };
   let local: LocalS3 | undefined = await startLocalS3(serverOpts);
   const port = Number(new URL(local.endpoint).port);

@@ -62,7 +62,18 @@ test("--help is wrapped at word boundaries to the width (80 when piped); subcomm
     assert.ok(line.length <= 80 || !/\S\s+\S+\s+\S/.test(line.trim().slice(40)), `too long: ${line}`);
   assert.ok(!/watermark,\n/.test(main), "no sentence broken by a hard line break");
   assert.match(main, /ARCHIVER_PART_QUEUE/, "the program's help lists every setting");
-  for (const cmd of ["run", "worker", "verify", "manifest", "status", "reconcile"]) {
+  for (const cmd of [
+    "run",
+    "worker",
+    "verify",
+    "manifest",
+    "status",
+    "reconcile",
+    "audit",
+    "report",
+    "export",
+    "hold",
+  ]) {
     const text = help(cmd);
     assert.ok(!/ARCHIVER_PART_QUEUE/.test(text), `${cmd} --help does not repeat every setting`);
     assert.ok(

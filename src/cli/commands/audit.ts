@@ -14,14 +14,15 @@ interface AuditFlags extends SettingFlags {
 export function addAuditCommand(program: Command): void {
   const cmd = program
     .command("audit")
+    .summary("print the tamper-evident audit trail, or check it against the bucket (--verify)")
     .description(
-      "Print the audit trail: one record for every command that changed or attested the archive (run,\n" +
-        "reconcile, verify, manifest, report, export, hold), with its time, actor (user@host), version, window,\n" +
-        "outcome and counts. Each record carries the SHA-256 of the one before it (a hash chain), and after each\n" +
-        "command the chain's head is also written to the bucket under {prefix}_audit/, one object per command\n" +
+      "Print the audit trail: one record for every command that changed or attested the archive (run, " +
+        "reconcile, verify, manifest, report, export, hold), with its time, actor (user@host), version, window, " +
+        "outcome and counts. Each record carries the SHA-256 of the one before it (a hash chain), and after each " +
+        "command the chain's head is also written to the bucket under {prefix}_audit/, one object per command " +
         "(locked like the recordings when lock settings are on).\n\n" +
-        "--verify recomputes every record's hash, checks each follows the one before, and compares the chain with\n" +
-        "the heads the bucket holds. Exit 0 when intact; 3 naming the first broken record: edited, deleted, or a\n" +
+        "--verify recomputes every record's hash, checks each follows the one before, and compares the chain with " +
+        "the heads the bucket holds. Exit 0 when intact; 3 naming the first broken record: edited, deleted, or a " +
         "state DB that is truncated or an older copy than the bucket's trail; 1 when the bucket cannot be read.",
     )
     .option("--verify", "check the chain and compare it with the bucket's heads")

@@ -15,20 +15,20 @@ interface ExportFlags extends SettingFlags, SelectionFlags {
 export function addExportCommand(program: Command): void {
   const cmd = program
     .command("export")
+    .summary("copy selected recordings and sidecars to s3://bucket/prefix/ or a directory, each copy proven")
     .description(
-      "Copy the selected archived recordings and their sidecars (the versions that were archived) for someone\n" +
-        "outside the archive: opposing counsel, a regulator. The selection comes from the state DB, never the\n" +
+      "Copy the selected archived recordings and their sidecars (the versions that were archived) for someone " +
+        "outside the archive: opposing counsel, a regulator. The selection comes from the state DB, never the " +
         "source: --since/--until (the recording's UTC day), --call-id, --phone, --direction; all given must match.\n\n" +
-        "--to s3://bucket/prefix/  server-side CopyObject (no bytes pass through this machine) into that bucket,\n" +
-        "                          same endpoint and credentials; each copy's size checked, and its ETag equal to\n" +
-        "                          the archived one's, or else its bytes read back and hashed\n" +
-        "--to DIR                  each version streamed into DIR/recordings/yyyy/mm/dd/ and hashed as it is\n" +
-        "                          written (files 0600, directories 0700)\n\n" +
-        "Every copy's SHA-256 is compared with the one recorded when it was archived. export-manifest.jsonl, one\n" +
-        "JSON line per file (call_id, source_key, source_version_id, to, bytes, sha256, checked), is written\n" +
+        "--to s3://bucket/prefix/: a server-side CopyObject into that bucket (no bytes pass through this machine; " +
+        "same endpoint and credentials), each copy's size checked and its ETag equal to the archived one's, or " +
+        "else its bytes read back and hashed. --to DIR: each version streamed into DIR/recordings/yyyy/mm/dd/ and " +
+        "hashed as it is written (files 0600, directories 0700).\n\n" +
+        "Every copy's SHA-256 is compared with the one recorded when it was archived. export-manifest.jsonl, one " +
+        "JSON line per file (call_id, source_key, source_version_id, to, bytes, sha256, checked), is written " +
         "beside the copies; its own SHA-256 is printed and recorded in the audit trail.\n\n" +
-        "  envoy-archiver export --since 2026-03-01 --until 2026-03-31 --phone '+1 415 555 0123' --to ./counsel\n\n" +
-        "Exit 0 when every copy is proven; 3 when the selection matches nothing (nothing is written) or a copy\n" +
+        "  envoy-archiver export --phone '+1 415 555 0123' --to ./counsel\n\n" +
+        "Exit 0 when every copy is proven; 3 when the selection matches nothing (nothing is written) or a copy " +
         "does not match; 1 when some could not be copied.",
     )
     .option("--to <target>", "s3://bucket/prefix/ or a directory");

@@ -16,18 +16,19 @@ interface HoldFlags extends SettingFlags, SelectionFlags {
 export function addHoldCommand(program: Command): void {
   const cmd = program
     .command("hold")
+    .summary("place or lift a legal hold on every version of selected recordings, read back")
     .description(
-      "Place (--on) or lift (--off) an S3 Object Lock legal hold on the selected archived recordings: every\n" +
-        "version of each recording and of its sidecar (and of a changed source's later copies, {call_id}.v2.m4a,\n" +
-        "with theirs). A legal hold keeps a version from being deleted, whatever its retention, until it is\n" +
+      "Place (--on) or lift (--off) an S3 Object Lock legal hold on the selected archived recordings: every " +
+        "version of each recording and of its sidecar (and of a changed source's later copies, {call_id}.v2.m4a, " +
+        "with theirs). A legal hold keeps a version from being deleted, whatever its retention, until it is " +
         "lifted; the bucket must have Object Lock enabled, and lifting needs s3:PutObjectLegalHold.\n\n" +
-        "Each version is read back after the request: what is reported (and what the state DB and `status` then\n" +
-        "show) is what the bucket shows. The selection comes from the state DB, never the source: --since/--until\n" +
-        "(the recording's UTC day), --call-id, --phone, --direction; all given must match. Recorded in the audit\n" +
+        "Each version is read back after the request: what is reported (and what the state DB and `status` then " +
+        "show) is what the bucket shows. The selection comes from the state DB, never the source: --since/--until " +
+        "(the recording's UTC day), --call-id, --phone, --direction; all given must match. Recorded in the audit " +
         "trail with the selection and the counts.\n\n" +
-        "  envoy-archiver hold --on --phone '+1 415 555 0123' --since 2026-03-01 --until 2026-03-31\n" +
+        "  envoy-archiver hold --on --phone '+1 415 555 0123' --since 2026-03-01\n" +
         "  envoy-archiver hold --off --call-id call_0f8b…\n\n" +
-        "Exit 0 when every version reads back as asked; 3 when the selection matches nothing, or a version does\n" +
+        "Exit 0 when every version reads back as asked; 3 when the selection matches nothing, or a version does " +
         "not show the hold asked; 1 when some could not be done.",
     )
     .option("--on", "place the legal hold")

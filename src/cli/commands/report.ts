@@ -13,13 +13,14 @@ interface ReportFlags extends SettingFlags, WindowFlags {
 export function addReportCommand(program: Command): void {
   const cmd = program
     .command("report")
+    .summary("write the attestation report of a window: one self-contained HTML file")
     .description(
-      "Write the attestation report of a window: one self-contained HTML file (inline CSS and SVG, no script,\n" +
-        "nothing fetched; readable on screen and printed) an auditor can read and sign. It shows the window and\n" +
-        "scope; recordings archived, with a chart per day, and bytes; calls by state, failures by kind; the lock,\n" +
-        "retention, legal hold, encryption and storage class the bucket showed when each recording and sidecar\n" +
-        "was read back; how many are on legal hold; the last deep verify and its result; the SHA-256 of this\n" +
-        "window's manifest (reproducible with `manifest --format csv --since … --until … | sha256sum`); the audit\n" +
+      "Write the attestation report of a window: one self-contained HTML file (inline CSS and SVG, no script, " +
+        "nothing fetched; readable on screen and printed) an auditor can read and sign. It shows the window and " +
+        "scope; recordings archived, with a chart per day, and bytes; calls by state, failures by kind; the lock, " +
+        "retention, legal hold, encryption and storage class the bucket showed when each recording and sidecar " +
+        "was read back; how many are on legal hold; the last deep verify and its result; the SHA-256 of this " +
+        "window's manifest (reproducible with `manifest --format csv --since … --until … | sha256sum`); the audit " +
         "trail checked against the bucket, with its head; the version and settings (no secrets).\n\n" +
         "The report's own SHA-256 is printed and recorded in the audit trail (command `report`).\n\n" +
         "  envoy-archiver report --since 2026-01-01 --until 2026-03-31 --out q1-2026.html",

@@ -1,4 +1,5 @@
 /** `envoy-archiver run`: one archive run, incremental or a backfill of a window. */
+import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { progressReporter } from "../../observe/progress.js";
 import { combineObservers } from "../../observe/observer.js";
@@ -42,7 +43,17 @@ export function addRunCommand(program: Command): void {
   )
     .option("--quiet", "no progress line or progress log records")
     .option("--metrics-file <path>", "write Prometheus metrics for this run (node_exporter textfile format)");
-  settingOptions(cmd, ["concurrency", "db", "bucket", "prefix", "logLevel"])
+  settingOptions(cmd, [
+    "concurrency",
+    "db",
+    "bucket",
+    "prefix",
+    "logLevel",
+    "maxDuration",
+    "maxBytes",
+    "cutoff",
+    "bwlimit",
+  ])
     .addHelpText(
       "after",
       `
@@ -67,6 +78,14 @@ async function runAction(flags: RunFlags): Promise<void> {
     intervalMs: config.progressIntervalS * 1000,
     logger,
   });
+  if (config.rebuildState && !flags.dryRun && !existsSync(config.dbPath)) {
+    // A new or lost state DB (a node-local volume): rebuilt from the bucket before the run, so nothing is fetched twice.
+    const { reconcile } = await import("../../jobs/reconcile.js");
+    const res = await reconcile(config, { shard }, { logger });
+    logger.info({ ...res }, "state DB rebuilt from the bucket before the run");
+    if (res.errors > 0)
+      logger.warn({ errors: res.errors }, "some objects could not be reconciled: the run checks them itself");
+  }
   const { runArchive } = await import("../../jobs/run.js");
   const { createMetrics, writeMetricsFile } = await import("../../observe/metrics.js");
   const metrics = flags.metricsFile ? createMetrics() : undefined;

@@ -25,7 +25,13 @@ export function addWorkerCommand(program: Command): void {
     )
     .option("--run-on-start", "also run once immediately");
   shardOption(cmd, "only this shard of the calls (see run --help)").option("--quiet", "no progress output");
-  settingOptions(cmd, ["metricsPort", "concurrency", "db", "bucket", "prefix"]).action(workerAction);
+  settingOptions(
+    cmd,
+    ["metricsPort", "concurrency", "db", "bucket", "prefix", "maxDuration", "maxBytes", "cutoff", "bwlimit"],
+    {
+      maxDuration: "each tick: start no new recording after this long (default: the time to the next tick)",
+    },
+  ).action(workerAction);
 }
 
 async function workerAction(flags: WorkerFlags): Promise<void> {
