@@ -3,6 +3,7 @@
  * a Content-Security-Policy that forbids every fetch, so it opens the same offline, in ten years, and printed.
  * Every value is escaped. Pure: data in, text out.
  */
+import type { StoredCompleteness } from "./completeness.js";
 import { formatBytes } from "../observe/progress.js";
 import type { DayCount, ProtectionRow } from "../state/attest.js";
 import type { TrailCheck } from "./audit.js";
@@ -27,6 +28,8 @@ export interface ReportData {
   /** SHA-256 of `manifest --format csv` over the same window: an auditor can reproduce it. */
   manifest_sha256: string;
   audit: Pick<TrailCheck, "records" | "head" | "broken" | "bucket">;
+  /** The last check of the archive against the source's per-day counts (a run's, or `verify --source`). */
+  completeness: StoredCompleteness | null;
   /** The settings that decide how recordings are stored and checked; no secret is among them. */
   settings: Record<string, string | number | boolean | null>;
 }
@@ -104,6 +107,29 @@ function auditSection(d: ReportData): string {
   return `<p id="audit">Audit trail: ${state}; ${a.records} records before this report; head ${a.head ? `#${a.head.seq} <code>${esc(a.head.sha256)}</code>` : "none"}; ${esc(bucket)}.</p>`;
 }
 
+function completenessSection(d: ReportData): string {
+  const c = d.completeness;
+  if (!c)
+    return `<p id="completeness">Not checked against the source yet: incremental runs check the ARCHIVER_COMPLETENESS_DAYS days before their window; <code>envoy-archiver verify --source</code> checks any window.</p>`;
+  if (c.error)
+    return `<p id="completeness"><span class="bad">Not checked</span> by ${esc(c.by)} at ${esc(c.checked_at)}: ${esc(c.error)}</p>`;
+  const state =
+    c.missing_calls > 0
+      ? `<span class="bad">${c.missing_calls} calls at the source not in the archive</span>${c.oldest_gap_day ? ` (oldest day ${esc(c.oldest_gap_day)})` : ""}`
+      : `<span class="ok">every call the source counts is archived or has no recording</span>`;
+  const days = c.days.map((x) => [
+    x.day,
+    x.source,
+    x.archived,
+    x.no_recording,
+    x.not_ready,
+    x.failed,
+    x.pending,
+  ]);
+  return `<p id="completeness">Last checked by ${esc(c.by)} at ${esc(c.checked_at)}: ${c.days_checked} UTC days, ${esc(c.first_day)} to ${esc(c.last_day)}: ${state}.</p>
+${days.length ? table(["day", "at the source", "archived", "no recording", "not ready", "failed", "pending"], days, "completeness-days") : ""}`;
+}
+
 export function renderReport(d: ReportData): string {
   const window = `${d.window.since ?? "the first recording"} to ${d.window.until ?? "the last"}`;
   const failed = d.calls_by_status.filter((s) => s.status === "failed").reduce((n, s) => n + s.count, 0);
@@ -144,6 +170,8 @@ ${table(["recordings", "lock mode", "retain until (earliest … latest)", "legal
 <p id="deep-verify">Last deep verify (every byte read back and hashed): ${v ? `${esc(v.finished_at)}, window ${esc(v.window)}, outcome <b>${esc(v.outcome)}</b>: <code>${esc(JSON.stringify(v.details))}</code>` : "none recorded"}.</p>
 <p id="manifest">Manifest of this window: SHA-256 <code>${esc(d.manifest_sha256)}</code> (reproduce: <code>envoy-archiver manifest --format csv${d.window.since ? ` --since ${esc(d.window.since)}` : ""}${d.window.until ? ` --until ${esc(d.window.until)}` : ""} | sha256sum</code>).</p>
 ${auditSection(d)}
+<h2>Completeness against the source</h2>
+${completenessSection(d)}
 <h2>Settings (no secrets)</h2>
 ${table(["setting", "value"], Object.entries(d.settings), "settings")}
 <p class="meta">This report's own SHA-256 is recorded in the audit trail (<code>envoy-archiver audit</code>, command <code>report</code>).</p>

@@ -4,6 +4,7 @@
  * DB, which holds what the bucket showed when each object was read back, and from the bucket (the audit trail's
  * heads); its own SHA-256 is recorded in the audit trail.
  */
+import { readCompleteness } from "./completeness.js";
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { configFingerprint, type Config } from "../base/config.js";
@@ -75,6 +76,7 @@ function gather(state: StateDb, config: Config, window: Partial<Window>, trail: 
     last_deep_verify: lastDeepVerify(state),
     manifest_sha256: manifestSha256(state, window),
     audit: { records: trail.records, head: trail.head, broken: trail.broken, bucket: trail.bucket },
+    completeness: readCompleteness(state),
     settings: settingsOf(config),
   };
 }

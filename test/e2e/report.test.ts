@@ -21,6 +21,7 @@ interface Data {
   last_deep_verify: { outcome: string } | null;
   audit: { records: number; broken: unknown; head: { seq: number; sha256: string } };
   settings: Record<string, unknown>;
+  completeness: { missing_calls: number; first_day: string } | null;
   sha256: string;
 }
 
@@ -42,6 +43,9 @@ describe("attestation report: self-contained HTML, as Chromium shows it", () => 
       new Date(Date.parse(`${d}T00:00:00Z`) + delta * 86_400_000).toISOString().slice(0, 10);
     const since = dayAt(days[0]!, -1);
     const until = dayAt(days.at(-1)!, 1);
+    // The window checked against the source first: the report shows the last such check.
+    const v = await rig.run(["verify", "--source", "--since", since, "--until", until]);
+    assert.equal(v.code, 0, v.stderr);
     const out = join(rig.dir, "report.html");
     const r = await rig.run(["report", "--since", since, "--until", until, "--out", out, "--json"]);
     assert.equal(r.code, 0, r.stderr);
@@ -56,6 +60,8 @@ describe("attestation report: self-contained HTML, as Chromium shows it", () => 
       rig.sim.calls.reduce((n, c) => n + c.recording.size, 0),
     );
     assert.equal(data.last_deep_verify?.outcome, "ok");
+    assert.equal(data.completeness?.missing_calls, 0);
+    assert.equal(data.completeness?.first_day, since);
     assert.equal(data.audit.broken, null);
     assert.equal(JSON.stringify(data.settings).includes(rig.sim.apiKey), false, "no secret in the settings");
     assert.equal(html.toString().includes(rig.sim.apiKey), false, "no secret in the report");
@@ -116,6 +122,12 @@ describe("attestation report: self-contained HTML, as Chromium shows it", () => 
       assert.match(text, new RegExp(`Manifest of this window: SHA-256 ${data.manifest_sha256}`));
       assert.match(text, /Audit trail: intact/);
       assert.match(text, /Last deep verify .* outcome ok/);
+      assert.match(
+        text,
+        new RegExp(
+          `Last checked by verify-source-\\S+ at .*: \\d+ UTC days, ${since} to ${until}: every call the source counts is archived`,
+        ),
+      );
       await page.screenshot({ path: join(rig.dir, "report.png"), fullPage: true });
     } finally {
       await browser.close();
