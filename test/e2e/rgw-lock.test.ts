@@ -40,9 +40,14 @@ function lockEnv(mode: "GOVERNANCE" | "COMPLIANCE"): Record<string, string> {
   };
 }
 
-/** Every version of every object but the audit trail's heads (one a command, checked on their own). */
+/**
+ * Every version of every object but the run's own bookkeeping: the audit trail's heads (one a command, checked on
+ * their own) and the lease (one version a run, then a delete marker: s3/lease.ts).
+ */
 async function versions(client: S3Client, bucket: string): Promise<ObjectVersion[]> {
-  return (await allVersions(client, bucket)).filter((v) => !v.Key!.startsWith("_audit/"));
+  return (await allVersions(client, bucket)).filter(
+    (v) => !v.Key!.startsWith("_audit/") && !v.Key!.startsWith("leases/"),
+  );
 }
 
 async function allVersions(client: S3Client, bucket: string): Promise<ObjectVersion[]> {
